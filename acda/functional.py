@@ -1,0 +1,162 @@
+"""Functional ACDA: atom convolution (Eq. 5), coefficient convolution (Eq. 6), per-pixel filters.
+
+Shapes (stride, padding, dilation as in ``torch.nn.functional.conv2d``, cross-correlation):
+
+- ``x``: (N, C, H, W) input; ``atoms``: (N, m, k, k, H', W') per-pixel dynamic atoms ``D_ij``;
+- ``coef``: (O, C, m) shared compositional coefficients ``A``; ``bias``: (O,) or None.
+
+Atom element ``atoms[n, b, u, v, i, j]`` multiplies ``x[n, c, i·s_h − p_h + u·d_h,
+j·s_w − p_w + v·d_w]``. ``atom_conv2d`` returns channel ``c·m + b`` = Σ_uv D_ij[b, u, v]·x[...],
+so ``acda_conv2d(x, atoms, coef, bias)[n, o, i, j] = Σ_c Σ_uv K_ij[o, c, u, v]·x[...] + bias[o]``
+with ``K_ij = A·D_ij`` (paper Eq. 2, Fig. 2): the two-layer implementation of Fig. 3.
+
+``atom_conv2d`` is the single dispatch point for the atom-convolution backends: only
+``"reference"`` (unfold + einsum, the correctness oracle) exists so far.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "atom_conv2d",
+    "acda_conv2d",
+    "per_pixel_filters",
+    "conv_output_size",
+    "pair",
+    "BACKENDS",
+]
+
+IntPair = int | Sequence[int]
+
+
+def pair(value: IntPair, name: str, *, minimum: int = 1) -> tuple[int, int]:
+    """``int`` or 2-sequence of ints → ``(a, b)``, each ``>= minimum``, else ``ValueError``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if isinstance(value, int):
+        out = (value, value)
+    elif isinstance(value, Sequence) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(out) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return out
+
+
+def conv_output_size(
+    size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int]:
+    """Spatial output size of a convolution (the formula of ``nn.Conv2d``)."""
+    return tuple(  # type: ignore[return-value]
+        (s + 2 * p - d * (k - 1) - 1) // st + 1
+        for s, k, st, p, d in zip(size, kernel_size, stride, padding, dilation)
+    )
+
+
+def _check_atom_conv_args(x: torch.Tensor, atoms: torch.Tensor, stride, padding, dilation):
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x must be a 4-D tensor (N, C, H, W), got shape {tuple(getattr(x, 'shape', ()))}")
+    if not isinstance(atoms, torch.Tensor) or atoms.dim() != 6:
+        raise ValueError(
+            f"atoms must be a 6-D tensor (N, m, k, k, H', W'), got shape {tuple(getattr(atoms, 'shape', ()))}"
+        )
+    stride = pair(stride, "stride")
+    padding = pair(padding, "padding", minimum=0)
+    dilation = pair(dilation, "dilation")
+    n, _, kh, kw, oh, ow = atoms.shape
+    if n != x.shape[0]:
+        raise ValueError(f"atoms batch size {n} does not match x batch size {x.shape[0]}")
+    expected = conv_output_size(tuple(x.shape[-2:]), (kh, kw), stride, padding, dilation)
+    if min(expected) < 1:
+        raise ValueError(
+            f"input of spatial size {tuple(x.shape[-2:])} is too small for kernel ({kh}, {kw}), "
+            f"padding {padding}, dilation {dilation}"
+        )
+    if (oh, ow) != expected:
+        raise ValueError(
+            f"atoms must have output spatial size {expected} for this input, stride {stride}, "
+            f"padding {padding} and dilation {dilation}; got {(oh, ow)}"
+        )
+    if atoms.dtype != x.dtype or atoms.device != x.device:
+        raise ValueError(
+            f"atoms ({atoms.dtype}, {atoms.device}) must match x ({x.dtype}, {x.device})"
+        )
+    return stride, padding, dilation
+
+
+def _atom_conv2d_reference(x, atoms, stride, padding, dilation):
+    n, c = x.shape[:2]
+    _, m, kh, kw, oh, ow = atoms.shape
+    cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
+    cols = cols.view(n, c, kh * kw, oh * ow)
+    out = torch.einsum("nckl,nmkl->ncml", cols, atoms.reshape(n, m, kh * kw, oh * ow))
+    return out.reshape(n, c * m, oh, ow)
+
+
+BACKENDS: dict[str, Callable[..., torch.Tensor]] = {"reference": _atom_conv2d_reference}
+
+
+def atom_conv2d(
+    x: torch.Tensor,
+    atoms: torch.Tensor,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Atom convolution (paper Eq. 5): (N, C, H, W) × (N, m, k, k, H', W') → (N, C·m, H', W')."""
+    stride, padding, dilation = _check_atom_conv_args(x, atoms, stride, padding, dilation)
+    if backend == "auto":
+        backend = "reference"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto' or one of {sorted(BACKENDS)}, got {backend!r}")
+    return BACKENDS[backend](x, atoms, stride, padding, dilation)
+
+
+def acda_conv2d(
+    x: torch.Tensor,
+    atoms: torch.Tensor,
+    coef: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Two-layer ACDA (paper Eq. 5 then Eq. 6, Fig. 3): atom conv, then a 1×1 conv with ``coef``."""
+    if not isinstance(coef, torch.Tensor) or coef.dim() != 3:
+        raise ValueError(f"coef must be a 3-D tensor (O, C, m), got shape {tuple(getattr(coef, 'shape', ()))}")
+    out_channels, in_channels, m = coef.shape
+    if x.dim() == 4 and x.shape[1] != in_channels:
+        raise ValueError(f"x must have {in_channels} channels (coef.shape[1]), got {x.shape[1]}")
+    if atoms.dim() == 6 and atoms.shape[1] != m:
+        raise ValueError(f"atoms must hold m={m} atoms (coef.shape[2]), got {atoms.shape[1]}")
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
+    z = atom_conv2d(x, atoms, stride, padding, dilation, backend=backend)
+    return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
+
+
+def per_pixel_filters(atoms: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Full per-pixel filters K_ij = A·D_ij (paper Fig. 2): shape (N, H', W', O, C, k, k).
+
+    For tests and visualisation only: this is the tensor the two-layer implementation avoids.
+    """
+    if atoms.dim() != 6 or coef.dim() != 3 or atoms.shape[1] != coef.shape[2]:
+        raise ValueError(
+            f"expected atoms (N, m, k, k, H', W') and coef (O, C, m) with equal m, got "
+            f"{tuple(atoms.shape)} and {tuple(coef.shape)}"
+        )
+    return torch.einsum("ocb,nbuvhw->nhwocuv", coef, atoms)

@@ -1,0 +1,159 @@
+"""``ACDAConv2d``: a drop-in replacement for ``nn.Conv2d`` with per-pixel dynamic filter atoms.
+
+Paper §3.2: per-pixel filters ``K_ij = A·D_ij`` (Eq. 2–4) with atoms ``D_ij = α_ij·ψ`` over
+multi-scale Fourier-Bessel bases (Fig. 4), computed with the two-layer implementation (Eq. 5,
+Eq. 6, Fig. 3).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .bases import default_num_scales
+from .functional import IntPair, acda_conv2d, conv_output_size, pair
+from .generator import GENERATORS, AtomGenerator
+
+__all__ = ["ACDAConv2d"]
+
+
+class ACDAConv2d(nn.Module):
+    """Adaptive convolution with per-pixel dynamic filter atoms (ACDA, paper §3.2).
+
+    Arguments follow ``nn.Conv2d`` (``padding`` may be an int, a pair, ``"same"`` or
+    ``"valid"``); the kernel must be square and odd, as the Fourier-Bessel bases are. Keyword
+    arguments: ``num_atoms`` (m), ``num_bases`` (m', basis elements per scale), ``num_scales``
+    (S; default ``kernel_size // 2``: scales 3×3 … k×k), ``generator`` (``"paper"`` or
+    ``"official"``, see ``acda.generator``), ``backend`` for the atom convolution.
+
+    Parameters: ``coef`` of shape (out_channels, in_channels, num_atoms), meaning
+    ``K[o, c] = Σ_b coef[o, c, b]·D[b]`` at each pixel; ``bias``; the generator's weights.
+
+    Shapes: input (N, C_in, H, W) → output (N, C_out, H', W') with H', W' as for ``nn.Conv2d``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair | str = 0,
+        dilation: IntPair = 1,
+        bias: bool = True,
+        *,
+        num_atoms: int = 6,
+        num_bases: int = 6,
+        num_scales: int | None = None,
+        generator: str = "paper",
+        backend: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("num_atoms", num_atoms), ("num_bases", num_bases)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        kh, kw = pair(kernel_size, "kernel_size")
+        if kh != kw or kh % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be odd and square (Fourier-Bessel bases are circular), "
+                f"got {kernel_size!r}"
+            )
+        if generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+        k = kh
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = (k, k)
+        self.stride = pair(stride, "stride")
+        self.dilation = pair(dilation, "dilation")
+        if isinstance(padding, str):
+            if padding == "valid":
+                self.padding = (0, 0)
+            elif padding == "same":
+                if self.stride != (1, 1):
+                    raise ValueError("padding='same' is not supported for strided convolutions")
+                self.padding = tuple(d * (k - 1) // 2 for d in self.dilation)
+            else:
+                raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
+        else:
+            self.padding = pair(padding, "padding", minimum=0)
+        self.padding_arg = padding
+        self.num_atoms = num_atoms
+        self.num_bases = num_bases
+        self.num_scales = default_num_scales(k) if num_scales is None else num_scales
+        self.backend = backend
+        center = tuple(d * (k - 1) // 2 - p for d, p in zip(self.dilation, self.padding))
+        factory = {"device": device, "dtype": dtype}
+        self.generator = AtomGenerator(
+            in_channels, num_atoms, k, self.stride, center,
+            num_bases=num_bases, num_scales=None if k == 1 else self.num_scales,
+            variant=generator, **factory,
+        )
+        self.coef = nn.Parameter(torch.empty(out_channels, in_channels, num_atoms, **factory))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming-uniform ``coef`` and uniform ``bias``, as ``nn.Conv2d`` with fan_in = C·m."""
+        nn.init.kaiming_uniform_(self.coef, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_channels * self.num_atoms)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def output_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
+        return conv_output_size(input_size, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def _check_input(self, x: torch.Tensor) -> tuple[int, int]:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4:
+            raise ValueError(
+                f"{type(self).__name__} expects a 4-D input (N, C, H, W), got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"input must have in_channels={self.in_channels} channels, got {x.shape[1]} "
+                f"(input shape {tuple(x.shape)})"
+            )
+        out = self.output_size(tuple(x.shape[-2:]))
+        if min(out) < 1:
+            raise ValueError(
+                f"input spatial size {tuple(x.shape[-2:])} is too small for kernel_size="
+                f"{self.kernel_size}, padding={self.padding}, dilation={self.dilation}"
+            )
+        return out
+
+    def generate_atoms(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-pixel dynamic atoms ``D`` (paper Eq. 4), shape (N, m, k, k, H', W')."""
+        return self.generator(x, self._check_input(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        atoms = self.generate_atoms(x)
+        return acda_conv2d(
+            x, atoms, self.coef, self.bias, self.stride, self.padding, self.dilation,
+            backend=self.backend,
+        )
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        if self.stride != (1, 1):
+            s += f", stride={self.stride}"
+        if self.padding_arg not in (0, (0, 0)):
+            s += f", padding={self.padding_arg!r}" if isinstance(self.padding_arg, str) else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.bias is None:
+            s += ", bias=False"
+        s += f", num_atoms={self.num_atoms}, num_bases={self.num_bases}, num_scales={self.num_scales}"
+        if self.backend != "auto":
+            s += f", backend={self.backend!r}"
+        return s
