@@ -48,7 +48,7 @@ def _check_odd_size(kernel_size: int, name: str = "kernel_size") -> None:
         raise ValueError(f"{name} must be a positive odd integer (1, 3, 5, ...), got {kernel_size}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fourier_bessel_numpy(kernel_size: int) -> np.ndarray:
     """All kept candidates of one scale, normalised, as float64 of shape (B, k, k)."""
     if kernel_size == 1:

@@ -90,10 +90,10 @@ class AtomGenerator(nn.Module):
         """Basis coefficients α, shape (N, m, S·m', H', W') (paper Fig. 4)."""
         h = self.body(x)
         out_h, out_w = output_size
-        pads = []
-        for dim, size, out, off, stride in (
-            (1, h.shape[-1], out_w, self.center_offset[1], self.stride[1]),
-            (0, h.shape[-2], out_h, self.center_offset[0], self.stride[0]),
+        pads = []  # F.pad order: last dim first; negative values crop
+        for size, out, off, stride in (
+            (h.shape[-1], out_w, self.center_offset[1], self.stride[1]),
+            (h.shape[-2], out_h, self.center_offset[0], self.stride[0]),
         ):
             before = 1 - off
             after = (out - 1) * stride + 3 - (size + before)

@@ -1,5 +1,4 @@
 """The two-layer ACDA computation equals the per-pixel filter formula (paper Eq. 2, K = A·D)."""
-import itertools
 
 import pytest
 import torch

@@ -1,0 +1,264 @@
+"""Counting: parameters, FLOPs and peak memory (paper §4.4, Tables 6 and 7).
+
+FLOP convention (the one Table 6 uses, checked digit by digit against its Conv and ACDA rows):
+one multiply-add = 1 FLOP, plus one add per output element for a bias. Concretely, with
+fvcore's tracer and our own handles for every operator that appears in ACDA models:
+
+- convolutions and linear layers: MACs + (output elements if a bias is present);
+- matmul/bmm/einsum (atom convolution, atom reconstruction D = α·ψ): MACs, i.e. the product of
+  the sizes of all distinct einsum indices;
+- data movement (im2col/unfold, pad, views, cat) and shape arithmetic: 0, registered explicitly;
+- element-wise activations and normalisation (ReLU, Tanh, BatchNorm, add, mul): 0 — Table 6
+  counts none, and inference-time BatchNorm folds into the preceding convolution. They are
+  registered explicitly so that nothing is skipped with an "unsupported operator" warning.
+
+``count_flops`` fails loudly if the traced graph holds any operator without a handle.
+``flop_counter_macs`` is an independent count with ``torch.utils.flop_counter.FlopCounterMode``
+(which reports 2 FLOPs per multiply-add and no bias adds), used as a cross-check.
+
+Peak memory (``peak_memory``): on CUDA, ``torch.cuda.max_memory_allocated`` above the memory
+allocated before the call. On CPU (and as a device-independent count), a dispatch-mode tracker
+adds the bytes of every new storage an ATen operator returns and subtracts them when that storage
+is freed (a finalizer on the storage, which autograd's saved tensors keep alive); the peak of that
+sum is reported. It counts tensors created during the call only (not parameters or inputs), and
+ignores allocator caching and fragmentation.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+__all__ = [
+    "FlopCount",
+    "count_parameters",
+    "count_flops",
+    "flop_counter_macs",
+    "peak_memory",
+    "closed_form",
+]
+
+
+def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of parameters (fixed bases are buffers and not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+# ---------------------------------------------------------------- fvcore handles
+def _shape(value) -> list[int]:
+    from fvcore.nn.jit_handles import get_shape
+
+    return list(get_shape(value))
+
+
+def _is_none(value) -> bool:
+    return value.type().kind() == "NoneType"
+
+
+def _conv_handle(inputs, outputs) -> int:
+    x, w, out = _shape(inputs[0]), _shape(inputs[1]), _shape(outputs[0])
+    transposed = inputs[6].toIValue() if len(inputs) > 6 else False
+    groups = inputs[8].toIValue() if len(inputs) > 8 else 1
+    out_elems = math.prod(out)
+    if transposed:
+        macs = math.prod(x) * math.prod(w[1:])  # each input element spreads over w[1:] outputs
+    else:
+        macs = out_elems * math.prod(w[1:])  # w: (O, C/groups, kh, kw)
+    del groups  # already in w[1]
+    return macs + (0 if _is_none(inputs[2]) else out_elems)
+
+
+def _linear_handle(inputs, outputs) -> int:
+    w, out = _shape(inputs[1]), _shape(outputs[0])
+    return math.prod(out) * w[-1] + (0 if _is_none(inputs[2]) else math.prod(out))
+
+
+def _addmm_handle(inputs, outputs) -> int:
+    a, out = _shape(inputs[1]), _shape(outputs[0])
+    return math.prod(out) * a[-1] + math.prod(out)
+
+
+def _matmul_handle(inputs, outputs) -> int:
+    a, out = _shape(inputs[0]), _shape(outputs[0])
+    return math.prod(out) * a[-1]
+
+
+def _einsum_handle(inputs, outputs) -> int:
+    equation = inputs[0].toIValue().replace(" ", "")
+    operands = inputs[1].node().inputs()
+    sizes: dict[str, int] = {}
+    lhs = equation.split("->")[0].split(",")
+    for spec, operand in zip(lhs, operands):
+        for letter, size in zip(spec, _shape(operand)):
+            sizes[letter] = size
+    return math.prod(sizes.values())
+
+
+def _zero_handle(inputs, outputs) -> int:
+    return 0
+
+
+_HANDLES: dict[str, Callable] = {
+    "aten::_convolution": _conv_handle,
+    "aten::conv2d": _conv_handle,
+    "aten::linear": _linear_handle,
+    "aten::addmm": _addmm_handle,
+    "aten::matmul": _matmul_handle,
+    "aten::mm": _matmul_handle,
+    "aten::bmm": _matmul_handle,
+    "aten::einsum": _einsum_handle,
+}
+# Explicit zeros: data movement, shape arithmetic, element-wise and normalisation ops.
+_ZERO_OPS = [
+    "aten::im2col", "aten::col2im", "aten::pad", "aten::constant_pad_nd", "aten::add", "aten::add_",
+    "aten::sub", "aten::mul", "aten::mul_", "aten::div", "aten::floordiv", "aten::relu", "aten::relu_",
+    "aten::tanh", "aten::tanh_", "aten::sigmoid", "aten::batch_norm", "aten::max_pool2d",
+    "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::softmax", "aten::flatten", "aten::cat",
+    "aten::dropout", "aten::gelu", "aten::silu", "aten::hardswish", "aten::hardsigmoid",
+    "aten::upsample_nearest2d", "aten::upsample_bilinear2d", "aten::pixel_shuffle",
+    "aten::pixel_unshuffle", "aten::mean", "aten::sum", "aten::exp", "aten::neg", "aten::rsub",
+    "aten::clamp", "aten::abs", "aten::sqrt",
+]
+_HANDLES.update({name: _zero_handle for name in _ZERO_OPS})
+
+
+@dataclass
+class FlopCount:
+    """FLOPs of one forward pass (paper convention, see module docstring)."""
+
+    total: int
+    by_module: dict[str, int] = field(default_factory=dict)
+    by_operator: dict[str, int] = field(default_factory=dict)
+
+    def module(self, name: str) -> int:
+        return self.by_module.get(name, 0)
+
+
+def count_flops(module: nn.Module, inputs: Any, *, strict: bool = True) -> FlopCount:
+    """FLOPs of ``module(*inputs)`` with fvcore and the handles above.
+
+    ``strict`` raises ``RuntimeError`` naming any operator fvcore met without a handle.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation, used by fvcore
+        from fvcore.nn import FlopCountAnalysis
+
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    analysis = FlopCountAnalysis(module, inputs)
+    analysis.set_op_handle(**_HANDLES)
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation, used by fvcore
+        total = int(analysis.total())
+    unsupported = analysis.unsupported_ops()
+    if strict and unsupported:
+        raise RuntimeError(f"operators without a FLOP handle: {dict(unsupported)}")
+    by_operator = {k: int(v) for k, v in analysis.by_operator().items()}
+    by_module = {k: int(v) for k, v in analysis.by_module().items()}
+    return FlopCount(total, by_module, by_operator)
+
+
+def flop_counter_macs(module: nn.Module, inputs: Any) -> int:
+    """Multiply-adds counted by ``torch.utils.flop_counter.FlopCounterMode`` (its FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        module(*inputs)
+    return counter.get_total_flops() // 2
+
+
+# ---------------------------------------------------------------- closed forms
+def closed_form(
+    kind: str,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    height: int,
+    width: int,
+    *,
+    num_atoms: int = 6,
+    num_basis_elements: int = 18,
+    hidden: int = 64,
+    bias: bool = True,
+) -> dict[str, int]:
+    """Closed-form FLOPs and parameters of one layer (paper §4.4, with Table 6's convention).
+
+    ``kind``: ``"conv"``; ``"acda_conv"`` (atom conv c'·m·l²·hw + coefficient conv c'·m·c·hw);
+    ``"paper_generator"`` (1×1 c'→d, 3×3 d→m·S·m', reconstruction m·S·m'·l² per pixel).
+    """
+    c_in, c_out, k, hw, m, b, d = in_channels, out_channels, kernel_size, height * width, num_atoms, num_basis_elements, hidden
+    bias_adds = c_out * hw if bias else 0
+    if kind == "conv":
+        return {"flops": c_in * c_out * k * k * hw + bias_adds, "params": c_in * c_out * k * k + (c_out if bias else 0)}
+    if kind == "acda_conv":
+        return {"flops": c_in * m * k * k * hw + c_in * m * c_out * hw + bias_adds,
+                "params": c_out * c_in * m + (c_out if bias else 0)}
+    if kind == "paper_generator":
+        outs = m * b
+        flops = (c_in * d + d) * hw + (d * outs * 9 + outs) * hw + outs * k * k * hw
+        return {"flops": flops, "params": c_in * d + d + d * outs * 9 + outs}
+    raise ValueError(f"kind must be 'conv', 'acda_conv' or 'paper_generator', got {kind!r}")
+
+
+# ---------------------------------------------------------------- memory
+class _LiveStorageTracker(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, int] = {}
+        self.current = 0
+        self.peak = 0
+
+    def _release(self, key: int) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
+                  if isinstance(t, torch.Tensor) and t.device.type != "meta"}
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+                continue
+            storage = t.untyped_storage()
+            key = storage.data_ptr()
+            if key == 0 or key in self.live or key in inputs:
+                continue
+            self.live[key] = storage.nbytes()
+            self.current += storage.nbytes()
+            self.peak = max(self.peak, self.current)
+            weakref.finalize(storage, self._release, key)
+        return out
+
+
+def peak_memory(fn: Callable[[], Any], device: torch.device | str | None = None) -> int:
+    """Peak bytes allocated while ``fn()`` runs, above what was allocated before.
+
+    CUDA devices use the caching allocator's statistics; other devices use the live-storage
+    tracker described in the module docstring.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    tracker = _LiveStorageTracker()
+    with tracker:
+        fn()
+    return tracker.peak
+
+

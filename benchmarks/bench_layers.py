@@ -1,0 +1,54 @@
+"""pytest-benchmark timings of one layer: nn.Conv2d vs ACDAConv2d (reference backend).
+
+    tox -e bench                                   # timed, JSON in .benchmarks/
+    pytest benchmarks                              # CI: --benchmark-disable, correctness smoke only
+
+Shapes are small here so that the smoke run stays fast; the Table 6 shape and the fast backends
+belong to the fast-ACDA issue. ``extra_info`` records FLOPs, peak memory, threads and device.
+"""
+from __future__ import annotations
+
+import platform
+
+import pytest
+import torch
+from torch import nn
+
+from acda import ACDAConv2d
+from acda.profile import count_flops, peak_memory
+
+SHAPE = (1, 64, 32, 32)
+
+
+def _layer(kind: str, k: int) -> nn.Module:
+    if kind == "conv":
+        return nn.Conv2d(64, 64, k, padding=k // 2)
+    return ACDAConv2d(64, 64, k, padding=k // 2, backend="reference")
+
+
+@pytest.mark.parametrize("k", [3, 7])
+@pytest.mark.parametrize("kind", ["conv", "acda"])
+@pytest.mark.parametrize("mode", ["forward", "forward_backward"])
+def test_layer_time(benchmark, kind, k, mode):
+    torch.manual_seed(0)
+    layer = _layer(kind, k)
+    x = torch.randn(*SHAPE, requires_grad=mode == "forward_backward")
+
+    def run():
+        if mode == "forward":
+            with torch.no_grad():
+                return layer(x)
+        out = layer(x)
+        out.sum().backward()
+        return out
+
+    benchmark.extra_info.update(
+        flops=count_flops(layer.eval(), x.detach()).total,
+        peak_bytes=peak_memory(run),
+        threads=torch.get_num_threads(),
+        device=f"cpu ({platform.machine()})",
+        torch=torch.__version__,
+    )
+    layer.train()
+    out = benchmark(run)
+    assert out.shape == (1, 64, 32, 32)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine (Python 3.11 + pip only) and for CI.
+#   bash scripts/run.sh repro   set up, then run the main job: python -m reproduce.table6
+#   bash scripts/run.sh test    set up, then run the test suite (pytest)
+#   bash scripts/run.sh setup   set up only
+# Setup installs this package and its pinned dependencies (torch==2.14.1, torchvision==0.29.1, ...)
+# into the current Python with pip; it is skipped when nothing changed since the last run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+setup() {
+  local stamp=.setup-stamp want
+  want="$($PY -c 'import sys; print(sys.executable)') $(sha256sum pyproject.toml | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+     && $PY -c 'import acda, reproduce, torch, torchvision, fvcore, pytest, pytest_benchmark' 2>/dev/null; then
+    return 0
+  fi
+  echo "== installing acda-repro and its dependencies (first run only) =="
+  $PY -m pip install --disable-pip-version-check -q -e ".[test,lint]"
+  echo "$want" > "$stamp"
+}
+
+cmd=${1:-test}; shift || true
+case "$cmd" in
+  setup) setup ;;
+  repro) setup; exec $PY -m reproduce.table6 "$@" ;;
+  test)
+    setup
+    set +e
+    $PY -m pytest "$@"
+    rc=$?
+    set -e
+    if [ "$rc" -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi
+    exit "$rc" ;;
+  *) echo "usage: bash scripts/run.sh [setup|repro|test] [args...]" >&2; exit 2 ;;
+esac

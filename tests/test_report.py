@@ -1,0 +1,107 @@
+import math
+
+import pandas as pd
+import pytest
+
+from reproduce import report
+from reproduce.report import Result, build_table, compare_with_committed, status_for, write_report
+
+
+@pytest.mark.parametrize(
+    "published,reproduced,decimals,tol,better,want",
+    [
+        (5900.8, 5900.8, 1, None, "", "match"),
+        (16386.6, 16386.56, 1, None, "", "match"),  # within half a unit of the last digit
+        (0.39, 0.393472, 2, None, "", "match"),
+        (0.39, 0.3951, 2, None, "", "mismatch"),
+        (30.0, 30.3, 1, 0.5, "higher", "within tolerance"),
+        (30.0, 31.0, 1, 0.5, "higher", "better"),
+        (30.0, 29.0, 1, 0.5, "higher", "worse"),
+        (24.74, 20.0, 2, 1.0, "lower", "better"),
+        (24.74, 26.0, 2, 1.0, "lower", "worse"),
+    ],
+)
+def test_status_for(published, reproduced, decimals, tol, better, want):
+    assert status_for(published, reproduced, decimals, tol, better) == want
+
+
+def _published(tmp_path, monkeypatch):
+    (tmp_path / "tx.csv").write_text(
+        "row,setting,metric,unit,published,decimals,better,note\n"
+        "A,s1,FLOPs,M,10.0,1,,\n"
+        "A,s2,Top-1,%,24.74,2,lower,\n"
+        "B,s1,Params,M,0.59,2,,\n"
+    )
+    monkeypatch.setattr(report, "PUBLISHED_DIR", tmp_path)
+
+
+def test_build_table_joins_every_published_row(tmp_path, monkeypatch):
+    _published(tmp_path, monkeypatch)
+    df = build_table("tx", [
+        Result("A", "s1", "FLOPs", 10.04, "fvcore"),
+        Result("A", "s2", "Top-1", None, "trained", status="needs data", note="expects DIR/cifar-10-batches-py"),
+        Result("C", "proxy", "Top-1", 12.5, "trained", status="proxy", unit="%"),
+    ], "cpu")
+    assert list(df.columns) == report.COLUMNS
+    got = {(r.row, r.setting): r for r in df.itertuples()}
+    assert got[("A", "s1")].status == "match" and math.isclose(got[("A", "s1")].delta, 0.04)
+    assert got[("A", "s2")].status == "needs data" and math.isnan(got[("A", "s2")].reproduced)
+    assert got[("B", "s1")].status == "not implemented"  # published but not addressed: never silent
+    assert got[("C", "proxy")].status == "proxy" and math.isnan(got[("C", "proxy")].published)
+
+
+def test_result_validation():
+    with pytest.raises(ValueError, match="method must be one of"):
+        Result("A", "s", "m", 1.0, "guessed")
+    with pytest.raises(ValueError, match="may only set status"):
+        Result("A", "s", "m", 1.0, "fvcore", status="match")
+    with pytest.raises(ValueError, match="needs a status"):
+        Result("A", "s", "m", None, "fvcore")
+
+
+def test_duplicate_results_rejected(tmp_path, monkeypatch):
+    _published(tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match="two results"):
+        build_table("tx", [Result("A", "s1", "FLOPs", 1, "fvcore"), Result("A", "s1", "FLOPs", 2, "fvcore")], "cpu")
+
+
+def test_write_report_is_atomic_and_compares(tmp_path, monkeypatch):
+    _published(tmp_path, monkeypatch)
+    out = tmp_path / "results"
+    rows = [Result("A", "s1", "FLOPs", 10.0, "fvcore", note="a note")]
+    write_report("tx", rows, out_dir=out, title="Table X")
+    md = (out / "tx.md").read_text()
+    assert md.startswith("# Table X") and "## Notes" in md and "1. a note" in md
+    assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.md"]  # no temp files left
+    assert compare_with_committed(pd.read_csv(out / "tx.csv"), out / "tx.csv") == []
+
+    # A crash while writing leaves the previous file intact and no temporary file behind.
+    before = (out / "tx.csv").read_text()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report.pd.DataFrame, "to_csv", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_report("tx", [Result("A", "s1", "FLOPs", 99.0, "fvcore")], out_dir=out)
+    assert (out / "tx.csv").read_text() == before
+    assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.md"]
+
+
+def test_atomic_write_cleans_up_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "x.csv"
+    target.write_text("old")
+    monkeypatch.setattr(report.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk")))
+    with pytest.raises(OSError):
+        report._atomic_write(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_compare_with_committed_reports_drift(tmp_path, monkeypatch):
+    _published(tmp_path, monkeypatch)
+    committed = tmp_path / "c.csv"
+    build_table("tx", [Result("A", "s1", "FLOPs", 10.0, "fvcore")], "cpu").to_csv(committed, index=False)
+    drifted = build_table("tx", [Result("A", "s1", "FLOPs", 10.3, "fvcore")], "cpu")
+    problems = compare_with_committed(drifted, committed)
+    assert any("reproduced 10.3" in p for p in problems) and any("status" in p for p in problems)
+    assert compare_with_committed(drifted, committed, atol=0.5) != []  # status still differs
