@@ -87,7 +87,9 @@ def _check_atom_conv_args(x: torch.Tensor, atoms: torch.Tensor, stride, padding,
             f"atoms must have output spatial size {expected} for this input, stride {stride}, "
             f"padding {padding} and dilation {dilation}; got {(oh, ow)}"
         )
-    if atoms.dtype != x.dtype or atoms.device != x.device:
+    if atoms.device != x.device or (
+        atoms.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type)
+    ):
         raise ValueError(
             f"atoms ({atoms.dtype}, {atoms.device}) must match x ({x.dtype}, {x.device})"
         )

@@ -158,3 +158,12 @@ def test_functional_argument_checks():
 def test_generator_rejects_unknown_variant():
     with pytest.raises(ValueError, match="generator must be one of"):
         AtomGenerator(3, 2, 3, variant="huge")
+
+
+def test_autocast_mixed_precision():
+    layer = ACDAConv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), layer(x), rtol=0.05, atol=0.05)
