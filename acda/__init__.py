@@ -1,11 +1,13 @@
 """ACDA: adaptive convolutions with per-pixel dynamic filter atoms (Wang et al., ICCV 2021)."""
 from .bases import fourier_bessel_basis, multiscale_bases
+from .convert import convert
 from .functional import acda_conv2d, atom_conv2d, per_pixel_filters
 from .generator import AtomGenerator
 from .layers import ACDAConv2d
 
 __all__ = [
     "ACDAConv2d",
+    "convert",
     "AtomGenerator",
     "acda_conv2d",
     "atom_conv2d",

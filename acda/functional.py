@@ -10,15 +10,20 @@ j·s_w − p_w + v·d_w]``. ``atom_conv2d`` returns channel ``c·m + b`` = Σ_uv
 so ``acda_conv2d(x, atoms, coef, bias)[n, o, i, j] = Σ_c Σ_uv K_ij[o, c, u, v]·x[...] + bias[o]``
 with ``K_ij = A·D_ij`` (paper Eq. 2, Fig. 2): the two-layer implementation of Fig. 3.
 
-``atom_conv2d`` is the single dispatch point for the atom-convolution backends: only
-``"reference"`` (unfold + einsum, the correctness oracle) exists so far.
+``atom_conv2d`` is the single dispatch point for the atom-convolution backends (registry
+``acda.ops.BACKENDS``): ``"reference"`` (unfold + einsum, the correctness oracle, differentiated by
+autograd), ``"native"`` (C++ CPU kernel) and ``"triton"`` (CUDA), the last two through the custom
+op ``torch.ops.acda.atom_conv2d``; ``"auto"`` picks the best available for the input's device.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
+from .ops import BACKENDS, reference, resolve_backend
+from .ops import custom_op as _custom_op  # noqa: F401  (registers torch.ops.acda.*)
 
 __all__ = [
     "atom_conv2d",
@@ -96,18 +101,6 @@ def _check_atom_conv_args(x: torch.Tensor, atoms: torch.Tensor, stride, padding,
     return stride, padding, dilation
 
 
-def _atom_conv2d_reference(x, atoms, stride, padding, dilation):
-    n, c = x.shape[:2]
-    _, m, kh, kw, oh, ow = atoms.shape
-    cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
-    cols = cols.view(n, c, kh * kw, oh * ow)
-    out = torch.einsum("nckl,nmkl->ncml", cols, atoms.reshape(n, m, kh * kw, oh * ow))
-    return out.reshape(n, c * m, oh, ow)
-
-
-BACKENDS: dict[str, Callable[..., torch.Tensor]] = {"reference": _atom_conv2d_reference}
-
-
 def atom_conv2d(
     x: torch.Tensor,
     atoms: torch.Tensor,
@@ -118,12 +111,20 @@ def atom_conv2d(
     backend: str = "auto",
 ) -> torch.Tensor:
     """Atom convolution (paper Eq. 5): (N, C, H, W) × (N, m, k, k, H', W') → (N, C·m, H', W')."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
     stride, padding, dilation = _check_atom_conv_args(x, atoms, stride, padding, dilation)
-    if backend == "auto":
-        backend = "reference"
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be 'auto' or one of {sorted(BACKENDS)}, got {backend!r}")
-    return BACKENDS[backend](x, atoms, stride, padding, dilation)
+    backend = resolve_backend(backend, x.device)
+    if backend == "reference":
+        return reference.forward(x, atoms, stride, padding, dilation)
+    if torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(x.device.type):
+        # custom ops are not autocast-aware: cast here
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, atoms = x.to(dtype), atoms.to(dtype)
+    elif atoms.dtype != x.dtype:
+        dtype = torch.promote_types(x.dtype, atoms.dtype)
+        x, atoms = x.to(dtype), atoms.to(dtype)
+    return torch.ops.acda.atom_conv2d(x, atoms, list(stride), list(padding), list(dilation), backend)
 
 
 def acda_conv2d(

@@ -5,6 +5,9 @@
 coefficients α ∈ R^{m × S·m'} at each output pixel, and the atoms are α·ψ with the fixed
 multi-scale Fourier-Bessel bases ψ (``acda.bases``).
 
+``bases`` replaces ψ by any fixed set of shape (B, k, k) (e.g. the pixel basis ``eye(k²)``, for
+which the coefficients are the atoms themselves: ``acda.peers.DFNConv2d``).
+
 Two variants of Φ, because the paper and the authors' code disagree:
 
 - ``"paper"`` (Appendix A.3): 1×1 conv C → 64, ReLU, 3×3 conv 64 → m·S·m'. The paper names
@@ -47,6 +50,7 @@ class AtomGenerator(nn.Module):
         num_scales: int | None = None,
         variant: str = "paper",
         hidden_channels: int | None = None,
+        bases: torch.Tensor | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -54,7 +58,12 @@ class AtomGenerator(nn.Module):
         if variant not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {variant!r}")
         factory = {"device": device, "dtype": dtype}
-        bases = multiscale_bases(kernel_size, num_bases, num_scales, dtype=dtype or torch.float32)
+        if bases is None:
+            bases = multiscale_bases(kernel_size, num_bases, num_scales, dtype=dtype or torch.float32)
+        elif bases.dim() != 3 or tuple(bases.shape[1:]) != (kernel_size, kernel_size):
+            raise ValueError(f"bases must have shape (B, {kernel_size}, {kernel_size}), got {tuple(bases.shape)}")
+        else:
+            bases = bases.to(dtype or torch.float32)
         self.register_buffer("bases", bases.to(device), persistent=False)
         self.in_channels = in_channels
         self.num_atoms = num_atoms

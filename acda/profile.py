@@ -102,6 +102,12 @@ def _einsum_handle(inputs, outputs) -> int:
     return math.prod(sizes.values())
 
 
+def _atom_conv_handle(inputs, outputs) -> int:
+    """``acda::atom_conv2d`` (paper Eq. 5): N·C·m·k_h·k_w·H'·W' multiply-adds, no bias."""
+    atoms = _shape(inputs[1])
+    return math.prod(_shape(outputs[0])) * atoms[2] * atoms[3]
+
+
 def _zero_handle(inputs, outputs) -> int:
     return 0
 
@@ -115,6 +121,7 @@ _HANDLES: dict[str, Callable] = {
     "aten::mm": _matmul_handle,
     "aten::bmm": _matmul_handle,
     "aten::einsum": _einsum_handle,
+    "acda::atom_conv2d": _atom_conv_handle,
 }
 # Explicit zeros: data movement, shape arithmetic, element-wise and normalisation ops.
 _ZERO_OPS = [
@@ -122,9 +129,10 @@ _ZERO_OPS = [
     "aten::sub", "aten::mul", "aten::mul_", "aten::div", "aten::floordiv", "aten::relu", "aten::relu_",
     "aten::tanh", "aten::tanh_", "aten::sigmoid", "aten::batch_norm", "aten::max_pool2d",
     "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::softmax", "aten::flatten", "aten::cat",
-    "aten::dropout", "aten::gelu", "aten::silu", "aten::hardswish", "aten::hardsigmoid",
+    "aten::dropout", "aten::dropout_", "aten::gelu", "aten::silu", "aten::silu_", "aten::hardswish",
+    "aten::hardswish_", "aten::hardsigmoid", "aten::hardsigmoid_", "aten::sigmoid_", "aten::mean",
     "aten::upsample_nearest2d", "aten::upsample_bilinear2d", "aten::pixel_shuffle",
-    "aten::pixel_unshuffle", "aten::mean", "aten::sum", "aten::exp", "aten::neg", "aten::rsub",
+    "aten::pixel_unshuffle", "aten::sum", "aten::exp", "aten::neg", "aten::rsub",
     "aten::clamp", "aten::abs", "aten::sqrt",
 ]
 _HANDLES.update({name: _zero_handle for name in _ZERO_OPS})

@@ -1,1 +1,5 @@
 """Dataset loaders for the real on-disk formats, and synthetic generators (toy tasks, proxies)."""
+from .layout import DatasetLayoutError
+from .tensors import TensorImageDataset
+
+__all__ = ["DatasetLayoutError", "TensorImageDataset"]

@@ -1,0 +1,30 @@
+"""One clear error for a missing or malformed dataset root, naming the layout expected."""
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DatasetLayoutError", "require_dir", "require_file"]
+
+
+class DatasetLayoutError(ValueError):
+    """A dataset root is missing or does not have the expected layout.
+
+    The message says what was wrong, under which root, and the full layout expected, so that a
+    command line can print it instead of a stack trace.
+    """
+
+    def __init__(self, dataset: str, root: str | Path, problem: str, layout: str) -> None:
+        self.dataset, self.root, self.problem, self.layout = dataset, str(root), problem, layout
+        super().__init__(f"{dataset}: {problem} (data root {str(root)!r}).\nExpected layout:\n{layout}")
+
+
+def require_dir(path: Path, dataset: str, root: str | Path, layout: str) -> Path:
+    if not path.is_dir():
+        raise DatasetLayoutError(dataset, root, f"missing directory {str(path)!r}", layout)
+    return path
+
+
+def require_file(path: Path, dataset: str, root: str | Path, layout: str) -> Path:
+    if not path.is_file():
+        raise DatasetLayoutError(dataset, root, f"missing file {str(path)!r}", layout)
+    return path

@@ -1,0 +1,149 @@
+"""Synthetic multi-scale pattern maps for the toy detection experiment (paper §3.3, Figure 6).
+
+The paper places 25 "pre-defined multi-scale patterns" at scales 3×3, 5×5 and 7×7 on a 100×100
+noisy map and asks a single 7×7 layer to output a binary map with 1 at each pattern's centre. It
+does not define the patterns or the noise; this module does:
+
+Patterns (``pattern_bank``), one shape per scale, each made of 0s and 1s before scaling:
+
+- 3×3 **plus**: the centre pixel and its four direct neighbours;
+- 5×5 **cross**: both diagonals (an X, 9 pixels);
+- 7×7 **framed dot**: the one-pixel border of the 7×7 square plus its centre pixel (25 pixels).
+
+Each placed pattern is multiplied by ``amplitude`` and by a random contrast polarity ±1 (bright
+or dark on the background), drawn independently per pattern. The polarity is what makes the
+task impossible for any fixed linear filter: a 7×7 filter ``w`` with bias ``b`` answers
+``<w, P> + b`` to a bright pattern and ``−<w, P> + b`` to its dark twin, so detecting both
+(> threshold τ) needs ``b > τ``, while an empty, noise-free background (response ``b``) must stay
+below τ. No single 7×7 filter and threshold can detect all patterns, whatever the shapes; noise
+only makes it harder. A per-pixel adaptive filter can flip its sign with the local contrast.
+
+Layout (``make_pattern_scene``): ``num_patterns`` patterns, the scales as equal in number as
+possible (25 = 9 × 3×3 + 8 × 5×5 + 8 × 7×7; which scale gets the extra pattern is random), placed
+largest first at uniformly random centres by rejection sampling: every pattern lies inside the
+map, and the bounding boxes of two patterns are at least ``gap`` pixels apart (non-overlapping).
+
+Noise: i.i.d. Gaussian, standard deviation ``noise_std``, added to every pixel (background and
+patterns). The target is 1 at each pattern centre and 0 elsewhere.
+
+Shifted rendering (Fig. 6b): the scene lives on a canvas of (size + max_shift)² pixels, patterns
+and noise included; the original map is the bottom-right ``size × size`` window of the canvas,
+and ``render((dy, dx))`` returns the window moved up-left by (dy, dx), in which every pattern (and
+the noise under it) appears shifted by (dy, dx) toward the bottom-right. It is a re-rendering,
+not a wrap-around roll: the strip uncovered at the top-left holds fresh canvas noise, and
+patterns pushed past the bottom-right border are cut off. ``shifted[i + dy, j + dx] ==
+original[i, j]`` wherever both indices are inside the map.
+
+Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same scene.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["PATTERN_SIZES", "PATTERN_NAMES", "pattern_bank", "PatternMap", "PatternScene", "make_pattern_scene"]
+
+PATTERN_SIZES = (3, 5, 7)
+PATTERN_NAMES = {3: "plus", 5: "cross", 7: "framed dot"}
+_MAX_TRIES = 10_000
+
+
+def pattern_bank() -> dict[int, torch.Tensor]:
+    """The three pre-defined patterns {size: (size, size) float32 tensor of 0/1} (module docstring)."""
+    plus = np.zeros((3, 3))
+    plus[1, :] = plus[:, 1] = 1
+    cross = np.zeros((5, 5))
+    idx = np.arange(5)
+    cross[idx, idx] = cross[idx, 4 - idx] = 1
+    framed = np.zeros((7, 7))
+    framed[0, :] = framed[-1, :] = framed[:, 0] = framed[:, -1] = framed[3, 3] = 1
+    return {k: torch.from_numpy(p).float() for k, p in zip(PATTERN_SIZES, (plus, cross, framed))}
+
+
+@dataclass(frozen=True)
+class PatternMap:
+    """One rendered view: ``image`` and ``target`` (1, 1, H, W); per visible pattern its ``centres``
+    (P, 2) as (row, col) in this view, ``sizes`` (P,) and ``polarity`` (P,) ±1."""
+
+    image: torch.Tensor
+    target: torch.Tensor
+    centres: torch.Tensor
+    sizes: torch.Tensor
+    polarity: torch.Tensor
+
+
+@dataclass(frozen=True)
+class PatternScene:
+    """A scene on a canvas of (size + max_shift)² pixels; ``centres`` are canvas coordinates."""
+
+    canvas: torch.Tensor
+    centres: torch.Tensor
+    sizes: torch.Tensor
+    polarity: torch.Tensor
+    size: int
+    max_shift: int
+
+    def render(self, shift: int | tuple[int, int] = 0) -> PatternMap:
+        """The map with every pattern moved by ``shift`` = (dy, dx) toward the bottom-right."""
+        dy, dx = (shift, shift) if isinstance(shift, int) else tuple(shift)
+        for name, d in (("dy", dy), ("dx", dx)):
+            if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= self.max_shift:
+                raise ValueError(f"shift {name} must be an int in [0, max_shift={self.max_shift}], got {d!r}")
+        top, left = self.max_shift - dy, self.max_shift - dx
+        image = self.canvas[top:top + self.size, left:left + self.size]
+        centres = self.centres - torch.tensor([top, left])
+        inside = ((centres >= 0) & (centres < self.size)).all(dim=1)
+        centres = centres[inside]
+        target = torch.zeros(self.size, self.size)
+        target[centres[:, 0], centres[:, 1]] = 1.0
+        return PatternMap(image[None, None].clone(), target[None, None], centres,
+                          self.sizes[inside], self.polarity[inside])
+
+
+def make_pattern_scene(
+    seed: int,
+    *,
+    size: int = 100,
+    num_patterns: int = 25,
+    amplitude: float = 1.0,
+    noise_std: float = 0.1,
+    max_shift: int = 20,
+    gap: int = 1,
+) -> PatternScene:
+    """Draw one scene (paper §3.3, Fig. 6a): patterns, polarities, positions and noise from ``seed``."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    for name, value, low in (("size", size, max(PATTERN_SIZES)), ("num_patterns", num_patterns, 1),
+                             ("max_shift", max_shift, 0), ("gap", gap, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    for name, value in (("amplitude", amplitude), ("noise_std", noise_std)):
+        if not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    rng = np.random.default_rng(seed)
+    sizes = np.resize(np.array(PATTERN_SIZES), num_patterns)
+    rng.shuffle(sizes)
+    sizes = np.sort(sizes)[::-1]  # largest first: rejection sampling fills the map more easily
+    polarity = rng.choice(np.array([-1, 1]), size=num_patterns)
+    bank = {k: p.numpy() for k, p in pattern_bank().items()}
+
+    canvas = np.zeros((size + max_shift, size + max_shift))
+    placed: list[tuple[int, int, int]] = []  # (row, col, radius) in map coordinates
+    for k, sign in zip(sizes, polarity):
+        r = int(k) // 2
+        for _ in range(_MAX_TRIES):
+            cy, cx = (int(v) for v in rng.integers(r, size - r, size=2))
+            if all(abs(cy - y) > r + q + gap or abs(cx - x) > r + q + gap for y, x, q in placed):
+                break
+        else:
+            raise ValueError(f"could not place num_patterns={num_patterns} patterns with gap={gap} on a "
+                             f"{size}x{size} map; use fewer patterns or a larger size")
+        placed.append((cy, cx, r))
+        y0, x0 = max_shift + cy - r, max_shift + cx - r
+        canvas[y0:y0 + k, x0:x0 + k] += sign * amplitude * bank[int(k)]
+    canvas += noise_std * rng.standard_normal(canvas.shape)
+    centres = torch.tensor([(max_shift + y, max_shift + x) for y, x, _ in placed], dtype=torch.long)
+    return PatternScene(torch.from_numpy(canvas).float(), centres, torch.from_numpy(sizes.copy()).long(),
+                        torch.from_numpy(polarity).long(), size, max_shift)

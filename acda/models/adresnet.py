@@ -1,0 +1,314 @@
+"""Ad-ResNet-s/-m/-l (paper §4.1, Appendix A.4, Table A): ResNets with dynamic bottleneck blocks.
+
+Table A, as built here (``[...] × n`` = n blocks; numbers are output channels):
+
+- Conv0 (all): 7×7 conv, 64, stride 2; 3×3 max pool, stride 2.
+- Conv1_x: -s [3×3 64, 3×3 64] ×2; -m, -l [1×1 64, 3×3 64, 1×1 256] ×2.
+- Conv2_x: -s [3×3 128, 3×3 128] ×2; -m, -l [1×1 128, 3×3 128, 1×1 512] ×2 (-l ×3).
+- Conv3_x: -s [1×1 128, ACDA 7×7 128, 1×1 256] ×2; -m, -l [1×1 256, ACDA 7×7 256, 1×1 512]
+  ×2 (-l ×8).
+- Conv4_x: -s [1×1 256, ACDA 5×5 256, 1×1 512] ×2; -m, -l [1×1 512, ACDA 5×5 512, 1×1 1024]
+  ×2 (-l ×3).
+- Output: global average pool, 1000-d FC on the Conv4_x width (512 for -s, 1024 for -m, -l).
+
+Choices where Table A is silent (each an argument of ``AdResNet`` and of the builders):
+
+- Block types: Conv1_x/Conv2_x of -s are ResNet *basic* blocks (two 3×3 convs, as the table's
+  two-row entries, like ResNet-18); of -m/-l, ResNet bottlenecks. Conv3_x/Conv4_x are the
+  *dynamic bottleneck blocks* of A.4: 1×1 squeeze, ACDA k×k, 1×1 restore. Every conv/ACDA layer
+  is followed by BatchNorm (+ ReLU except before the residual addition), convs have no bias.
+- Downsampling: the first block of Conv2_x, Conv3_x and Conv4_x has stride 2 (ResNet [11]); the
+  output is 7×7 at 224×224. ``stride_on="kxk"`` (default; torchvision's ResNet v1.5) puts the
+  stride on the 3×3/ACDA layer, ``"1x1"`` on the first 1×1 (original ResNet).
+- Shortcuts: ``shortcut="B"`` (default, ResNet option B as in torchvision): a 1×1 conv + BN
+  projection where the shape changes, identity elsewhere; ``"A"``: parameter-free (subsample,
+  zero-pad the new channels).
+- ACDA layers: ``acda.ACDAConv2d(w, w, k, stride, padding=k // 2, bias=False)`` with m = 6
+  atoms, m' = 6 bases per scale (A.4), ``num_scales=None`` = scales 3×3 … k×k (S = 3 for 7×7,
+  S = 2 for 5×5, as in the authors' code; A.4's "three scales" cannot fit a 5×5 kernel), and
+  ``generator="paper"`` (A.3) or ``"official"`` (the authors' code, see ``acda.generator``).
+- ``conv``: what the k×k layer of the dynamic blocks is: ``"acda"``; ``"conv"`` (a standard
+  k×k ``nn.Conv2d``: the "Conv" baseline of Table 7 and Table 3's "Baseline", same
+  architecture); ``"dfn"`` (``acda.peers.DFNConv2d``: Table 7's DFN); or any callable with
+  ``nn.Conv2d``'s signature ``f(in, out, k, stride=, padding=, bias=)``.
+- Dense variant (A.4, crowd counting): ``maxpool=False`` removes the first max pool and
+  ``features_only=True`` removes the Output stage; ``forward`` then returns the Conv4_x map
+  (N, C, H/16, W/16). ``adresnet_{s,m,l}_dense`` build exactly that.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..generator import GENERATORS
+from ..layers import ACDAConv2d
+from ..peers import DFNConv2d
+from ._registry import register_model
+
+__all__ = ["AdResNet", "Stage", "ARCHS", "adresnet_s", "adresnet_m", "adresnet_l",
+           "adresnet_s_dense", "adresnet_m_dense", "adresnet_l_dense"]
+
+CONVS = ("acda", "conv", "dfn")
+SHORTCUTS = ("A", "B")
+STRIDE_ON = ("kxk", "1x1")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of Table A: ``depth`` blocks of type ``block`` ('basic' | 'bottleneck' | 'dynamic')."""
+
+    block: str
+    width: int
+    out_channels: int
+    depth: int
+    kernel_size: int = 3
+
+
+ARCHS: dict[str, tuple[Stage, ...]] = {
+    "s": (Stage("basic", 64, 64, 2), Stage("basic", 128, 128, 2),
+          Stage("dynamic", 128, 256, 2, 7), Stage("dynamic", 256, 512, 2, 5)),
+    "m": (Stage("bottleneck", 64, 256, 2), Stage("bottleneck", 128, 512, 2),
+          Stage("dynamic", 256, 512, 2, 7), Stage("dynamic", 512, 1024, 2, 5)),
+    "l": (Stage("bottleneck", 64, 256, 2), Stage("bottleneck", 128, 512, 3),
+          Stage("dynamic", 256, 512, 8, 7), Stage("dynamic", 512, 1024, 3, 5)),
+}
+
+ConvFactory = Callable[..., nn.Module]
+
+
+class _PadShortcut(nn.Module):
+    """ResNet option A: subsample by ``stride`` and zero-pad the extra output channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(f"shortcut='A' cannot reduce channels ({in_channels} → {out_channels})")
+        self.extra, self.stride = out_channels - in_channels, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, 0, self.extra))
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, pad_channels={self.extra}"
+
+
+def _shortcut(in_channels: int, out_channels: int, stride: int, kind: str) -> nn.Module:
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    if kind == "A":
+        return _PadShortcut(in_channels, out_channels, stride)
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block [11]: 3×3 conv, BN, ReLU, 3×3 conv, BN, + shortcut, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, shortcut: str) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, shortcut)
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.bn2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """Bottleneck [11] with a pluggable k×k layer: 1×1 squeeze, k×k, 1×1 restore (+ BN each).
+
+    With ``layer=ACDAConv2d`` this is the dynamic bottleneck block of Appendix A.4.
+    """
+
+    def __init__(self, in_channels: int, width: int, out_channels: int, stride: int, kernel_size: int,
+                 layer: ConvFactory, shortcut: str, stride_on: str) -> None:
+        super().__init__()
+        s1, sk = (stride, 1) if stride_on == "1x1" else (1, stride)
+        self.conv1 = nn.Conv2d(in_channels, width, 1, s1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = layer(width, width, kernel_size, stride=sk, padding=kernel_size // 2, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, shortcut)
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+
+def _conv_factory(conv: str | ConvFactory, generator: str, acda_kwargs: dict) -> ConvFactory:
+    if callable(conv):
+        return conv
+    if conv == "acda":
+        return partial(ACDAConv2d, generator=generator, **acda_kwargs)
+    if conv == "conv":
+        return nn.Conv2d
+    if conv == "dfn":
+        dfn_kwargs = {k: v for k, v in acda_kwargs.items() if k == "num_atoms"}
+        return partial(DFNConv2d, generator=generator, **dfn_kwargs)
+    raise ValueError(f"conv must be one of {CONVS} or a callable, got {conv!r}")
+
+
+class AdResNet(nn.Module):
+    """Ad-ResNet (Appendix A.4, Table A); see the module docstring for every choice made."""
+
+    def __init__(
+        self,
+        stages: tuple[Stage, ...],
+        num_classes: int = 1000,
+        *,
+        conv: str | ConvFactory = "acda",
+        generator: str = "paper",
+        shortcut: str = "B",
+        stride_on: str = "kxk",
+        maxpool: bool = True,
+        features_only: bool = False,
+        in_channels: int = 3,
+        num_atoms: int = 6,
+        num_bases: int = 6,
+        num_scales: int | None = None,
+        zero_init_residual: bool = False,
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        if generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
+        if stride_on not in STRIDE_ON:
+            raise ValueError(f"stride_on must be one of {STRIDE_ON}, got {stride_on!r}")
+        layer = _conv_factory(conv, generator,
+                              {"num_atoms": num_atoms, "num_bases": num_bases, "num_scales": num_scales})
+        self.conv_kind = conv if isinstance(conv, str) else getattr(conv, "__name__", "custom")
+        self.generator_variant = generator
+        self.shortcut_kind, self.stride_on = shortcut, stride_on
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity(),
+        )
+        channels = 64
+        self.stages = nn.ModuleList()
+        for i, st in enumerate(stages):
+            blocks = []
+            for j in range(st.depth):
+                stride = 2 if (i > 0 and j == 0) else 1
+                if st.block == "basic":
+                    blocks.append(BasicBlock(channels, st.out_channels, stride, shortcut))
+                elif st.block in ("bottleneck", "dynamic"):
+                    kxk = layer if st.block == "dynamic" else nn.Conv2d
+                    blocks.append(Bottleneck(channels, st.width, st.out_channels, stride, st.kernel_size,
+                                             kxk, shortcut, stride_on))
+                else:
+                    raise ValueError(f"Stage.block must be 'basic', 'bottleneck' or 'dynamic', got {st.block!r}")
+                channels = st.out_channels
+            self.stages.append(nn.Sequential(*blocks))
+        self.out_channels = channels
+        self.features_only = features_only
+        if features_only:
+            self.fc = None
+        else:
+            self.fc = nn.Linear(channels, num_classes)
+        self._init(zero_init_residual)
+
+    def _init(self, zero_init_residual: bool) -> None:
+        # torchvision's ResNet initialisation; ACDA/DFN layers keep their own (generator included).
+        own = {id(sub) for layer in self.modules() if isinstance(layer, ACDAConv2d | DFNConv2d)
+               for sub in layer.modules()}
+        for m in self.modules():
+            if id(m) in own:
+                continue
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for stage in self.stages:
+                for block in stage:
+                    nn.init.zeros_(block.last_bn.weight)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Conv0 … Conv4_x: (N, 3, H, W) → (N, C, H/32, W/32) (H/16 without the max pool)."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            raise ValueError(f"AdResNet expects a 4-D input (N, C, H, W), got shape {tuple(getattr(x, 'shape', ()))}")
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
+        if self.fc is None:
+            return x
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def extra_repr(self) -> str:
+        return (f"conv={self.conv_kind!r}, generator={self.generator_variant!r}, shortcut={self.shortcut_kind!r}, "
+                f"stride_on={self.stride_on!r}, features_only={self.features_only}")
+
+
+def _build(arch: str, num_classes: int, generator: str, conv: str | ConvFactory, features_only: bool,
+           **kwargs) -> AdResNet:
+    return AdResNet(ARCHS[arch], num_classes, generator=generator, conv=conv, features_only=features_only, **kwargs)
+
+
+@register_model()
+def adresnet_s(*, num_classes: int = 1000, generator: str = "paper", conv: str | ConvFactory = "acda",
+               features_only: bool = False, **kwargs) -> AdResNet:
+    """Ad-ResNet-s (Table A, first column); Table 2 prints 3.85M parameters."""
+    return _build("s", num_classes, generator, conv, features_only, **kwargs)
+
+
+@register_model()
+def adresnet_m(*, num_classes: int = 1000, generator: str = "paper", conv: str | ConvFactory = "acda",
+               features_only: bool = False, **kwargs) -> AdResNet:
+    """Ad-ResNet-m (Table A, second column); Table 2 prints 9.83M parameters."""
+    return _build("m", num_classes, generator, conv, features_only, **kwargs)
+
+
+@register_model()
+def adresnet_l(*, num_classes: int = 1000, generator: str = "paper", conv: str | ConvFactory = "acda",
+               features_only: bool = False, **kwargs) -> AdResNet:
+    """Ad-ResNet-l (Table A, third column); Table 2 prints 18.19M parameters."""
+    return _build("l", num_classes, generator, conv, features_only, **kwargs)
+
+
+def _dense(builder: Callable[..., AdResNet], **kwargs) -> AdResNet:
+    kwargs.setdefault("maxpool", False)
+    return builder(features_only=True, **kwargs)
+
+
+@register_model()
+def adresnet_s_dense(**kwargs) -> AdResNet:
+    """Ad-ResNet-s for dense prediction (A.4: first max pool and the Output stage removed)."""
+    return _dense(adresnet_s, **kwargs)
+
+
+@register_model()
+def adresnet_m_dense(**kwargs) -> AdResNet:
+    """Ad-ResNet-m for dense prediction (A.4: first max pool and the Output stage removed)."""
+    return _dense(adresnet_m, **kwargs)
+
+
+@register_model()
+def adresnet_l_dense(**kwargs) -> AdResNet:
+    """Ad-ResNet-l for dense prediction (A.4: first max pool and the Output stage removed)."""
+    return _dense(adresnet_l, **kwargs)

@@ -1,0 +1,390 @@
+"""Triton kernels for the atom convolution (paper §3.2, Eq. 5): forward and both gradients.
+
+Semantics are those of ``acda.functional.atom_conv2d``: ``x`` (N, C, H, W), ``atoms``
+(N, m, k_h, k_w, H', W'); ``atoms[n, b, u, v, i, j]`` multiplies
+``x[n, c, i·s_h − p_h + u·d_h, j·s_w − p_w + v·d_w]`` (zero outside the image) and the sum over
+the taps ``(u, v)`` is output channel ``c·m + b`` of ``out`` (N, C·m, H', W').
+
+Design (the gather-weighted-sum shape of NATTEN's neighbourhood "AV" kernels: per-pixel weights
+applied to a dilated neighbourhood, broadcast over a feature dimension — here the channels)
+-------------------------------------------------------------------------------------------
+Pixels are flattened (``p = i·W' + j``) and tiled by ``BLOCK_P``; channels by ``BLOCK_C``. Every
+kernel loads and stores through explicit strides, so non-contiguous and channels-last inputs (and
+the stride-0 ``grad_out`` that ``sum().backward()`` produces) need no copy; results are written
+contiguous (NCHW order). No kernel uses a block reduction (see "Interpreter" below).
+
+- ``forward`` — one program per (sample n, tile of output pixels, tile of channels). The m atoms
+  sit on one axis of size ``BLOCK_M = next_pow2(m)``. For each of the k_h·k_w taps (unrolled) it
+  loads the x tile ``[BLOCK_C, BLOCK_P]`` once (masked for image borders and padding) and the
+  atoms ``[BLOCK_M, BLOCK_P]``, and updates all m accumulators at once:
+  ``acc[b, c, p] += atoms[b, p]·x[c, p]`` (fp32, ``BLOCK_M·BLOCK_C·BLOCK_P`` values). The output
+  tile is written once; no unfolded tensor exists.
+- ``backward`` w.r.t. atoms (the shape of NATTEN's pointwise-neighbourhood "QK" kernel) — one
+  program per (n, tile of output pixels, tap (u, v)); it walks the channels one at a time,
+  ``acc[b, p] += grad_out[n, c·m + b, p]·x[n, c, tap(p)]``, and writes ``grad_atoms[n, :, u, v, tile]``.
+- ``backward`` w.r.t. x (NATTEN's "inverse neighbourhood") — a gather, no atomics, hence
+  deterministic: one program per (n, tile of *input* pixels, tile of channels). For each tap
+  (u, v) it inverts the index map: input row ``y`` is read by output row
+  ``i = (y + p_h − u·d_h) / s_h`` when that is a non-negative integer < H' (the divisibility
+  test handles stride > 1; taps failing it are masked), likewise for columns, and accumulates
+  ``Σ_b atoms[n, b, u, v, i, j]·grad_out[n, c·m + b, i, j]`` with the m atoms unrolled (m is a
+  compile-time constant of this kernel). With stride s only about 1/s² of the taps are live for
+  a given pixel; a phase-split launch would skip the dead ones.
+
+Accumulation is fp32 for every input dtype (fp32, bf16, fp16); ``out`` and ``grad_x`` are written
+in the dtype of ``x`` (``out`` in the promoted dtype of x and atoms if they differ), ``grad_atoms``
+in the dtype of ``atoms``. fp64 inputs are rejected (``TypeError``): the kernels accumulate in fp32.
+
+Running: on CUDA tensors when ``is_available()``; on CPU tensors only under Triton's interpreter
+(``TRITON_INTERPRET=1`` in the environment when a kernel is first called), which is how CI tests
+these kernels (``tests/test_ops_triton.py``). Interpreter: the kernels are decorated lazily, on
+first use, under the setting current at that moment, so importing this module never needs triton;
+and they call only Triton builtins — ``tl.sum``, ``tl.zeros``, ``tl.cdiv`` are ``@triton.jit``
+library functions fixed when triton is first imported, which break inside the interpreter if
+triton was imported before ``TRITON_INTERPRET`` was set.
+
+Timing on a GPU: ``pytest benchmarks/bench_triton.py --benchmark-enable`` (Table 6 shape, N=32,
+k ∈ {3, 5, 7}, cuDNN ``nn.Conv2d`` vs these kernels, forward and forward+backward, fp32/TF32 and
+bf16); the file skips itself without CUDA. Block sizes are defaults, not autotuned.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from typing import Any
+
+import torch
+
+__all__ = ["is_available", "interpreting", "forward", "backward"]
+
+_FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _find_triton() -> bool:
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+_HAS_TRITON = _find_triton()
+
+# Default tiles: BLOCK_M·BLOCK_C·BLOCK_P fp32 accumulators per program (8·16·64 = 8192 for m ≤ 8,
+# 64 registers per thread at 4 warps).
+BLOCK_C = 16
+BLOCK_P = 64
+NUM_WARPS = 4
+
+
+def interpreting() -> bool:
+    """True when Triton's CPU interpreter is switched on (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def is_available() -> bool:
+    """True when triton imports and CUDA is available (the kernels can run on the GPU)."""
+    if not _HAS_TRITON or not torch.cuda.is_available():
+        return False
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken triton install counts as absent
+        return False
+    return True
+
+
+@functools.cache
+def _kernels(interpret: bool) -> dict[str, Any]:
+    """Build (decorate) the three kernels; cached per interpreter mode, as ``triton.jit`` reads it."""
+    del interpret  # the cache key; triton.jit reads TRITON_INTERPRET itself
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def _fwd(
+        x_ptr, a_ptr, out_ptr,
+        C, H, W, OH, OW, M,
+        sxn, sxc, sxh, sxw,
+        san, sab, sau, sav, sah, saw,
+        STRIDE_H, STRIDE_W, PAD_H, PAD_W, DIL_H, DIL_W,
+        KH: tl.constexpr, KW: tl.constexpr,
+        BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+    ):
+        P = OH * OW
+        num_pt = (P + BLOCK_P - 1) // BLOCK_P
+        pid = tl.program_id(0)
+        n = (pid // num_pt).to(tl.int64)
+        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
+        offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+        offs_b = tl.arange(0, BLOCK_M)
+        mask_p = offs_p < P
+        mask_c = offs_c < C
+        mask_b = offs_b < M
+        oi = offs_p // OW
+        oj = offs_p % OW
+
+        x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[:, None] * sxc
+        a_base = a_ptr + n * san + offs_b[:, None] * sab + (oi * sah + oj * saw)[None, :]
+        a_mask = mask_b[:, None] & mask_p[None, :]
+        acc = tl.full([BLOCK_M, BLOCK_C, BLOCK_P], 0.0, tl.float32)
+        for u in tl.static_range(KH):
+            ih = oi * STRIDE_H - PAD_H + u * DIL_H
+            ok_h = mask_p & (ih >= 0) & (ih < H)
+            for v in tl.static_range(KW):
+                iw = oj * STRIDE_W - PAD_W + v * DIL_W
+                ok = ok_h & (iw >= 0) & (iw < W)
+                xv = tl.load(x_base + (ih * sxh + iw * sxw)[None, :],
+                             mask=mask_c[:, None] & ok[None, :], other=0.0).to(tl.float32)
+                av = tl.load(a_base + u * sau + v * sav, mask=a_mask, other=0.0).to(tl.float32)
+                acc += av[:, None, :] * xv[None, :, :]
+
+        ch = offs_c.to(tl.int64)[None, :, None] * M + offs_b[:, None, None]
+        out_ptrs = out_ptr + n * C * M * P + ch * P + offs_p[None, None, :]
+        out_mask = mask_b[:, None, None] & mask_c[None, :, None] & mask_p[None, None, :]
+        tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+
+    @triton.jit
+    def _bwd_atoms(
+        go_ptr, x_ptr, ga_ptr,
+        C, H, W, OH, OW, M,
+        sgn, sgc, sgh, sgw,
+        sxn, sxc, sxh, sxw,
+        STRIDE_H, STRIDE_W, PAD_H, PAD_W, DIL_H, DIL_W,
+        KH: tl.constexpr, KW: tl.constexpr,
+        BLOCK_M: tl.constexpr, BLOCK_P: tl.constexpr,
+    ):
+        P = OH * OW
+        num_pt = (P + BLOCK_P - 1) // BLOCK_P
+        pid = tl.program_id(0)
+        n = (pid // num_pt).to(tl.int64)
+        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
+        tap = tl.program_id(1)
+        u = tap // KW
+        v = tap % KW
+        offs_b = tl.arange(0, BLOCK_M)
+        mask_p = offs_p < P
+        mask_b = offs_b < M
+        oi = offs_p // OW
+        oj = offs_p % OW
+        ih = oi * STRIDE_H - PAD_H + u * DIL_H
+        iw = oj * STRIDE_W - PAD_W + v * DIL_W
+        ok = mask_p & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+
+        x_pix = x_ptr + n * sxn + ih * sxh + iw * sxw
+        go_pix = go_ptr + n * sgn + offs_b[:, None].to(tl.int64) * sgc + (oi * sgh + oj * sgw)[None, :]
+        go_mask = mask_b[:, None] & ok[None, :]
+        acc = tl.full([BLOCK_M, BLOCK_P], 0.0, tl.float32)
+        # one channel per step: no block reduction (see "Interpreter" in the module docstring)
+        for c in range(0, C):
+            xv = tl.load(x_pix + c * sxc, mask=ok, other=0.0).to(tl.float32)
+            gv = tl.load(go_pix + c * M * sgc, mask=go_mask, other=0.0).to(tl.float32)
+            acc += gv * xv[None, :]
+
+        # grad_atoms is contiguous (N, M, KH, KW, OH, OW)
+        ga_ptrs = ga_ptr + n * M * KH * KW * P + offs_b[:, None] * (KH * KW * P) + tap * P + offs_p[None, :]
+        tl.store(ga_ptrs, acc.to(ga_ptr.dtype.element_ty), mask=mask_b[:, None] & mask_p[None, :])
+
+    @triton.jit
+    def _bwd_x(
+        go_ptr, a_ptr, gx_ptr,
+        C, H, W, OH, OW,
+        sgn, sgc, sgh, sgw,
+        san, sab, sau, sav, sah, saw,
+        STRIDE_H, STRIDE_W, PAD_H, PAD_W, DIL_H, DIL_W,
+        KH: tl.constexpr, KW: tl.constexpr, M: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+    ):
+        Q = H * W
+        num_qt = (Q + BLOCK_P - 1) // BLOCK_P
+        pid = tl.program_id(0)
+        n = (pid // num_qt).to(tl.int64)
+        offs_q = (pid % num_qt) * BLOCK_P + tl.arange(0, BLOCK_P)
+        offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+        mask_q = offs_q < Q
+        mask_c = offs_c < C
+        y = offs_q // W
+        xc = offs_q % W
+
+        go_base = go_ptr + n * sgn + offs_c.to(tl.int64)[:, None] * (M * sgc)
+        a_base = a_ptr + n * san
+        acc = tl.full([BLOCK_C, BLOCK_P], 0.0, tl.float32)
+        for u in tl.static_range(KH):
+            # output row i reads input row y through tap u iff i·s_h = y + p_h − u·d_h
+            num_h = y + PAD_H - u * DIL_H
+            ok_h = mask_q & (num_h >= 0)
+            num_h = tl.where(ok_h, num_h, 0)  # keep //, % away from negatives
+            oi = num_h // STRIDE_H
+            ok_h = ok_h & (num_h % STRIDE_H == 0) & (oi < OH)
+            for v in tl.static_range(KW):
+                num_w = xc + PAD_W - v * DIL_W
+                ok = ok_h & (num_w >= 0)
+                num_w = tl.where(ok, num_w, 0)
+                oj = num_w // STRIDE_W
+                ok = ok & (num_w % STRIDE_W == 0) & (oj < OW)
+                oi_s = tl.where(ok, oi, 0)
+                oj_s = tl.where(ok, oj, 0)
+                a_tap = a_base + u * sau + v * sav + oi_s * sah + oj_s * saw
+                go_tap = go_base + (oi_s * sgh + oj_s * sgw)[None, :]
+                go_mask = mask_c[:, None] & ok[None, :]
+                for b in tl.static_range(M):
+                    av = tl.load(a_tap + b * sab, mask=ok, other=0.0).to(tl.float32)
+                    gv = tl.load(go_tap + b * sgc, mask=go_mask, other=0.0).to(tl.float32)
+                    acc += av[None, :] * gv
+
+        gx_ptrs = gx_ptr + n * C * Q + offs_c.to(tl.int64)[:, None] * Q + offs_q[None, :]
+        tl.store(gx_ptrs, acc.to(gx_ptr.dtype.element_ty), mask=mask_c[:, None] & mask_q[None, :])
+
+    return {"fwd": _fwd, "bwd_atoms": _bwd_atoms, "bwd_x": _bwd_x}
+
+
+def _pair3(stride, padding, dilation) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    out = []
+    for name, value, minimum in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if (not isinstance(value, (tuple, list)) or len(value) != 2
+                or not all(isinstance(e, int) and not isinstance(e, bool) for e in value)):
+            raise TypeError(f"{name} must be a tuple of 2 ints, got {value!r}")
+        if min(value) < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        out.append((int(value[0]), int(value[1])))
+    return out[0], out[1], out[2]
+
+
+def _check_inputs(x: torch.Tensor, atoms: torch.Tensor, stride, padding, dilation):
+    """Validate and return ``(stride, padding, dilation)``; raises ``TypeError``/``ValueError``/``RuntimeError``."""
+    if not _HAS_TRITON:
+        raise RuntimeError("the triton backend needs the 'triton' package, which is not installed")
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x must be a 4-D tensor (N, C, H, W), got shape {tuple(getattr(x, 'shape', ()))}")
+    if not isinstance(atoms, torch.Tensor) or atoms.dim() != 6:
+        raise ValueError(
+            f"atoms must be a 6-D tensor (N, m, k, k, H', W'), got shape {tuple(getattr(atoms, 'shape', ()))}"
+        )
+    for name, t in (("x", x), ("atoms", atoms)):
+        if t.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32, bfloat16 or float16 for the triton backend, got {t.dtype}")
+    if x.device != atoms.device:
+        raise ValueError(f"atoms must be on the device of x ({x.device}), got {atoms.device}")
+    if x.device.type != "cuda" and not (x.device.type == "cpu" and interpreting()):
+        raise ValueError(
+            f"the triton backend needs CUDA tensors (or CPU tensors with TRITON_INTERPRET=1), got device {x.device}"
+        )
+    stride, padding, dilation = _pair3(stride, padding, dilation)
+    n, _, kh, kw, oh, ow = atoms.shape
+    if n != x.shape[0]:
+        raise ValueError(f"atoms batch size {n} does not match x batch size {x.shape[0]}")
+    expected = tuple(
+        (s + 2 * p - d * (k - 1) - 1) // st + 1
+        for s, k, st, p, d in zip(x.shape[-2:], (kh, kw), stride, padding, dilation)
+    )
+    if (oh, ow) != expected or min(expected) < 1:
+        raise ValueError(
+            f"atoms must have output spatial size {expected} (>= 1) for input {tuple(x.shape[-2:])}, kernel "
+            f"{(kh, kw)}, stride {stride}, padding {padding}, dilation {dilation}; got {(oh, ow)}"
+        )
+    return stride, padding, dilation
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _next_pow2(v: int) -> int:
+    return 1 << max(v - 1, 0).bit_length()
+
+
+def _blocks(m: int, block_c: int | None, block_p: int | None) -> tuple[int, int, int]:
+    bc = BLOCK_C if block_c is None else block_c
+    bp = BLOCK_P if block_p is None else block_p
+    for name, value in (("block_c", bc), ("block_p", bp)):
+        if value < 1 or value & (value - 1):
+            raise ValueError(f"{name} must be a power of two, got {value}")
+    return _next_pow2(m), bc, bp
+
+
+def forward(
+    x: torch.Tensor,
+    atoms: torch.Tensor,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    *,
+    block_c: int | None = None,
+    block_p: int | None = None,
+) -> torch.Tensor:
+    """Atom convolution (Eq. 5): (N, C, H, W) × (N, m, k_h, k_w, H', W') → (N, C·m, H', W'), contiguous."""
+    stride, padding, dilation = _check_inputs(x, atoms, stride, padding, dilation)
+    k = _kernels(interpreting())
+    n, c, h, w = x.shape
+    _, m, kh, kw, oh, ow = atoms.shape
+    out = torch.empty((n, c * m, oh, ow), dtype=torch.promote_types(x.dtype, atoms.dtype), device=x.device)
+    if out.numel() == 0:
+        return out
+    bm, bc, bp = _blocks(m, block_c, block_p)
+    grid = (n * _cdiv(oh * ow, bp), _cdiv(c, bc))
+    k["fwd"][grid](
+        x, atoms, out,
+        c, h, w, oh, ow, m,
+        *x.stride(), *atoms.stride(),
+        *stride, *padding, *dilation,
+        KH=kh, KW=kw, BLOCK_M=bm, BLOCK_C=bc, BLOCK_P=bp, num_warps=NUM_WARPS,
+    )
+    return out
+
+
+def backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    atoms: torch.Tensor,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    needs_x: bool,
+    needs_atoms: bool,
+    *,
+    block_c: int | None = None,
+    block_p: int | None = None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of the atom convolution w.r.t. ``x`` and ``atoms`` (each ``None`` unless requested)."""
+    stride, padding, dilation = _check_inputs(x, atoms, stride, padding, dilation)
+    n, c, h, w = x.shape
+    _, m, kh, kw, oh, ow = atoms.shape
+    if not isinstance(grad_out, torch.Tensor) or tuple(grad_out.shape) != (n, c * m, oh, ow):
+        raise ValueError(
+            f"grad_out must have shape {(n, c * m, oh, ow)}, got {tuple(getattr(grad_out, 'shape', ()))}"
+        )
+    if grad_out.device != x.device or grad_out.dtype not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"grad_out must be a float32/bfloat16/float16 tensor on {x.device}, got {grad_out.dtype} on {grad_out.device}"
+        )
+    k = _kernels(interpreting())
+    bm, bc, bp = _blocks(m, block_c, block_p)
+    grad_x = grad_atoms = None
+    if needs_x:
+        grad_x = torch.empty((n, c, h, w), dtype=x.dtype, device=x.device)
+        if grad_x.numel():
+            if grad_out.numel() == 0:
+                grad_x.zero_()
+            else:
+                grid = (n * _cdiv(h * w, bp), _cdiv(c, bc))
+                k["bwd_x"][grid](
+                    grad_out, atoms, grad_x,
+                    c, h, w, oh, ow,
+                    *grad_out.stride(), *atoms.stride(),
+                    *stride, *padding, *dilation,
+                    KH=kh, KW=kw, M=m, BLOCK_C=bc, BLOCK_P=bp, num_warps=NUM_WARPS,
+                )
+    if needs_atoms:
+        grad_atoms = torch.empty((n, m, kh, kw, oh, ow), dtype=atoms.dtype, device=atoms.device)
+        if grad_atoms.numel():
+            if c == 0:
+                grad_atoms.zero_()
+            else:
+                grid = (n * _cdiv(oh * ow, bp), kh * kw)
+                k["bwd_atoms"][grid](
+                    grad_out, x, grad_atoms,
+                    c, h, w, oh, ow, m,
+                    *grad_out.stride(), *x.stride(),
+                    *stride, *padding, *dilation,
+                    KH=kh, KW=kw, BLOCK_M=bm, BLOCK_P=bp, num_warps=NUM_WARPS,
+                )
+    return grad_x, grad_atoms

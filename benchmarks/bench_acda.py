@@ -1,0 +1,197 @@
+"""pytest-benchmark: ACDA (conv only, paper Eq. 5 + 6) vs nn.Conv2d vs DFN at Table 6 and ResNet shapes.
+
+    tox -e bench                      # or: pytest benchmarks/bench_acda.py --benchmark-enable \\
+                                      #        --benchmark-json=.benchmarks/latest.json
+    python -m benchmarks.report       # → results/benchmarks-<device>.md
+    pytest benchmarks                 # CI: --benchmark-disable → small shapes, correctness smoke only
+
+Shapes (issue 3): Table 6 (N=1, 256→256, 100×100) and a ResNet stage (N=2, 256→256, 56×56); k ∈
+{3, 5, 7}, "same" padding, m = 6, fp32. Implementations, each timed forward (no_grad) and
+forward+backward (all inputs and parameters require grad; a fixed random output gradient):
+
+- ``conv``: ``nn.Conv2d`` (the baseline every ratio is taken to, measured in the same run);
+- ``acda_<backend>``: ``acda_conv2d(x, atoms, coef, bias)`` with the atoms given (Table 6's
+  "ACDA (conv only)"; the generator is a small ordinary conv and is not timed);
+- ``dfn``: the full per-pixel filters K (N, H, W, O, C, k, k) applied directly (``dfn_apply``),
+  only where K, its gradient and the unfolded input fit in memory (``dfn_bytes``).
+
+``extra_info``: forward multiply-adds (``macs``, paper convention), peak bytes allocated during one
+call (``peak_bytes``: the PyTorch profiler's allocator events on CPU, including memory allocated
+inside C++ kernels; ``torch.cuda.max_memory_allocated`` on CUDA), ratio to ``conv`` in this run,
+threads, device, torch version and /proc/loadavg.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from acda.functional import acda_conv2d
+from acda.ops import BACKENDS
+from acda.profile import closed_form
+
+DEVICE = torch.device(os.environ.get("ACDA_BENCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
+SHAPES = {"table6": (1, 256, 100, 100), "resnet_stage": (2, 256, 56, 56)}
+SMOKE_SHAPE = (2, 16, 12, 10)
+KERNELS = (3, 5, 7)
+MODES = ("forward", "forward_backward")
+NUM_ATOMS = 6
+ACDA_BACKENDS = ["reference", "triton"] if DEVICE.type == "cuda" else ["reference", "native"]
+IMPLS = ["conv", *(f"acda_{b}" for b in ACDA_BACKENDS), "dfn"]
+_MEDIANS: dict[tuple, float] = {}
+
+
+def dfn_apply(x: torch.Tensor, kernels: torch.Tensor, padding: int) -> torch.Tensor:
+    """DFN (per-pixel full filters): out[n, o, i, j] = Σ_cuv K[n, i, j, o, c, u, v]·x[n, c, i+u−p, j+v−p]."""
+    n, c, h, w = x.shape
+    k = kernels.shape[-1]
+    cols = F.unfold(x, k, padding=padding).view(n, c, k, k, h, w)
+    return torch.einsum("nhwocuv,ncuvhw->nohw", kernels, cols)
+
+
+def dfn_bytes(shape: tuple[int, int, int, int], k: int, element_size: int = 4) -> int:
+    """Bytes DFN needs at least: K and its gradient (N·H·W·O·C·k² each) plus the unfolded input."""
+    n, c, h, w = shape
+    return element_size * (2 * n * h * w * c * c * k * k + n * c * k * k * h * w)
+
+
+def _available_bytes() -> int:
+    if DEVICE.type == "cuda":
+        return torch.cuda.mem_get_info(DEVICE)[0]
+    with open("/proc/meminfo") as f:
+        info = dict(line.split(":", 1) for line in f)
+    return int(info["MemAvailable"].split()[0]) * 1024
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
+def peak_bytes(fn) -> int:
+    """Peak bytes allocated while ``fn()`` runs, above the start (allocator-level, all threads)."""
+    if DEVICE.type == "cuda":
+        _sync()
+        base = torch.cuda.memory_allocated(DEVICE)
+        torch.cuda.reset_peak_memory_stats(DEVICE)
+        fn()
+        _sync()
+        return torch.cuda.max_memory_allocated(DEVICE) - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]" and str(e.device_type()) == "DeviceType.CPU")
+    current = peak = 0
+    for _, nbytes in events:
+        current += nbytes
+        peak = max(peak, current)
+    return peak
+
+
+def _cases():
+    for shape_name in SHAPES:
+        for k in KERNELS:
+            for mode in MODES:
+                for impl in IMPLS:
+                    yield pytest.param(shape_name, k, mode, impl, id=f"{shape_name}-k{k}-{mode}-{impl}")
+
+
+def _build(impl: str, shape, k: int, requires_grad: bool):
+    torch.manual_seed(0)
+    n, c, h, w = shape
+    o, p = c, k // 2
+    x = torch.randn(n, c, h, w, device=DEVICE)
+    if impl == "conv":
+        conv = torch.nn.Conv2d(c, o, k, padding=p, device=DEVICE)
+        leaves = [x, conv.weight, conv.bias]
+        fn = lambda: conv(x)  # noqa: E731
+    elif impl == "dfn":
+        kernels = torch.randn(n, h, w, o, c, k, k, device=DEVICE) / (c * k)
+        leaves = [x, kernels]
+        fn = lambda: dfn_apply(x, kernels, p)  # noqa: E731
+    else:
+        backend = impl.removeprefix("acda_")
+        atoms = torch.randn(n, NUM_ATOMS, k, k, h, w, device=DEVICE) / k
+        coef = torch.randn(o, c, NUM_ATOMS, device=DEVICE) / (c * NUM_ATOMS) ** 0.5
+        bias = torch.zeros(o, device=DEVICE)
+        leaves = [x, atoms, coef, bias]
+        fn = lambda: acda_conv2d(x, atoms, coef, bias, 1, p, 1, backend=backend)  # noqa: E731
+    for t in leaves:
+        t.requires_grad_(requires_grad)
+    return fn, leaves
+
+
+@pytest.mark.parametrize("shape_name,k,mode,impl", list(_cases()))
+def test_acda_time(benchmark, shape_name, k, mode, impl):
+    smoke = benchmark.disabled
+    shape = SMOKE_SHAPE if smoke else SHAPES[shape_name]
+    backend = impl.removeprefix("acda_")
+    if impl.startswith("acda_") and not BACKENDS[backend].available(DEVICE):
+        pytest.skip(f"backend {backend!r} is not available on {DEVICE}")
+    need = dfn_bytes(shape, k)
+    if impl == "dfn" and need > 0.5 * _available_bytes():
+        pytest.skip(f"DFN does not fit: needs {need / 2**30:.1f} GiB, {_available_bytes() / 2**30:.1f} GiB available")
+    backward = mode == "forward_backward"
+    fn, leaves = _build(impl, shape, k, backward)
+    grad = torch.randn_like(fn().detach()) if backward else None
+
+    def run():
+        if not backward:
+            with torch.no_grad():
+                out = fn()
+        else:
+            for t in leaves:
+                t.grad = None
+            out = fn()
+            out.backward(grad)
+        _sync()
+        return out
+
+    n, c, h, w = shape
+    kind = "conv" if impl in ("conv", "dfn") else "acda_conv"
+    macs = closed_form(kind, c, c, k, h, w, num_atoms=NUM_ATOMS, bias=impl != "dfn")["flops"]
+    out = run()  # warm-up (and first-use compile of the native kernel)
+    assert out.shape == (n, c, h, w) and torch.isfinite(out).all()
+    with open("/proc/loadavg") if os.path.exists("/proc/loadavg") else open(os.devnull) as f:
+        loadavg = f.read().strip()
+    benchmark.extra_info.update(
+        shape=shape_name, shape_dims=list(shape), k=k, mode=mode, impl=impl, macs=macs,
+        peak_bytes=peak_bytes(run), threads=torch.get_num_threads(), device=_device_name(),
+        torch=torch.__version__, loadavg=loadavg, smoke=smoke,
+    )
+    if smoke:
+        benchmark(run)
+        return
+    benchmark.pedantic(run, rounds=_rounds(run), iterations=1, warmup_rounds=0)
+    median = statistics.median(benchmark.stats.stats.data)
+    _MEDIANS[(shape_name, k, mode, impl)] = median
+    conv = _MEDIANS.get((shape_name, k, mode, "conv"))
+    if conv:
+        benchmark.extra_info["ratio_to_conv"] = median / conv
+
+
+def _rounds(run) -> int:
+    """As many rounds as fit in ~3 s (at least 3, at most 15), from one timed call."""
+    t0 = time.perf_counter()
+    run()
+    dt = time.perf_counter() - t0
+    return max(3, min(15, int(3.0 / max(dt, 1e-6))))
+
+
+def _device_name() -> str:
+    if DEVICE.type == "cuda":
+        return torch.cuda.get_device_name(DEVICE)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"cpu ({cpu}, {torch.backends.cpu.get_cpu_capability()})"

@@ -1,0 +1,125 @@
+"""``torch.ops.acda.atom_conv2d``: opcheck, torch.compile without graph breaks, FLOP counting, dispatch."""
+import dataclasses
+
+import pytest
+import torch
+
+from acda import ACDAConv2d, acda_conv2d, atom_conv2d, ops
+from acda.ops import custom_op, resolve_backend
+from acda.profile import closed_form, count_flops, flop_counter_macs
+
+
+def _small(dtype, requires_grad=False):
+    x = torch.randn(2, 3, 7, 6, dtype=dtype, requires_grad=requires_grad)
+    atoms = torch.randn(2, 4, 3, 3, 4, 3, dtype=dtype, requires_grad=requires_grad)
+    return x, atoms  # stride 2, padding 1 → 4 × 3
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_opcheck(backend, dtype):
+    x, atoms = _small(dtype, requires_grad=True)
+    torch.library.opcheck(torch.ops.acda.atom_conv2d.default, (x, atoms, [2, 2], [1, 1], [1, 1], backend))
+    grad = torch.randn(2, 12, 4, 3, dtype=dtype)
+    for needs in [(True, True), (True, False), (False, True)]:
+        torch.library.opcheck(torch.ops.acda.atom_conv2d_backward.default,
+                              (grad, x.detach(), atoms.detach(), [2, 2], [1, 1], [1, 1], *needs, backend))
+
+
+def test_auto_dispatch_and_bad_backend():
+    assert resolve_backend("auto", "cpu") == "native"
+    assert resolve_backend("auto", "meta") == "native"
+    assert resolve_backend("reference", "cpu") == "reference"
+    with pytest.raises(ValueError, match="backend must be 'auto' or one of"):
+        resolve_backend("cuda-magic", "cpu")
+    x, atoms = _small(torch.float32)
+    with pytest.raises(TypeError, match="backend must be a str"):
+        atom_conv2d(x, atoms, 2, 1, backend=None)
+
+
+def test_default_backend_runs_the_custom_op_forward_and_backward():
+    calls = {"forward": 0, "backward": 0}
+    native = ops.BACKENDS["native"]
+
+    def forward(*args):
+        calls["forward"] += 1
+        return native.forward(*args)
+
+    def backward(*args):
+        calls["backward"] += 1
+        return native.backward(*args)
+
+    ops.BACKENDS["native"] = dataclasses.replace(native, forward=forward, backward=backward)
+    try:
+        x, atoms = _small(torch.float64, requires_grad=True)
+        out = atom_conv2d(x, atoms, 2, 1)
+        out.square().sum().backward()
+    finally:
+        ops.BACKENDS["native"] = native
+    assert calls == {"forward": 1, "backward": 1}
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_double_backward_through_native_op():
+    x, atoms = _small(torch.float64, requires_grad=True)
+    coef = torch.randn(5, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(
+        lambda a, b, c: acda_conv2d(a, b, c, None, 2, 1, backend="native"), (x, atoms, coef), fast_mode=True
+    )
+
+
+def test_flop_counter_mode_counts_the_op():
+    """FlopCounterMode: forward N·C·m·k²·H'·W' MACs; backward as many per requested gradient."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, atoms = _small(torch.float32, requires_grad=True)
+    macs = custom_op.macs(x.shape, atoms.shape)
+    assert macs == 2 * 3 * 4 * 9 * 12
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = atom_conv2d(x, atoms, 2, 1, backend="native")
+    assert counter.get_total_flops() == 2 * macs
+    with counter:
+        out.backward(torch.ones_like(out))
+    assert counter.get_total_flops() == 2 * 2 * macs
+
+
+@pytest.mark.parametrize("k", [3, 7])
+def test_layer_flops_match_closed_form(k):
+    """fvcore (acda.profile) and FlopCounterMode count the native layer like the reference one (§4.4)."""
+    layer = ACDAConv2d(16, 8, k, padding=k // 2, backend="native").eval()
+    x = torch.randn(1, 16, 12, 12)
+    with torch.no_grad():
+        flops = count_flops(layer, x)
+    assert flops.total - flops.module("generator") == closed_form("acda_conv", 16, 8, k, 12, 12)["flops"]
+    reference = ACDAConv2d(16, 8, k, padding=k // 2, backend="reference").eval()
+    reference.load_state_dict(layer.state_dict())
+    assert flop_counter_macs(layer, x) == flop_counter_macs(reference, x)
+
+
+@pytest.mark.slow
+def test_torch_compile_fullgraph_no_graph_break():
+    torch.manual_seed(0)
+    layer = ACDAConv2d(3, 4, 5, padding=2, backend="native")
+    x = torch.randn(2, 3, 10, 9, requires_grad=True)
+    compiled = torch.compile(layer, fullgraph=True, backend="inductor")
+    out = compiled(x)
+    out.square().sum().backward()
+    grads = (x.grad.clone(), layer.coef.grad.clone())
+    x.grad = None
+    layer.zero_grad()
+    ref = layer(x)
+    ref.square().sum().backward()
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grads, (x.grad, layer.coef.grad), rtol=1e-4, atol=1e-4)
+
+
+def test_meta_and_autocast():
+    layer = ACDAConv2d(4, 6, 3, stride=2, padding=1, device="meta", backend="native")
+    assert layer(torch.empty(2, 4, 9, 8, device="meta")).shape == (2, 6, 5, 4)
+    layer = ACDAConv2d(3, 4, 3, padding=1, backend="native")
+    x = torch.randn(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), layer(x), rtol=0.05, atol=0.05)

@@ -1,0 +1,37 @@
+"""Table 7 reproducer: runs end to end at a tiny size; parameter counts equal the committed results."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reproduce import table7
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def test_dfn_memory_prediction_matches_shapes():
+    # Ad-ResNet-s at 224: Conv3_x has two 7×7 DFN layers at 28×28 with 128→128 channels,
+    # Conv4_x two 5×5 at 14×14 with 256→256; float32.
+    want = 4 * (2 * 28 * 28 * 128 * 128 * 49 + 2 * 14 * 14 * 256 * 256 * 25)
+    assert table7.dfn_filter_bytes(1, 224) == want
+    assert table7.dfn_filter_bytes(3, 224) == 3 * want
+
+
+@pytest.mark.slow
+def test_table7_tiny_run_and_params_regression(tmp_path, capsys):
+    assert table7.main(["--batch", "1", "--image-size", "32", "--iters", "1", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("# Table 7")
+    new = pd.read_csv(tmp_path / "table7.csv").set_index(["row", "metric"])
+    old = pd.read_csv(RESULTS / "table7.csv").set_index(["row", "metric"])
+    for row in table7.ROWS.values():
+        assert new.loc[(row, "Params"), "reproduced"] == old.loc[(row, "Params"), "reproduced"]
+    assert new.loc[("ACDA / Conv", "Time ratio"), "reproduced"] > 0
+    assert (new.loc[new.index.get_level_values("metric").isin(["Memory", "Time"]), "status"]
+            .isin(["proxy", "reproduced here"]).all())
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(SystemExit):
+        table7.main(["--image-size", "16"])
+    with pytest.raises(SystemExit):
+        table7.main(["--batch", "0"])
