@@ -149,6 +149,13 @@ def acda_conv2d(
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
     z = atom_conv2d(x, atoms, stride, padding, dilation, backend=backend)
+    if z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous():
+        # Channels-last z (native backend) is a (N·H'·W', C·m) matrix: the 1×1 convolution is one GEMM.
+        n, _, oh, ow = z.shape
+        zm = z.permute(0, 2, 3, 1).reshape(n * oh * ow, in_channels * m)
+        weight = coef.reshape(out_channels, in_channels * m).permute(1, 0)
+        out = torch.addmm(bias, zm, weight) if bias is not None else torch.mm(zm, weight)
+        return out.view(n, oh, ow, out_channels).permute(0, 3, 1, 2)
     return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
 
 

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["topk_correct", "topk_error", "intra_image_cosine_distance"]
+from .layers import ACDAConv2d
+
+__all__ = ["topk_correct", "topk_error", "intra_image_cosine_distance", "alpha_diversity"]
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, int]:
@@ -63,17 +65,46 @@ def intra_image_cosine_distance(alpha: torch.Tensor, num_scales: int, mode: str 
     if mode == "mean_alpha":
         v = v.mean(dim=2, keepdim=True)
     v = v / v.norm(dim=3, keepdim=True).clamp_min(eps)
-    v = v.reshape(n, -1, sb // num_scales, p)  # (N, groups, m', P)
-    image_mean = torch.empty(n, dtype=torch.float64)
-    pair_sum = pair_sq = torch.zeros((), dtype=torch.float64)
-    pairs = p * (p - 1) // 2
-    for i in range(n):  # one image at a time: the Gram matrices are (groups, P, P)
-        gram = v[i].transpose(1, 2) @ v[i]
-        dist = 1.0 - gram
-        total = dist.sum(dim=(1, 2)) - dist.diagonal(dim1=1, dim2=2).sum(dim=1)  # ordered pairs p ≠ q
-        sq = (dist ** 2).sum(dim=(1, 2)) - (dist.diagonal(dim1=1, dim2=2) ** 2).sum(dim=1)
-        image_mean[i] = (total / 2 / pairs).mean()
-        pair_sum = pair_sum + total.sum() / 2
-        pair_sq = pair_sq + sq.sum() / 2
-    count = torch.tensor(float(n * v.shape[1] * pairs), dtype=torch.float64)
+    v = v.reshape(n, -1, sb // num_scales, p)  # (N, groups, m', P) unit vectors (zero vectors stay 0)
+    # Closed forms over ordered pairs p ≠ q, O(P·m'^2) instead of the P×P Gram matrix G:
+    # Σ G_pq = |Σ_p v_p|² − Σ_p |v_p|²,  Σ G_pq² = |V Vᵀ|_F² − Σ_p |v_p|⁴  (V: m' × P).
+    sq_norm = (v * v).sum(dim=2)                                    # (N, groups, P)
+    s1 = (v.sum(dim=3) ** 2).sum(dim=2) - sq_norm.sum(dim=2)
+    s2 = (v @ v.transpose(2, 3)).pow(2).sum(dim=(2, 3)) - (sq_norm ** 2).sum(dim=2)
+    ordered = p * (p - 1)
+    total = ordered - s1                                            # Σ_{p≠q} (1 − G_pq)
+    total_sq = ordered - 2 * s1 + s2                                # Σ_{p≠q} (1 − G_pq)²
+    image_mean = (total / ordered).mean(dim=1)
+    pair_sum, pair_sq = total.sum() / 2, total_sq.sum() / 2
+    count = torch.tensor(float(n * v.shape[1] * ordered // 2), dtype=torch.float64)
     return {"image_mean": image_mean, "pair_sum": pair_sum, "pair_sq_sum": pair_sq, "pair_count": count}
+
+
+def alpha_diversity(model: torch.nn.Module, x: torch.Tensor, mode: str = "per_scale") -> dict[str, dict]:
+    """Appendix A.5 metric for every ``ACDAConv2d`` in ``model`` on the batch ``x``.
+
+    Runs ``model(x)`` once in eval mode, takes each ACDA layer's input, and returns
+    {layer name: ``intra_image_cosine_distance`` of its α = ``layer.generator.coefficients``}.
+    """
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, ACDAConv2d)}
+    if not layers:
+        raise ValueError("model has no ACDAConv2d layers: the A.5 metric needs generated atoms")
+    inputs: dict[str, torch.Tensor] = {}
+    handles = [m.register_forward_pre_hook(lambda mod, args, name=name: inputs.__setitem__(name, args[0]))
+               for name, m in layers.items()]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+            out = {}
+            for name, layer in layers.items():
+                inp = inputs[name]
+                alpha = layer.generator.coefficients(inp, layer.output_size(tuple(inp.shape[-2:])))
+                scales = layer.generator.num_basis_elements // layer.num_bases
+                out[name] = intra_image_cosine_distance(alpha, scales, mode)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return out

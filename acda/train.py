@@ -276,6 +276,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, config: T
         *, on_epoch_end: Callable[[int, dict], None] | None = None) -> dict:
     """Train ``model`` on ``train_set``; return the last epoch's metrics (see module docstring).
 
+    Seeds the python, numpy and torch RNGs with ``config.seed + rank`` at the start (the model's
+    initialisation is the caller's: seed before building it).
+
     ``on_epoch_end(epoch, row)`` is called after each epoch's checkpoint is written (rank 0 and
     others alike); an exception it raises stops training there, as a crash would.
     """
@@ -371,7 +374,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, config: T
             with torch.no_grad():
                 top1 = topk_correct(out.float(), y, (1,))[1]
             sums += torch.tensor([loss.item() * len(y), top1, len(y)], dtype=torch.float64)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         sums = _all_sum(sums, ctx)
         row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                "train_loss": sums[0].item() / sums[2].item(),

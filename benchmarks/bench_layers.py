@@ -3,8 +3,8 @@
     tox -e bench                                   # timed, JSON in .benchmarks/
     pytest benchmarks                              # CI: --benchmark-disable, correctness smoke only
 
-Shapes are small here so that the smoke run stays fast; the Table 6 shape and the fast backends
-belong to the fast-ACDA issue. ``extra_info`` records FLOPs, peak memory, threads and device.
+Shapes are small here so that the smoke run stays fast; the Table 6 and ResNet-stage shapes and
+the fast backends are in ``bench_acda.py``. ``extra_info`` records FLOPs, peak memory, threads and device.
 """
 from __future__ import annotations
 

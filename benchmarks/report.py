@@ -108,11 +108,25 @@ def render(frame: pd.DataFrame, machine: dict, source: Path) -> str:
             "rounds": group["rounds"],
         })
         lines += [table.to_markdown(index=False), ""]
+    lines += _dfn_lines(frame)
     met = targets(frame)
     lines += ["## Issue-3 targets (Table 6 shape)", ""]
     lines += [pd.DataFrame(met).to_markdown(index=False, floatfmt=".3f"), ""]
     lines += [f"Met: {sum(t['met'] == 'yes' for t in met)} of {len(met)}.", ""]
     return "\n".join(lines)
+
+
+def _dfn_lines(frame: pd.DataFrame) -> list[str]:
+    """DFN's predicted memory where it was not run (bench_acda skips it above half the free memory)."""
+    from .bench_acda import SHAPES, dfn_bytes
+
+    ran = set(zip(frame.loc[frame["impl"] == "dfn", "shape"], frame.loc[frame["impl"] == "dfn", "k"]))
+    rows = [{"shape": name, "k": k, "DFN needs (GiB)": f"{dfn_bytes(dims, k) / 2**30:.1f}",
+             "run": "yes" if (name, k) in ran else "no: does not fit"}
+            for name, dims in SHAPES.items() for k in _kernels(frame)]
+    return ["## DFN (full per-pixel filters): predicted memory", "",
+            "K (N, H, W, O, C, k, k) and its gradient in fp32, plus the unfolded input; run only below half "
+            "of the memory available at run time.", "", pd.DataFrame(rows).to_markdown(index=False), ""]
 
 
 def _write_atomic(path: Path, text: str) -> None:

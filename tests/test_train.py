@@ -164,3 +164,9 @@ def test_lr_schedules():
 def test_config_rejects_bad_values(kw, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kw)
+
+
+def test_cpu_amp_bfloat16_runs(tmp_path):
+    train, val = _data()
+    metrics = fit(get_model("lenet_acda"), train, val, _config(tmp_path, epochs=1, amp=True))
+    assert math.isfinite(metrics["train_loss"]) and metrics["val_samples"] == len(val)

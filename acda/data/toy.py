@@ -10,13 +10,15 @@ Patterns (``pattern_bank``), one shape per scale, each made of 0s and 1s before 
 - 5×5 **cross**: both diagonals (an X, 9 pixels);
 - 7×7 **framed dot**: the one-pixel border of the 7×7 square plus its centre pixel (25 pixels).
 
-Each placed pattern is multiplied by ``amplitude`` and by a random contrast polarity ±1 (bright
-or dark on the background), drawn independently per pattern. The polarity is what makes the
-task impossible for any fixed linear filter: a 7×7 filter ``w`` with bias ``b`` answers
-``<w, P> + b`` to a bright pattern and ``−<w, P> + b`` to its dark twin, so detecting both
-(> threshold τ) needs ``b > τ``, while an empty, noise-free background (response ``b``) must stay
-below τ. No single 7×7 filter and threshold can detect all patterns, whatever the shapes; noise
-only makes it harder. A per-pixel adaptive filter can flip its sign with the local contrast.
+Each placed pattern is multiplied by ``amplitude`` and by a contrast polarity ±1 (bright or dark
+on the background): half of each scale's patterns are bright and half dark (the odd one's sign
+random), in random order. The polarity is what makes the task impossible for any fixed linear
+filter: a 7×7 filter ``w`` with bias ``b`` answers ``<w, P> + b`` to a bright pattern on an empty
+background and ``−<w, P> + b`` to its dark twin, so detecting both (> threshold τ) needs
+``b > τ``, while the empty, noise-free background (response ``b``) must stay below τ. So no single
+7×7 filter and threshold detects all patterns, whatever the shapes (``tests/test_toy_data.py``
+checks it on noise-free scenes by linear programming); noise only makes it harder. A per-pixel
+adaptive filter can flip its sign with the local contrast.
 
 Layout (``make_pattern_scene``): ``num_patterns`` patterns, the scales as equal in number as
 possible (25 = 9 × 3×3 + 8 × 5×5 + 8 × 7×7; which scale gets the extra pattern is random), placed
@@ -126,7 +128,11 @@ def make_pattern_scene(
     sizes = np.resize(np.array(PATTERN_SIZES), num_patterns)
     rng.shuffle(sizes)
     sizes = np.sort(sizes)[::-1]  # largest first: rejection sampling fills the map more easily
-    polarity = rng.choice(np.array([-1, 1]), size=num_patterns)
+    polarity = np.empty(num_patterns, dtype=np.int64)
+    for k in PATTERN_SIZES:  # half bright, half dark per scale (the odd one random), in random order
+        block = np.resize(np.array([1, -1]) * rng.choice(np.array([1, -1])), int((sizes == k).sum()))
+        rng.shuffle(block)
+        polarity[sizes == k] = block
     bank = {k: p.numpy() for k, p in pattern_bank().items()}
 
     canvas = np.zeros((size + max_shift, size + max_shift))

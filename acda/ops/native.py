@@ -7,10 +7,13 @@ AVX512, AVX2 or the portable default), so a cache shared between machines stays 
 step at install time, hence no build-time dependency on torch (pip's build isolation is not an
 issue).
 
-Kernel: channels-last, no unfolded tensor; forward register-blocks 4 vectors of channels per atom;
-grad w.r.t. atoms is a per-tap dot product over channels; grad w.r.t. x is a gather over the taps
-that read each input pixel (no atomics, deterministic). fp32 and fp64 run natively; bf16 and fp16
-are computed in fp32 and rounded once.
+Kernel: channels-last, no unfolded tensor, no full-size transposed copy. Forward keeps an
+(atoms × channel vectors) block of accumulators in registers and loads each tap's input vectors
+once; grad w.r.t. atoms runs, per tap, one pass over the channels for all m dot products; grad
+w.r.t. x scatters each output pixel's gradient (held in registers) into its k_h·k_w taps, over
+stripes of output rows whose input footprints do not overlap (even stripes in parallel, then odd:
+no atomics, deterministic). fp32 and fp64 run natively; bf16 and fp16 are computed in fp32 and
+rounded once.
 
 If the extension cannot be built (no compiler), ``forward``/``backward`` fall back to
 ``acda.ops.reference`` (unfold + einsum), with one warning.

@@ -5,7 +5,8 @@
 // Internal layouts (all contiguous): x as (N, H, W, C) (channels-last), atoms as (N, H', W', kh, kw, m),
 // out as (N, H', W', C, m) == channels-last (N, C*m, H', W'). Inner loops are vectorised over the
 // channels with at::vec::Vectorized (its instruction set chosen at compile time by CPU_CAPABILITY), and
-// parallelised over output (or input) rows with at::parallel_for. No unfolded tensor is built.
+// parallelised with at::parallel_for over output rows (forward, grad atoms) or over stripes of output
+// rows whose input footprints do not overlap (grad x). No unfolded tensor is built.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>

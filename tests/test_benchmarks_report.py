@@ -1,0 +1,44 @@
+"""benchmarks.report: ratios to nn.Conv2d and target checks from a pytest-benchmark JSON."""
+import json
+
+import pytest
+
+from benchmarks import report
+
+
+def _bench(impl, k, mode, median, peak, shape="table6"):
+    return {"stats": {"data": [median, median * 1.1, median * 0.9], "median": median, "rounds": 3},
+            "extra_info": {"shape": shape, "shape_dims": [1, 256, 100, 100], "k": k, "mode": mode, "impl": impl,
+                           "macs": 10**9, "peak_bytes": peak, "threads": 2, "device": "cpu (test)",
+                           "torch": "x", "loadavg": "1.0 1.0 1.0 1/1 1", "smoke": False}}
+
+
+def test_report_ratios_and_targets(tmp_path):
+    benches = []
+    for k in (3, 5, 7):
+        for mode in ("forward", "forward_backward"):
+            benches += [_bench("conv", k, mode, 1.0, 100), _bench("acda_reference", k, mode, 10.0, 1000),
+                        _bench("acda_native", k, mode, 0.2 if k == 7 else 0.5, 150 if k == 3 else 300)]
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"benchmarks": benches, "machine_info": {}}))
+    frame, _ = report.load(path)
+    native = frame[frame["impl"] == "acda_native"].set_index(["k", "mode"])
+    assert native.loc[(7, "forward"), "time_vs_conv"] == pytest.approx(0.2)
+    assert native.loc[(3, "forward_backward"), "peak_vs_reference"] == pytest.approx(0.15)
+    assert frame.loc[frame["mode"] == "forward", "gflops"].iloc[0] == pytest.approx(2.0)
+    met = {t["target"]: t["met"] for t in report.targets(frame)}
+    assert met["acda_native k=7 forward time ≤ 0.25× nn.Conv2d"] == "yes"
+    assert met["acda_native k=5 forward time ≤ 0.40× nn.Conv2d"] == "no"
+    assert met["acda_native k=3 forward_backward peak memory ≤ 0.2× reference"] == "yes"
+    assert met["acda_native k=7 forward_backward peak memory ≤ 0.2× reference"] == "no"
+    assert report.main(["--json", str(path), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "benchmarks-cpu.md").read_text()
+    assert "Issue-3 targets" in text and "DFN" in text and (tmp_path / "benchmarks-cpu.csv").exists()
+
+
+def test_report_rejects_smoke_only_json(tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"benchmarks": [{**_bench("conv", 3, "forward", 1.0, 1),
+                                                "extra_info": {"smoke": True, "impl": "conv"}}]}))
+    with pytest.raises(SystemExit, match="no timed bench_acda results"):
+        report.load(path)

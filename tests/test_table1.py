@@ -1,0 +1,90 @@
+"""Table 1 reproducer: needs-data rows, the CIFAR path on generated pickles, the proxy vs committed."""
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _proxy_regression import compare_proxy
+
+from reproduce import table1
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def _read(path):
+    return pd.read_csv(path, keep_default_na=False, na_values={"reproduced": [""], "published": [""]})
+
+
+def test_without_data_root_rows_say_needs_data(tmp_path, capsys):
+    assert table1.main(["--no-proxy", "--out", str(tmp_path)]) == 0
+    df = pd.read_csv(tmp_path / "table1.csv", keep_default_na=False)
+    assert (df.status == "needs data").all() and len(df) == 6
+    assert df.note.str.contains("cifar-10-batches-py/{data_batch_1").sum() == 3
+    assert df.note.str.contains("cifar-100-python/{train, test}").sum() == 3
+    out = capsys.readouterr().out
+    assert "34.24%" in out and "12.49%" in out and "consistent" in out and "INCONSISTENT" not in out
+
+
+def test_relative_reductions_of_the_paper():
+    assert table1.relative_reduction(24.74, 16.27) == pytest.approx(34.236, abs=1e-3)
+    assert table1.relative_reduction(56.60, 49.53) == pytest.approx(12.491, abs=1e-3)
+
+
+def _cifar10_fixture(root: Path):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in [*((f"data_batch_{i}", 4) for i in range(1, 6)), ("test_batch", 7)]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                         b"labels": rng.integers(0, 10, n).tolist()}, f)
+
+
+@pytest.mark.slow
+def test_cifar_path_trains_both_models_and_resumes(tmp_path):
+    _cifar10_fixture(tmp_path / "data")
+    args = ["--data-root", str(tmp_path / "data"), "--dataset", "cifar10", "--epochs", "1", "--no-proxy",
+            "--num-workers", "0", "--device", "cpu", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path)]
+    assert table1.main(args) == 0
+    df = _read(tmp_path / "table1.csv").set_index(["row", "setting", "metric"])
+    for row in ("LeNet", "LeNet + ACDA"):
+        value = df.loc[(row, "CIFAR-10", "Top-1 error"), "reproduced"]
+        assert 0 <= value <= 100 and value * 7 / 100 == pytest.approx(round(value * 7 / 100))  # k of 7 wrong
+        assert df.loc[(row, "CIFAR-10", "Top-1 error"), "status"] in ("better", "worse", "match")
+        assert df.loc[(row, "CIFAR-100", "Top-1 error"), "status"] == "needs data"
+    assert (tmp_path / "runs/cifar10/lenet_acda/seed0/checkpoint.pt").is_file()
+    # A second run finds the finished checkpoints and reports the same numbers without training.
+    assert table1.main(args) == 0
+    again = _read(tmp_path / "table1.csv").set_index(["row", "setting", "metric"])
+    assert again["reproduced"].equals(df["reproduced"])
+
+
+def test_malformed_data_root_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    code = table1.main(["--data-root", str(tmp_path), "--dataset", "cifar10", "--no-proxy", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing file" in err and "data_batch_1" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_quick_proxy_matches_committed_results(tmp_path, capsys):
+    assert table1.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
+    md = capsys.readouterr().out
+    assert "PROXY, not CIFAR" in md and "proxy (quick)" in md
+    df = _read(tmp_path / "table1_quick.csv")
+    proxy = df[df.setting.str.startswith("proxy")]
+    assert (proxy.status == "proxy").all() and proxy.published.isna().all() and len(proxy) == 5
+    errors = proxy[proxy.metric == "Top-1 error"].reproduced
+    assert ((errors > 0) & (errors < 90)).all()  # both models learn: better than chance (90%)
+    seeds = table1.PROXY["quick"]["seeds"]
+    committed = _read(RESULTS / "table1_quick.csv")
+    std = committed.set_index(["row", "metric"]).reproduced
+    # Relative reduction 100(1 − b/a): propagate the per-model tolerance 3·sqrt(2/n)·σ.
+    a, b = std[("LeNet", "Top-1 error")], std[("LeNet + ACDA", "Top-1 error")]
+    da, db = (3 * math.sqrt(2 / seeds) * std[(r, "Top-1 error std")] for r in ("LeNet", "LeNet + ACDA"))
+    rr_tol = 100 * math.hypot(db / a, b * da / a**2)
+    problems = compare_proxy(tmp_path / "table1_quick.csv", RESULTS / "table1_quick.csv", " std", seeds,
+                             other_atol={"Relative reduction": rr_tol})
+    assert problems == [], "\n".join(problems)
