@@ -80,11 +80,13 @@ def intra_image_cosine_distance(alpha: torch.Tensor, num_scales: int, mode: str 
     return {"image_mean": image_mean, "pair_sum": pair_sum, "pair_sq_sum": pair_sq, "pair_count": count}
 
 
-def alpha_diversity(model: torch.nn.Module, x: torch.Tensor, mode: str = "per_scale") -> dict[str, dict]:
+def alpha_diversity(model: torch.nn.Module, x: torch.Tensor,
+                    modes: Sequence[str] = ("per_scale",)) -> dict[str, dict[str, dict]]:
     """Appendix A.5 metric for every ``ACDAConv2d`` in ``model`` on the batch ``x``.
 
     Runs ``model(x)`` once in eval mode, takes each ACDA layer's input, and returns
-    {layer name: ``intra_image_cosine_distance`` of its α = ``layer.generator.coefficients``}.
+    {mode: {layer name: ``intra_image_cosine_distance`` of its α}} with α from
+    ``layer.generator.coefficients``.
     """
     layers = {name: m for name, m in model.named_modules() if isinstance(m, ACDAConv2d)}
     if not layers:
@@ -97,12 +99,13 @@ def alpha_diversity(model: torch.nn.Module, x: torch.Tensor, mode: str = "per_sc
         model.eval()
         with torch.no_grad():
             model(x)
-            out = {}
+            out: dict[str, dict[str, dict]] = {mode: {} for mode in modes}
             for name, layer in layers.items():
                 inp = inputs[name]
                 alpha = layer.generator.coefficients(inp, layer.output_size(tuple(inp.shape[-2:])))
                 scales = layer.generator.num_basis_elements // layer.num_bases
-                out[name] = intra_image_cosine_distance(alpha, scales, mode)
+                for mode in modes:
+                    out[mode][name] = intra_image_cosine_distance(alpha, scales, mode)
     finally:
         for h in handles:
             h.remove()

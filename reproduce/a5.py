@@ -49,8 +49,8 @@ class Accumulator:
         self.pairs = {mode: torch.zeros(3, dtype=torch.float64) for mode in MODES}
 
     def add(self, model: torch.nn.Module, x: torch.Tensor) -> None:
-        for mode in MODES:
-            per_layer = alpha_diversity(model, x, mode)
+        by_mode = alpha_diversity(model, x, MODES)
+        for mode, per_layer in by_mode.items():
             self.images[mode] += torch.stack([v["image_mean"] for v in per_layer.values()]).mean(0).tolist()
             for v in per_layer.values():
                 self.pairs[mode] += torch.stack([v["pair_sum"], v["pair_sq_sum"], v["pair_count"]])

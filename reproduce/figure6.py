@@ -1,32 +1,37 @@
 """Figure 6 (paper §3.3): toy multi-scale pattern detection, the translation test, and the scales used.
 
-One 100×100 noisy map with 25 patterns at 3×3 / 5×5 / 7×7 (``acda.data.toy``: shapes, polarity,
-noise and the shifted re-rendering are defined there), target 1 at each pattern centre. Per seed:
+Data (``acda.data.toy``, where the shapes, the polarity, the noise and the shifted re-rendering are
+defined): one 100×100 map per seed with 25 patterns at 3×3 / 5×5 / 7×7 (plus, cross, framed dot;
+half bright, half dark; amplitude 3) on Gaussian noise (std 0.3); target 1 at each pattern centre.
 
 - Layers: ``nn.Conv2d(1, 1, 7, padding=3)`` and ``ACDAConv2d(1, 1, 7, padding=3, num_atoms=1)``
   with the paper generator (Appendix A.3: 1×1 conv 1→64, ReLU, 3×3 conv → m·S·m' = 18) and S = 3
   scales of m' = 6 Fourier-Bessel bases. m = 1: with one input and one output channel the m atoms
   collapse into one filter per pixel, K_ij = Σ_a A_a·D_ij,a = Σ_b (Σ_a A_a α_ij,a,b)·ψ_b, so m = 6
   spans the same per-pixel filters at six times the generator cost.
-- Same initial scale: both biases start at 0 and ACDA's coefficient A is rescaled so that its
-  output on the training map has the standard deviation of the Conv's output (default init).
-- Training: SGD at learning rate 0.01 on the mean squared error (paper §3.3), full batch (the one
-  map), momentum 0.9 by default (``--momentum 0`` is plain SGD, see the findings of the committed
-  run). "Till converge": stop after step t (a multiple of ``--window``) when the loss changed by
-  less than ``--tol`` relative to its value ``--window`` steps earlier, or at the step cap
-  (``--steps``); the steps taken and whether the criterion was met are reported.
-- Metrics on the training map: final MSE; pixel error = fraction of pixels misclassified after
-  thresholding the output at 0.5; centre error = (missed + false centres) / number of patterns,
-  where the detected centres are the local maxima of the output (3×3 non-maximum suppression)
-  above 0.5, and a detection within one pixel (Chebyshev) of a true centre, matched one-to-one,
-  is a hit. Also the least-squares Conv (the exact minimiser of the same MSE over all 7×7
-  filters and biases), to show that the Conv's error is not an optimisation failure.
+- Same initial scale: default initialisation, both biases set to 0, and ACDA's coefficient A
+  rescaled so that its output on the training map has the standard deviation of the Conv's output.
+- Training: SGD, learning rate 0.01, mean squared error (paper §3.3), full batch (the one map), with
+  momentum 0.9 (the paper does not say; ``--momentum 0`` is plain SGD, and the default run adds one
+  plain-SGD run of the first seed for comparison). "Till converge": stop after step t, a multiple
+  of the window (100), when the loss changed by less than tol = 1e-3 relative to its value one
+  window earlier, or at the step cap (3000; ``--steps``). Steps taken and convergence are reported.
+- Detection metrics on the training map: final MSE; pixel error = fraction of pixels misclassified
+  after thresholding the output at 0.5; centre error = (missed + false centres) / number of patterns
+  (so it can exceed 100%), where the detected centres are the local maxima of the output (3×3
+  non-maximum suppression) above 0.5, matched one-to-one to true centres within one pixel
+  (Chebyshev). Also the least-squares Conv (the exact minimiser of the same MSE over all 7×7
+  filters and biases): the Conv's error is not an optimisation failure.
 - Translation test (Fig. 6b): both trained layers on the map re-rendered with every pattern moved
-  20 px toward the bottom-right; the shift error is max |y_shifted[i + 20, j + 20] − y[i, j]|
-  over the original pixels whose 7×7 window lies inside both maps (rows and columns 3 … 76).
+  20 px toward the bottom-right; the shift error is max |y_shifted[i + 20, j + 20] − y[i, j]| over
+  the original pixels whose 7×7 window lies inside both maps (rows and columns 3 … 76).
 - Scales (Fig. 7's idea): per pixel, the norm of ACDA's effective basis coefficients
-  β_ij = Σ_a A_a α_ij,a on each scale (3×3, 5×5, 7×7 slice of ``generator.coefficients``), and
-  each scale's share of the three norms, averaged at the centres of each pattern size.
+  β_ij = Σ_a A_a α_ij,a on each scale (the 3×3, 5×5, 7×7 slices of ``generator.coefficients``),
+  each scale's share of the three norms, and its mean at the centres of each pattern size.
+
+Each run (seed) uses one CPU thread, in ``--jobs`` worker processes, so the numbers do not depend on
+the core count; a run is deterministic for its seed. ``--quick``: seeds 0 and 1, cap 1000, no
+plain-SGD run, written as ``figure6_quick.*`` (the CI configuration).
 
     python -m reproduce.figure6 [--seeds 0 1 2 3 4] [--steps N] [--quick] [--device cpu] [--out results/]
 """
@@ -440,14 +445,17 @@ def findings(runs: list[SeedRun], cfg: Config, plain: SeedRun | None, mse_ratios
     steps = {n: [getattr(r, n).log.steps for r in runs] for n in ("conv", "acda")}
     converged = {n: sum(getattr(r, n).log.converged for r in runs) for n in ("conv", "acda")}
     perfect = [r.acda.log.first_perfect_step() for r in runs]
+    drops = [(r.acda.log.losses[-1 - cfg.window] - r.acda.log.losses[-1]) / r.acda.log.losses[-1 - cfg.window]
+             for r in runs if not r.acda.log.converged and len(r.acda.log.losses) > cfg.window]
     out.append(
         f"Training: SGD, lr {cfg.lr:g}, momentum {cfg.momentum:g}, MSE, full batch on the one map; converged = "
         f"relative loss change below {cfg.tol:g} over {cfg.window} steps, cap {cfg.max_steps}. Steps taken: Conv "
         f"{steps['conv']} ({converged['conv']}/{len(runs)} converged), ACDA {steps['acda']} "
         f"({converged['acda']}/{len(runs)} converged). "
-        + (f"ACDA's centre errors are 0 from step {perfect} on (checked every {cfg.window} steps); after that "
-           "the loss only sharpens the peaks." if None not in perfect else
-           f"ACDA's first step with 0 centre errors from then on, per seed: {perfect} (None: not within the cap).")
+        + f"ACDA's centre errors are 0 from step {perfect} on, per seed (checked every {cfg.window} steps; None: "
+        "errors remain at the end)"
+        + (f"; at the cap its loss still fell by {', '.join(f'{100 * d:.1f}' for d in drops)}% over the last "
+           f"{cfg.window} steps." if drops else ".")
     )
     if plain is not None:
         p = plain
@@ -464,10 +472,13 @@ def findings(runs: list[SeedRun], cfg: Config, plain: SeedRun | None, mse_ratios
                "0.01 till converge'); momentum is our choice, and --momentum 0 runs plain SGD.")
         )
     s7, s3 = shares[7][-1].item(), shares[3][-1].item()
+    overall = 100 * torch.stack([(r.scale_norms / r.scale_norms.sum(dim=0, keepdim=True).clamp_min(1e-12))
+                                 .mean(dim=(1, 2)) for r in runs]).mean(dim=0)
     out.append(
         f"Scales (Fig. 7's idea on the toy map): the 7×7 bases hold {s7:.1f}% of ACDA's coefficient norm at 7×7 "
         f"pattern centres, {shares[5][-1].item():.1f}% at 5×5 and {s3:.1f}% at 3×3 centres; the 3×3 bases hold "
-        f"{shares[3][0].item():.1f}% at 3×3 centres and {shares[7][0].item():.1f}% at 7×7 centres: "
+        f"{shares[3][0].item():.1f}% at 3×3 centres and {shares[7][0].item():.1f}% at 7×7 centres (over all "
+        f"pixels: 3×3 / 5×5 / 7×7 = {overall[0]:.1f} / {overall[1]:.1f} / {overall[2]:.1f}%): "
         + ("larger patterns favour the larger scale." if s7 > s3 and shares[3][0] > shares[7][0] else
            "larger patterns do not consistently favour the larger scale here.")
     )
@@ -496,7 +507,7 @@ def plot_figure6(run: SeedRun, path: Path) -> None:
              if r == 0 else f"ACDA (shift error {run.acda.shift_error:.0e})", (0, 1)),
         )
         for ax, (img, title, lim) in zip(axes[r], panels):
-            img = img.detach().cpu().reshape(img.shape[-2:])
+            img = img.detach().cpu().reshape(img.shape[-2:]).numpy()
             kw = {"vmin": lim[0], "vmax": lim[1]} if lim else {}
             ax.imshow(img, cmap="gray", interpolation="nearest", **kw)
             ax.set_title(title, fontsize=10)
@@ -506,8 +517,8 @@ def plot_figure6(run: SeedRun, path: Path) -> None:
     _save(fig, path)
 
 
-def plot_scales(run: SeedRun, path: Path, amplitude: float) -> None:
-    """Per-pixel share of each basis scale in ACDA's coefficients, pattern outlines on top (cf. paper Fig. 7)."""
+def plot_scales(run: SeedRun, path: Path) -> None:
+    """Per-pixel share of each basis scale in ACDA's coefficients, pattern centres marked (cf. paper Fig. 7)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -515,30 +526,31 @@ def plot_scales(run: SeedRun, path: Path, amplitude: float) -> None:
 
     norms = run.scale_norms
     share = norms / norms.sum(dim=0, keepdim=True).clamp_min(1e-12)
-    image = run.original.image[0, 0].cpu()
-    outline = (image.abs() > amplitude / 2).float()
+    markers = {3: ("o", "tab:cyan"), 5: ("s", "tab:green"), 7: ("D", "tab:red")}
+
+    def mark(ax, size: float) -> None:
+        for k in PATTERN_SIZES:
+            c = run.original.centres[run.original.sizes == k].numpy()
+            ax.scatter(c[:, 1], c[:, 0], s=size, marker=markers[k][0], facecolors="none",
+                       edgecolors=markers[k][1], linewidths=1.1, label=f"{k}×{k} {PATTERN_NAMES[k]} centre")
+
     fig, axes = plt.subplots(1, 4, figsize=(17, 5.2), constrained_layout=True)
-    axes[0].imshow(image, cmap="gray", interpolation="nearest")
-    axes[0].set_title("input, pattern centres marked by size", fontsize=10)
-    markers = {3: ("o", "tab:cyan"), 5: ("s", "tab:orange"), 7: ("D", "tab:red")}
-    for k in PATTERN_SIZES:
-        c = run.original.centres[run.original.sizes == k]
-        axes[0].scatter(c[:, 1], c[:, 0], s=16, marker=markers[k][0], facecolors="none",
-                        edgecolors=markers[k][1], linewidths=1.2, label=f"{k}×{k} {PATTERN_NAMES[k]}")
+    axes[0].imshow(run.original.image[0, 0].cpu().numpy(), cmap="gray", interpolation="nearest")
+    axes[0].set_title("input", fontsize=10)
+    mark(axes[0], 40)
     axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, fontsize=8, frameon=False)
     for s, ax in enumerate(axes[1:]):
-        im = ax.imshow(share[s], cmap="magma", vmin=0, vmax=0.8, interpolation="nearest")
-        ax.contour(outline, levels=[0.5], colors="white", linewidths=0.5, alpha=0.7)
+        im = ax.imshow(share[s].numpy(), cmap="magma", vmin=0, vmax=0.8, interpolation="nearest")
+        mark(ax, 40)
         k = 2 * s + 3
         at = {p: 100 * run.scale_share[p][s].item() for p in PATTERN_SIZES}
-        ax.set_title(f"{k}×{k} bases: share of ‖β‖\nmean at 3×3 / 5×5 / 7×7 centres: "
+        ax.set_title(f"{k}×{k} bases: share of ‖β‖\nmean at 3×3 / 5×5 / 7×7 pattern centres: "
                      f"{at[3]:.0f} / {at[5]:.0f} / {at[7]:.0f}%", fontsize=10)
     fig.colorbar(im, ax=axes[1:], shrink=0.85, label="share of the coefficient norm (lighter = higher)")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"ACDA: which basis scale each pixel's filter uses (seed {run.seed}; white: pattern outlines)",
-                 fontsize=11)
+    fig.suptitle(f"ACDA: how much each basis scale weighs in each pixel's filter (seed {run.seed})", fontsize=11)
     _save(fig, path)
 
 
@@ -553,6 +565,12 @@ def _save(fig, path: Path) -> None:
 
 
 # ---------------------------------------------------------------- CLI
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reproduce.figure6", description=__doc__,
@@ -591,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     name = args.name or ("figure6_quick" if args.quick else "figure6")
-    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    jobs = args.jobs if args.jobs is not None else _usable_cpus()
     if jobs < 1:
         parser.error(f"--jobs must be >= 1, got {jobs}")
     runs, plain = run_all(cfg, args.device, jobs)
@@ -602,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if not args.no_plots:
         plot_figure6(runs[0], out / f"{name}.png")
-        plot_scales(runs[0], out / f"{name}_scales.png", cfg.amplitude)
+        plot_scales(runs[0], out / f"{name}_scales.png")
     print((out / f"{name}.md").read_text(encoding="utf-8"))
     return 0
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from _proxy_regression import compare_proxy
 
 from acda.metrics import alpha_diversity, intra_image_cosine_distance
-from acda.models import get_model
+from acda.models import get_model, list_models
 from reproduce import a5, table1
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -56,7 +56,7 @@ def test_cosine_distance_limits_and_modes():
 
 def test_alpha_diversity_reads_every_acda_layer():
     model = get_model("lenet_acda")
-    r = alpha_diversity(model, torch.randn(2, 3, 32, 32))
+    r = alpha_diversity(model, torch.randn(2, 3, 32, 32))["per_scale"]
     assert list(r) == ["features.0", "features.3"] and r["features.0"]["image_mean"].shape == (2,)
     assert r["features.0"]["pair_count"].item() == 2 * 6 * 2 * (28 * 28) * (28 * 28 - 1) / 2  # m=6, S=2
     with pytest.raises(ValueError, match="no ACDAConv2d"):
@@ -82,3 +82,25 @@ def test_quick_proxy_matches_committed_results(tmp_path, capsys):
     problems = compare_proxy(tmp_path / "a5_quick.csv", RESULTS / "a5_quick.csv", ", std over seeds",
                              table1.PROXY["quick"]["seeds"])
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_paper_protocol_runs_on_an_imagenet_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    if "adresnet_s" not in list_models():
+        pytest.skip("adresnet_s is not registered")
+    for wnid in ("n01440764", "n01443537"):
+        (tmp_path / "val" / wnid).mkdir(parents=True)
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 300, 3), dtype=np.uint8)).save(
+            tmp_path / "val" / wnid / "x.JPEG")
+    torch.save({"model": get_model("adresnet_s").state_dict()}, tmp_path / "ckpt.pt")
+    threads = torch.get_num_threads()
+    assert a5.main(["--checkpoint", str(tmp_path / "ckpt.pt"), "--data-root", str(tmp_path), "--device", "cpu",
+                    "--num-workers", "0", "--threads", "1", "--out", str(tmp_path)]) == 0
+    assert torch.get_num_threads() == threads
+    df = pd.read_csv(tmp_path / "a5_imagenet.csv", keep_default_na=False, na_values={"reproduced": [""]})
+    row = df[(df.metric == "Cosine distance mean")].iloc[0]
+    assert row.status in ("match", "mismatch") and 0 <= row.reproduced <= 2
+    assert "2 ImageNet val images" in row.note

@@ -30,8 +30,7 @@ def test_scene_layout(seed):
     assert data.image.shape == data.target.shape == (1, 1, 100, 100)
     assert len(data.centres) == 25 and int(data.target.sum()) == 25
     assert torch.all(data.target[0, 0, data.centres[:, 0], data.centres[:, 1]] == 1)
-    counts = sorted(int((data.sizes == k).sum()) for k in PATTERN_SIZES)
-    assert counts == [8, 8, 9]
+    assert [int((data.sizes == k).sum()) for k in PATTERN_SIZES] == [9, 8, 8]
     for k in PATTERN_SIZES:  # both polarities of every shape, as balanced as possible
         pol = data.polarity[data.sizes == k]
         assert abs(int(pol.sum())) <= 1

@@ -21,9 +21,9 @@ checks it on noise-free scenes by linear programming); noise only makes it harde
 adaptive filter can flip its sign with the local contrast.
 
 Layout (``make_pattern_scene``): ``num_patterns`` patterns, the scales as equal in number as
-possible (25 = 9 × 3×3 + 8 × 5×5 + 8 × 7×7; which scale gets the extra pattern is random), placed
-largest first at uniformly random centres by rejection sampling: every pattern lies inside the
-map, and the bounding boxes of two patterns are at least ``gap`` pixels apart (non-overlapping).
+possible, extras to the smaller scales (25 = 9 × 3×3 + 8 × 5×5 + 8 × 7×7), placed largest first at
+uniformly random centres by rejection sampling: every pattern lies inside the map, and the
+bounding boxes of two patterns are at least ``gap`` pixels apart (non-overlapping).
 
 Noise: i.i.d. Gaussian, standard deviation ``noise_std``, added to every pixel (background and
 patterns). The target is 1 at each pattern centre and 0 elsewhere.
@@ -109,12 +109,15 @@ def make_pattern_scene(
     *,
     size: int = 100,
     num_patterns: int = 25,
-    amplitude: float = 1.0,
-    noise_std: float = 0.1,
+    amplitude: float = 3.0,
+    noise_std: float = 0.3,
     max_shift: int = 20,
     gap: int = 1,
 ) -> PatternScene:
-    """Draw one scene (paper §3.3, Fig. 6a): patterns, polarities, positions and noise from ``seed``."""
+    """Draw one scene (paper §3.3, Fig. 6a): patterns, polarities, positions and noise from ``seed``.
+
+    The defaults are those of ``reproduce.figure6``: patterns of amplitude 3 on noise of std 0.3.
+    """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     for name, value, low in (("size", size, max(PATTERN_SIZES)), ("num_patterns", num_patterns, 1),
@@ -125,9 +128,8 @@ def make_pattern_scene(
         if not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     rng = np.random.default_rng(seed)
-    sizes = np.resize(np.array(PATTERN_SIZES), num_patterns)
-    rng.shuffle(sizes)
-    sizes = np.sort(sizes)[::-1]  # largest first: rejection sampling fills the map more easily
+    # as equal in number as possible, placed largest first (rejection sampling fills the map more easily)
+    sizes = np.sort(np.resize(np.array(PATTERN_SIZES), num_patterns))[::-1]
     polarity = np.empty(num_patterns, dtype=np.int64)
     for k in PATTERN_SIZES:  # half bright, half dark per scale (the odd one random), in random order
         block = np.resize(np.array([1, -1]) * rng.choice(np.array([1, -1])), int((sizes == k).sum()))
