@@ -494,17 +494,19 @@ def plot_figure6(run: SeedRun, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 4, figsize=(13, 6.8), constrained_layout=True)
+    fig, axes = plt.subplots(2, 4, figsize=(13, 7.2), constrained_layout=True)
     rows = ((run.original, run.conv.output, run.acda.output, "original"),
             (run.shifted, run.conv.shifted_output, run.acda.shifted_output, "shifted by (20, 20)"))
     for r, (data, conv, acda, label) in enumerate(rows):
         panels = (
             (data.image, f"input ({label})", None),
             (data.target, "ground truth", (0, 1)),
-            (conv, f"Conv: MSE {run.conv.mse:.1e}, centre err {100 * run.conv.centre_error:.0f}%"
-             if r == 0 else f"Conv (shift error {run.conv.shift_error:.0e})", (0, 1)),
-            (acda, f"ACDA: MSE {run.acda.mse:.1e}, centre err {100 * run.acda.centre_error:.0f}%"
-             if r == 0 else f"ACDA (shift error {run.acda.shift_error:.0e})", (0, 1)),
+            (conv, f"Conv: MSE {run.conv.mse:.1e}, centre error {100 * run.conv.centre_error:.0f}%\n"
+             f"(max output {conv.max():.2f})" if r == 0 else
+             f"Conv, shifted input\n(shift error {run.conv.shift_error:.0e}, max output {conv.max():.2f})", (0, 1)),
+            (acda, f"ACDA: MSE {run.acda.mse:.1e}, centre error {100 * run.acda.centre_error:.0f}%\n"
+             f"(max output {acda.max():.2f})" if r == 0 else
+             f"ACDA, shifted input\n(shift error {run.acda.shift_error:.0e}, max output {acda.max():.2f})", (0, 1)),
         )
         for ax, (img, title, lim) in zip(axes[r], panels):
             img = img.detach().cpu().reshape(img.shape[-2:]).numpy()
@@ -544,8 +546,8 @@ def plot_scales(run: SeedRun, path: Path) -> None:
         mark(ax, 40)
         k = 2 * s + 3
         at = {p: 100 * run.scale_share[p][s].item() for p in PATTERN_SIZES}
-        ax.set_title(f"{k}×{k} bases: share of ‖β‖\nmean at 3×3 / 5×5 / 7×7 pattern centres: "
-                     f"{at[3]:.0f} / {at[5]:.0f} / {at[7]:.0f}%", fontsize=10)
+        ax.set_title(f"{k}×{k} bases: share of ‖β‖\n(mean at 3×3 / 5×5 / 7×7 centres: "
+                     f"{at[3]:.0f} / {at[5]:.0f} / {at[7]:.0f}%)", fontsize=9)
     fig.colorbar(im, ax=axes[1:], shrink=0.85, label="share of the coefficient norm (lighter = higher)")
     for ax in axes:
         ax.set_xticks([])

@@ -118,7 +118,7 @@ def test_deterministic_and_independent_of_jobs(tmp_path, capsys):
 @pytest.mark.slow
 def test_quick_run_direction_equivariance_and_regression(tmp_path):
     """The CI run: 2 seeds, 1000 steps. ACDA beats Conv on every seed, both outputs shift exactly, and the
-    summary rows agree with the committed results/figure6_quick.csv within half their seed spread."""
+    summary rows agree with the committed results/figure6_quick.csv within half their seed spread (below)."""
     assert figure6.main(["--quick", "--no-plots", "--out", str(tmp_path)]) == 0
     new = pd.read_csv(tmp_path / "figure6_quick.csv", keep_default_na=False, na_values={"reproduced": [""]})
     df = new.set_index(["row", "setting", "metric"])["reproduced"]
@@ -133,7 +133,11 @@ def test_quick_run_direction_equivariance_and_regression(tmp_path):
 
     # Regression. A run is deterministic on one machine; on another, float rounding in the kernels can move
     # it slightly. Tolerance: half the seed-to-seed standard deviation of the same row in the committed run
-    # (a change smaller than that is indistinguishable from drawing another seed; a real regression is larger).
+    # (a change smaller than that is indistinguishable from drawing another seed; a real regression is larger),
+    # and for the detection counts at least one flipped pixel or centre in one of the seeds (a count whose two
+    # seeds happen to agree has a spread of 0, yet a peak sitting at the threshold may flip on other hardware).
+    seeds = len(figure6.QUICK.seeds)
+    flip = {"centre error": 100 / 25 / seeds, "pixel error": 100 / 100 ** 2 / seeds}
     committed = pd.read_csv(RESULTS / "figure6_quick.csv", keep_default_na=False, na_values={"reproduced": [""]})
     assert compare_with_committed(new, RESULTS / "figure6_quick.csv", rtol=math.inf) == []  # rows and statuses
     old = committed.set_index(["row", "setting", "metric"])["reproduced"]
@@ -144,7 +148,8 @@ def test_quick_run_direction_equivariance_and_regression(tmp_path):
         key = (row, "mean over seeds", metric)
         one = committed.set_index(["row", "setting", "metric"]).loc[[key]].reset_index()
         problems = compare_with_committed(new.set_index(["row", "setting", "metric"]).loc[[key]].reset_index(),
-                                          _write(tmp_path / "one.csv", one), atol=0.5 * std + 1e-9 * abs(old[key]))
+                                          _write(tmp_path / "one.csv", one),
+                                          atol=max(0.5 * std, flip.get(metric, 0.0)) + 1e-9 * abs(old[key]))
         assert problems == [], problems
         compared += 1
     assert compared >= 10
