@@ -31,6 +31,8 @@ __all__ = [
     "per_pixel_filters",
     "conv_output_size",
     "pair",
+    "check_positive_int",
+    "resolve_padding",
     "BACKENDS",
 ]
 
@@ -52,6 +54,30 @@ def pair(value: IntPair, name: str, *, minimum: int = 1) -> tuple[int, int]:
     if min(out) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return out
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """``TypeError`` unless ``value`` is an int, ``ValueError`` unless it is >= 1; names ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+
+
+def resolve_padding(padding: IntPair | str, kernel_size: tuple[int, int], stride: tuple[int, int],
+                    dilation: tuple[int, int]) -> tuple[int, int]:
+    """``nn.Conv2d``'s padding argument (int, pair, ``"same"``, ``"valid"``) → ``(p_h, p_w)``."""
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        if any(k % 2 == 0 for k in kernel_size):
+            raise ValueError(f"padding='same' needs an odd kernel_size, got {kernel_size}")
+        return tuple(d * (k - 1) // 2 for k, d in zip(kernel_size, dilation))  # type: ignore[return-value]
+    if isinstance(padding, str):
+        raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
+    return pair(padding, "padding", minimum=0)
 
 
 def conv_output_size(

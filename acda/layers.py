@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .bases import default_num_scales
-from .functional import IntPair, acda_conv2d, conv_output_size, pair
+from .functional import IntPair, acda_conv2d, check_positive_int, conv_output_size, pair, resolve_padding
 from .generator import GENERATORS, AtomGenerator
 
 __all__ = ["ACDAConv2d"]
@@ -54,10 +54,7 @@ class ACDAConv2d(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("num_atoms", num_atoms), ("num_bases", num_bases)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+            check_positive_int(name, value)
         kh, kw = pair(kernel_size, "kernel_size")
         if kh != kw or kh % 2 == 0:
             raise ValueError(
@@ -72,17 +69,7 @@ class ACDAConv2d(nn.Module):
         self.kernel_size = (k, k)
         self.stride = pair(stride, "stride")
         self.dilation = pair(dilation, "dilation")
-        if isinstance(padding, str):
-            if padding == "valid":
-                self.padding = (0, 0)
-            elif padding == "same":
-                if self.stride != (1, 1):
-                    raise ValueError("padding='same' is not supported for strided convolutions")
-                self.padding = tuple(d * (k - 1) // 2 for d in self.dilation)
-            else:
-                raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
-        else:
-            self.padding = pair(padding, "padding", minimum=0)
+        self.padding = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.padding_arg = padding
         self.num_atoms = num_atoms
         self.num_bases = num_bases

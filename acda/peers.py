@@ -20,17 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .functional import IntPair, conv_output_size, pair, per_pixel_filters
+from .functional import IntPair, check_positive_int, conv_output_size, pair, per_pixel_filters, resolve_padding
 from .generator import GENERATORS, AtomGenerator
 
 __all__ = ["DFNConv2d", "CondConv2d", "DynamicConv2d"]
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
 
 
 def _check_input(module: nn.Module, x: torch.Tensor) -> None:
@@ -41,19 +34,6 @@ def _check_input(module: nn.Module, x: torch.Tensor) -> None:
         raise ValueError(f"input must have in_channels={module.in_channels} channels, got {x.shape[1]}")
 
 
-def _padding(padding: IntPair | str, kernel_size: tuple[int, int], stride: tuple[int, int],
-             dilation: tuple[int, int]) -> tuple[int, int]:
-    if padding == "valid":
-        return (0, 0)
-    if padding == "same":
-        if stride != (1, 1):
-            raise ValueError("padding='same' is not supported for strided convolutions")
-        if any(k % 2 == 0 for k in kernel_size):
-            raise ValueError(f"padding='same' needs an odd kernel_size, got {kernel_size}")
-        return tuple(d * (k - 1) // 2 for k, d in zip(kernel_size, dilation))  # type: ignore[return-value]
-    if isinstance(padding, str):
-        raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
-    return pair(padding, "padding", minimum=0)
 
 
 def pixel_atom_generator(
@@ -111,9 +91,9 @@ class DFNConv2d(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("hidden_channels", hidden_channels)):
-            _check_positive_int(name, value)
+            check_positive_int(name, value)
         if num_atoms is not None:
-            _check_positive_int("num_atoms", num_atoms)
+            check_positive_int("num_atoms", num_atoms)
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
         kh, kw = pair(kernel_size, "kernel_size")
@@ -124,7 +104,7 @@ class DFNConv2d(nn.Module):
         self.kernel_size = (kh, kh)
         self.stride = pair(stride, "stride")
         self.dilation = pair(dilation, "dilation")
-        self.padding = _padding(padding, self.kernel_size, self.stride, self.dilation)
+        self.padding = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.num_atoms = num_atoms
         center = tuple(d * (kh - 1) // 2 - p for d, p in zip(self.dilation, self.padding))
         m = in_channels * out_channels if num_atoms is None else num_atoms
@@ -193,7 +173,7 @@ class _MixtureConv2d(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("groups", groups), (kernels_name, num_kernels)):
-            _check_positive_int(name, value)
+            check_positive_int(name, value)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                              f"divisible by groups ({groups})")
@@ -201,7 +181,7 @@ class _MixtureConv2d(nn.Module):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.dilation = pair(dilation, "dilation")
-        self.padding = _padding(padding, self.kernel_size, self.stride, self.dilation)
+        self.padding = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.num_kernels = num_kernels
         self.weight = nn.Parameter(torch.empty(num_kernels, out_channels, in_channels // groups, *self.kernel_size))
         self.bias = nn.Parameter(torch.empty(num_kernels, out_channels)) if bias else None
@@ -313,8 +293,8 @@ class DynamicConv2d(_MixtureConv2d):
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          num_kernels, "num_kernels")
-        _check_positive_int("reduction", reduction)
-        _check_positive_int("min_hidden", min_hidden)
+        check_positive_int("reduction", reduction)
+        check_positive_int("min_hidden", min_hidden)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = float(temperature)
