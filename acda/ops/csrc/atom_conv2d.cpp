@@ -27,6 +27,23 @@ struct Geometry {
     const int64_t work = std::max<int64_t>(1, row_width * C * m * kh * kw);
     return std::max<int64_t>(1, (int64_t{1} << 15) / work);
   }
+  // In-image taps of output pixel (n, i, j): offsets of x's channel vectors (NHWC) and tap indices
+  // u·kw + v; returns how many there are (taps over zero padding are skipped).
+  int64_t gather_taps(int64_t n, int64_t i, int64_t j, int64_t* offs, int64_t* taps) const {
+    int64_t nt = 0;
+    for (int64_t u = 0; u < kh; ++u) {
+      const int64_t y = i * sh - ph + u * dh;
+      if (y < 0 || y >= H) continue;
+      for (int64_t v = 0; v < kw; ++v) {
+        const int64_t xx = j * sw - pw + v * dw;
+        if (xx < 0 || xx >= W) continue;
+        offs[nt] = ((n * H + y) * W + xx) * C;
+        taps[nt] = u * kw + v;
+        ++nt;
+      }
+    }
+    return nt;
+  }
 };
 
 #if defined(CPU_CAPABILITY_AVX512)
@@ -95,18 +112,7 @@ void forward_kernel(const T* x, const T* atoms, T* out, const Geometry& g) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / g.OH, i = r % g.OH;
       for (int64_t j = 0; j < g.OW; ++j) {
-        int64_t nt = 0;
-        for (int64_t u = 0; u < g.kh; ++u) {
-          const int64_t y = i * g.sh - g.ph + u * g.dh;
-          if (y < 0 || y >= g.H) continue;
-          for (int64_t v = 0; v < g.kw; ++v) {
-            const int64_t xx = j * g.sw - g.pw + v * g.dw;
-            if (xx < 0 || xx >= g.W) continue;
-            offs[nt] = ((n * g.H + y) * g.W + xx) * g.C;
-            taps[nt] = u * g.kw + v;
-            ++nt;
-          }
-        }
+        const int64_t nt = g.gather_taps(n, i, j, offs.data(), taps.data());
         const int64_t pix = (n * g.OH + i) * g.OW + j;
         const T* ap = atoms + pix * K * g.m;
         T* op = out + pix * g.C * g.m;
@@ -254,18 +260,7 @@ void grad_x_kernel(const T* go, const T* atoms, T* gx, const Geometry& g) {
         const int64_t n = task / per_n, s = phase + 2 * (task % per_n);
         for (int64_t i = s * stripe; i < std::min(g.OH, (s + 1) * stripe); ++i) {
           for (int64_t j = 0; j < g.OW; ++j) {
-            int64_t nt = 0;
-            for (int64_t u = 0; u < g.kh; ++u) {
-              const int64_t y = i * g.sh - g.ph + u * g.dh;
-              if (y < 0 || y >= g.H) continue;
-              for (int64_t v = 0; v < g.kw; ++v) {
-                const int64_t xx = j * g.sw - g.pw + v * g.dw;
-                if (xx < 0 || xx >= g.W) continue;
-                offs[nt] = ((n * g.H + y) * g.W + xx) * g.C;
-                taps[nt] = u * g.kw + v;
-                ++nt;
-              }
-            }
+            const int64_t nt = g.gather_taps(n, i, j, offs.data(), taps.data());
             const int64_t pix = (n * g.OH + i) * g.OW + j;
             transpose_pixel(go + pix * g.C * g.m, local.data(), g.C, g.m);
             for (int64_t b0 = 0; b0 < g.m; b0 += kMaxMB) {
