@@ -14,9 +14,13 @@ with ``K_ij = A·D_ij`` (paper Eq. 2, Fig. 2): the two-layer implementation of F
 ``acda.ops.BACKENDS``): ``"reference"`` (unfold + einsum, the correctness oracle, differentiated by
 autograd), ``"native"`` (C++ CPU kernel) and ``"triton"`` (CUDA), the last two through the custom
 op ``torch.ops.acda.atom_conv2d``; ``"auto"`` picks the best available for the input's device.
+``acda_conv2d`` runs a backend's fused two-layer implementation when it has one (``"native"``:
+``torch.ops.acda.acda_conv2d``, the C·m-channel intermediate never stored at full size), else
+``atom_conv2d`` followed by a 1×1 convolution.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -127,6 +131,16 @@ def _check_atom_conv_args(x: torch.Tensor, atoms: torch.Tensor, stride, padding,
     return stride, padding, dilation
 
 
+def _compute_dtype(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """Custom ops are not autocast-aware: cast to the autocast dtype here, else to the promoted dtype."""
+    x = tensors[0]
+    if torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+    else:
+        dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors if t is not None))
+    return tuple(None if t is None else t.to(dtype) for t in tensors)
+
+
 def atom_conv2d(
     x: torch.Tensor,
     atoms: torch.Tensor,
@@ -143,13 +157,7 @@ def atom_conv2d(
     backend = resolve_backend(backend, x.device)
     if backend == "reference":
         return reference.forward(x, atoms, stride, padding, dilation)
-    if torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(x.device.type):
-        # custom ops are not autocast-aware: cast here
-        dtype = torch.get_autocast_dtype(x.device.type)
-        x, atoms = x.to(dtype), atoms.to(dtype)
-    elif atoms.dtype != x.dtype:
-        dtype = torch.promote_types(x.dtype, atoms.dtype)
-        x, atoms = x.to(dtype), atoms.to(dtype)
+    x, atoms = _compute_dtype(x, atoms)
     return torch.ops.acda.atom_conv2d(x, atoms, list(stride), list(padding), list(dilation), backend)
 
 
@@ -168,21 +176,21 @@ def acda_conv2d(
     if not isinstance(coef, torch.Tensor) or coef.dim() != 3:
         raise ValueError(f"coef must be a 3-D tensor (O, C, m), got shape {tuple(getattr(coef, 'shape', ()))}")
     out_channels, in_channels, m = coef.shape
-    if x.dim() == 4 and x.shape[1] != in_channels:
+    stride, padding, dilation = _check_atom_conv_args(x, atoms, stride, padding, dilation)
+    if x.shape[1] != in_channels:
         raise ValueError(f"x must have {in_channels} channels (coef.shape[1]), got {x.shape[1]}")
-    if atoms.dim() == 6 and atoms.shape[1] != m:
+    if atoms.shape[1] != m:
         raise ValueError(f"atoms must hold m={m} atoms (coef.shape[2]), got {atoms.shape[1]}")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
-    z = atom_conv2d(x, atoms, stride, padding, dilation, backend=backend)
-    if z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous():
-        # Channels-last z (native backend) is a (N·H'·W', C·m) matrix: the 1×1 convolution is one GEMM.
-        n, _, oh, ow = z.shape
-        zm = z.permute(0, 2, 3, 1).reshape(n * oh * ow, in_channels * m)
-        weight = coef.reshape(out_channels, in_channels * m).permute(1, 0)
-        out = torch.addmm(bias, zm, weight) if bias is not None else torch.mm(zm, weight)
-        return out.view(n, oh, ow, out_channels).permute(0, 3, 1, 2)
-    return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    name = resolve_backend(backend, x.device)
+    if BACKENDS[name].fused_forward is None:
+        z = atom_conv2d(x, atoms, stride, padding, dilation, backend=name)
+        return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
+    x, atoms, coef, bias = _compute_dtype(x, atoms, coef, bias)
+    return torch.ops.acda.acda_conv2d(x, atoms, coef, bias, list(stride), list(padding), list(dilation), name)
 
 
 def per_pixel_filters(atoms: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:

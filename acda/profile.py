@@ -108,6 +108,14 @@ def _atom_conv_handle(inputs, outputs) -> int:
     return math.prod(_shape(outputs[0])) * atoms[2] * atoms[3]
 
 
+def _acda_conv_handle(inputs, outputs) -> int:
+    """``acda::acda_conv2d`` (Eq. 5 + Eq. 6): the atom convolution plus the 1×1 coefficient step (+ bias adds)."""
+    n, m, kh, kw, oh, ow = _shape(inputs[1])
+    out_channels, in_channels, _ = _shape(inputs[2])
+    bias_adds = 0 if _is_none(inputs[3]) else n * oh * ow * out_channels
+    return n * oh * ow * in_channels * m * (kh * kw + out_channels) + bias_adds
+
+
 def _zero_handle(inputs, outputs) -> int:
     return 0
 
@@ -122,6 +130,7 @@ _HANDLES: dict[str, Callable] = {
     "aten::bmm": _matmul_handle,
     "aten::einsum": _einsum_handle,
     "acda::atom_conv2d": _atom_conv_handle,
+    "acda::acda_conv2d": _acda_conv_handle,
 }
 # Explicit zeros: data movement, shape arithmetic, element-wise and normalisation ops.
 _ZERO_OPS = [

@@ -161,9 +161,10 @@ def findings() -> list[str]:
         f"The paper prints {p2:.2f} M parameters for Ad-ResNet-s in Table 2 and {p7:.2f} M for the same "
         f"network in Table 7 ({p2 - p7:+.2f} M apart); no documented choice (FC layer, generator) bridges it. "
         f"Table 7's Conv − ACDA gap is {conv - p7:.2f} M.",
-        "CPU peak memory counts tensors that ATen operators return (acda.profile.peak_memory), not scratch "
-        "buffers allocated inside native kernels (oneDNN convolution, the ACDA C++ kernel); on CUDA it is "
-        "the allocator's peak.",
+        "CPU peak memory counts tensors allocated through ATen in the calling thread (acda.profile.peak_memory): "
+        "it includes the fused ACDA kernel's GEMM tile of that thread, not the tiles of other worker threads "
+        "(under 1 MiB each) nor memory allocated outside ATen (oneDNN's internal scratch); on CUDA it is the "
+        "allocator's peak.",
     ]
 
 

@@ -123,6 +123,9 @@ CHECK = """
         for _ in range(2):
             out = native.forward(x, a, (1, 1), (1, 1), (1, 1))
     torch.testing.assert_close(out, reference.forward(x, a, (1, 1), (1, 1), (1, 1)))
+    coef, bias = torch.randn(4, 5, 2, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+    fused = native.fused_forward(x, a, coef, bias, (1, 1), (1, 1), (1, 1))
+    torch.testing.assert_close(fused, reference.fused_forward(x, a, coef, bias, (1, 1), (1, 1), (1, 1)))
     print("compiled", native.is_compiled(), "warnings", sum("falling back" in str(w.message) for w in caught))
 """
 
@@ -133,7 +136,7 @@ def test_compile_on_first_use_into_fresh_cache(tmp_path):
     result = _run(CHECK, {"ACDA_EXTENSIONS_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "compiled True warnings 0" in result.stdout
-    assert list(tmp_path.rglob("acda_atom_conv2d_*.so"))
+    assert list(tmp_path.rglob("acda_native_*.so"))
 
 
 def test_fallback_without_compiler_warns_once(tmp_path):

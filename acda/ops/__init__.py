@@ -14,6 +14,17 @@ tuples of two ints, already validated by ``acda.functional.atom_conv2d``):
 Any memory layout is accepted on input; ``Backend.memory_format`` names the layout of ``out`` and
 ``grad_x`` (the custom op normalises to it, so its fake implementation knows the strides).
 
+A backend may also implement the two-layer ACDA fused (Eq. 5 then the 1×1 coefficient
+convolution, Eq. 6; ``torch.ops.acda.acda_conv2d``):
+
+- ``fused_forward(x, atoms, coef, bias | None, stride, padding, dilation) -> out`` (N, O, H', W');
+- ``fused_backward(grad_out, x, atoms, coef, stride, padding, dilation, needs_x, needs_atoms,
+  needs_coef) -> (grad_x | None, grad_atoms | None, grad_coef | None)`` (the bias gradient is
+  ``grad_out`` summed, left to the caller).
+
+Backends without them (``fused_forward is None``) run ``acda_conv2d`` as ``atom_conv2d`` followed by
+a 1×1 convolution.
+
 Registered backends (``BACKENDS``, the one registry; ``acda.functional`` dispatches through it):
 ``"reference"`` (``acda.ops.reference``: unfold + einsum, the oracle, any device), ``"native"``
 (``acda.ops.native``: C++ CPU kernel compiled on first use, pure-PyTorch fallback), ``"triton"``
@@ -44,6 +55,8 @@ class Backend:
     backward: Callable[..., tuple[torch.Tensor | None, torch.Tensor | None]]
     memory_format: torch.memory_format
     available: Callable[[torch.device], bool]
+    fused_forward: Callable[..., torch.Tensor] | None = None
+    fused_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None
 
 
 def _triton_module():
@@ -70,7 +83,7 @@ BACKENDS: dict[str, Backend] = {
     "reference": Backend("reference", reference.forward, reference.backward, torch.contiguous_format,
                          lambda device: True),
     "native": Backend("native", native.forward, native.backward, torch.channels_last,
-                      lambda device: device.type in ("cpu", "meta")),
+                      lambda device: device.type in ("cpu", "meta"), native.fused_forward, native.fused_backward),
     "triton": Backend("triton", _triton_forward, _triton_backward, torch.contiguous_format, _triton_available),
 }
 

@@ -1,25 +1,31 @@
 """Native CPU backend of the atom convolution (paper §3.2, Eq. 5): a C++ kernel compiled on first use.
 
-``csrc/atom_conv2d.cpp`` is compiled with ``torch.utils.cpp_extension.load`` the first time it is
-needed and cached in ``$ACDA_EXTENSIONS_DIR`` (default ``~/.cache/acda-repro/extensions``), one
-build per torch version and per at::vec instruction set (``torch.backends.cpu.get_cpu_capability()``:
-AVX512, AVX2 or the portable default), so a cache shared between machines stays correct. No build
-step at install time, hence no build-time dependency on torch (pip's build isolation is not an
-issue).
+The sources in ``csrc/`` are compiled with ``torch.utils.cpp_extension.load`` the first time they
+are needed and cached in ``$ACDA_EXTENSIONS_DIR`` (default ``~/.cache/acda-repro/extensions``), one
+build per torch version, per at::vec instruction set (``torch.backends.cpu.get_cpu_capability()``:
+AVX512, AVX2 or the portable default) and per content hash of the sources, so a cache shared
+between machines or versions stays correct. No build step at install time, hence no build-time
+dependency on torch (pip's build isolation is not an issue).
 
-Kernel: channels-last, no unfolded tensor, no full-size transposed copy. Forward keeps an
-(atoms × channel vectors) block of accumulators in registers and loads each tap's input vectors
-once; grad w.r.t. atoms runs, per tap, one pass over the channels for all m dot products; grad
-w.r.t. x scatters each output pixel's gradient (held in registers) into its k_h·k_w taps, over
-stripes of output rows whose input footprints do not overlap (even stripes in parallel, then odd:
-no atomics, deterministic). fp32 and fp64 run natively; bf16 and fp16 are computed in fp32 and
-rounded once.
+Kernels (``csrc/atom_kernels.h``): channels-last x, atoms read through their strides, no unfolded
+tensor. Forward keeps an (atoms × channel vectors) block of accumulators in registers and loads each
+tap's input vectors once; grad w.r.t. atoms computes, per pass over the channels, the dot products
+of 4 taps × m atoms; grad w.r.t. x scatters each output pixel's gradient (held in registers) into
+its k_h·k_w taps, over stripes of output rows whose input footprints do not overlap (even stripes
+in parallel, then odd: no atomics, deterministic).
 
-If the extension cannot be built (no compiler), ``forward``/``backward`` fall back to
-``acda.ops.reference`` (unfold + einsum), with one warning.
+Two ops: ``forward``/``backward`` (the atom convolution alone, Eq. 5) and ``acda_forward``/
+``acda_backward`` (Eq. 5 fused with the 1×1 coefficient convolution, Eq. 6, ``csrc/acda_conv2d.cpp``):
+tiles of output pixels whose C·m intermediate stays in cache and goes through one GEMM per tile;
+the backward recomputes it per tile instead of storing it. fp32 and fp64 run natively; bf16 and
+fp16 are computed in fp32 and rounded once.
+
+If the extension cannot be built (no compiler), every entry point falls back to
+``acda.ops.reference`` (unfold + einsum, composed with a 1×1 convolution), with one warning.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import warnings
@@ -30,9 +36,11 @@ import torch
 
 from . import reference
 
-__all__ = ["forward", "backward", "load_extension", "extension_dir", "is_compiled"]
+__all__ = ["forward", "backward", "fused_forward", "fused_backward", "load_extension", "extension_dir",
+           "is_compiled"]
 
-_SOURCE = Path(__file__).with_name("csrc") / "atom_conv2d.cpp"
+_CSRC = Path(__file__).with_name("csrc")
+_SOURCES = ("atom_conv2d.cpp", "acda_conv2d.cpp", "bindings.cpp")
 _FLAGS = {
     "AVX512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma",
                "-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512"],
@@ -59,15 +67,16 @@ def load_extension(*, verbose: bool = False) -> ModuleType | None:
         if "module" in _state:
             return _state["module"]  # type: ignore[return-value]
         cap = _capability()
-        build = extension_dir() / cap.lower()
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir()))).hexdigest()[:10]
+        build = extension_dir() / f"{cap.lower()}-{digest}"
         module: ModuleType | None
         try:
             from torch.utils.cpp_extension import load
 
             build.mkdir(parents=True, exist_ok=True)
             module = load(
-                name=f"acda_atom_conv2d_{cap.lower()}",
-                sources=[str(_SOURCE)],
+                name=f"acda_native_{cap.lower()}_{digest}",
+                sources=[str(_CSRC / name) for name in _SOURCES],
                 extra_cflags=["-O3", "-fopenmp", *_FLAGS.get(cap, [])],
                 extra_ldflags=["-fopenmp"],
                 build_directory=str(build),
@@ -115,3 +124,37 @@ def backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor, strid
     gx, ga = ext.backward(grad_out.to(compute), x.to(compute), atoms.to(compute), stride, padding, dilation,
                           needs_x, needs_atoms)
     return (None if gx is None else gx.to(x.dtype)), (None if ga is None else ga.to(atoms.dtype))
+
+
+def fused_forward(x: torch.Tensor, atoms: torch.Tensor, coef: torch.Tensor, bias: torch.Tensor | None,
+                  stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
+                  tile: int = 0) -> torch.Tensor:
+    """Two-layer ACDA (Eq. 5 then Eq. 6) in one pass: (N, O, H', W'), channels-last memory."""
+    ext = load_extension()
+    if ext is None:
+        return reference.fused_forward(x, atoms, coef, bias, stride, padding, dilation)
+    dtype = torch.promote_types(x.dtype, atoms.dtype)
+    compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    out = ext.acda_forward(x.to(compute), atoms.to(compute), coef.to(compute),
+                           None if bias is None else bias.to(compute), stride, padding, dilation, tile)
+    return out.to(dtype)
+
+
+def fused_backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor, coef: torch.Tensor,
+                   stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int], needs_x: bool,
+                   needs_atoms: bool, needs_coef: bool, tile: int = 0,
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients w.r.t. ``x`` (channels-last), ``atoms`` and ``coef``; ``None`` where not needed.
+
+    The bias gradient is ``grad_out.sum((0, 2, 3))`` and is left to the caller.
+    """
+    ext = load_extension()
+    if ext is None:
+        return reference.fused_backward(grad_out, x, atoms, coef, stride, padding, dilation, needs_x,
+                                        needs_atoms, needs_coef)
+    dtype = torch.promote_types(x.dtype, atoms.dtype)
+    compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    gx, ga, gc = ext.acda_backward(grad_out.to(compute), x.to(compute), atoms.to(compute), coef.to(compute),
+                                   stride, padding, dilation, needs_x, needs_atoms, needs_coef, tile)
+    return ((None if gx is None else gx.to(x.dtype)), (None if ga is None else ga.to(atoms.dtype)),
+            (None if gc is None else gc.to(coef.dtype)))

@@ -2,14 +2,15 @@
 
 ``forward`` materialises the unfolded input (N, C·k_h·k_w, H'·W'); ``backward`` is written with the
 same differentiable operations (unfold, einsum, fold), so it can itself be differentiated (double
-backward through the custom op uses it).
+backward through the custom ops uses it). ``fused_forward``/``fused_backward`` compose it with the
+1×1 coefficient convolution (Eq. 6): the two-layer ACDA as the authors compute it.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["forward", "backward"]
+__all__ = ["forward", "backward", "fused_forward", "fused_backward"]
 
 
 def forward(x: torch.Tensor, atoms: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
@@ -39,3 +40,27 @@ def backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor, strid
         cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride).view(n, c, kh * kw, oh * ow)
         grad_atoms = torch.einsum("ncml,nckl->nmkl", g, cols).reshape(n, m, kh, kw, oh, ow)
     return grad_x, grad_atoms
+
+
+def fused_forward(x: torch.Tensor, atoms: torch.Tensor, coef: torch.Tensor, bias: torch.Tensor | None,
+                  stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
+    """Two-layer ACDA (Eq. 5 then Eq. 6): atom convolution, then a 1×1 convolution with ``coef`` (O, C, m)."""
+    o, c, m = coef.shape
+    return F.conv2d(forward(x, atoms, stride, padding, dilation), coef.reshape(o, c * m, 1, 1), bias)
+
+
+def fused_backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor, coef: torch.Tensor,
+                   stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int], needs_x: bool,
+                   needs_atoms: bool, needs_coef: bool,
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of ``fused_forward`` w.r.t. ``x``, ``atoms`` and ``coef`` (``None`` where not needed), differentiable."""
+    o, c, m = coef.shape
+    grad_coef = None
+    if needs_coef:
+        z = forward(x, atoms, stride, padding, dilation)
+        grad_coef = torch.einsum("nohw,nkhw->ok", grad_out, z).reshape(o, c, m)
+    grad_x = grad_atoms = None
+    if needs_x or needs_atoms:
+        grad_z = torch.einsum("nohw,ok->nkhw", grad_out, coef.reshape(o, c * m))
+        grad_x, grad_atoms = backward(grad_z, x, atoms, stride, padding, dilation, needs_x, needs_atoms)
+    return grad_x, grad_atoms, grad_coef

@@ -1,0 +1,29 @@
+// Python bindings of the native CPU extension (compiled on first use by acda/ops/native.py).
+#include "acda_ops.h"
+
+#include <ATen/cpu/vec/vec.h>
+
+#include <string>
+
+namespace {
+
+std::string capability() {
+#if defined(CPU_CAPABILITY_AVX512)
+  return "AVX512";
+#elif defined(CPU_CAPABILITY_AVX2)
+  return "AVX2";
+#else
+  return "DEFAULT";
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &acda::atom_forward, "atom convolution forward (paper Eq. 5)");
+  m.def("backward", &acda::atom_backward, "atom convolution backward: (grad_x, grad_atoms)");
+  m.def("acda_forward", &acda::acda_forward, "fused two-layer ACDA forward (paper Eq. 5 + 6)");
+  m.def("acda_backward", &acda::acda_backward, "fused two-layer ACDA backward: (grad_x, grad_atoms, grad_coef)");
+  m.def("capability", &capability, "at::vec instruction set compiled in");
+  m.def("vector_width", [] { return static_cast<int64_t>(at::vec::Vectorized<float>::size()); });
+}
