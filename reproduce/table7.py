@@ -161,10 +161,10 @@ def findings() -> list[str]:
         f"The paper prints {p2:.2f} M parameters for Ad-ResNet-s in Table 2 and {p7:.2f} M for the same "
         f"network in Table 7 ({p2 - p7:+.2f} M apart); no documented choice (FC layer, generator) bridges it. "
         f"Table 7's Conv − ACDA gap is {conv - p7:.2f} M.",
-        "CPU peak memory counts tensors allocated through ATen in the calling thread (acda.profile.peak_memory): "
-        "it includes the fused ACDA kernel's GEMM tile of that thread, not the tiles of other worker threads "
-        "(under 1 MiB each) nor memory allocated outside ATen (oneDNN's internal scratch); on CUDA it is the "
-        "allocator's peak.",
+        "CPU peak memory is the peak of the profiler's allocator events in the calling thread "
+        "(acda.profile.peak_memory): it includes memory allocated inside operators and the native ACDA kernel, "
+        "not the per-thread tiles of other intra-op worker threads (under 1 MiB each) nor memory allocated "
+        "outside PyTorch's allocator; on CUDA it is the allocator's peak.",
     ]
 
 
