@@ -12,10 +12,11 @@ with ``K_ij = A·D_ij`` (paper Eq. 2, Fig. 2): the two-layer implementation of F
 
 ``atom_conv2d`` is the single dispatch point for the atom-convolution backends (registry
 ``acda.ops.BACKENDS``): ``"reference"`` (unfold + einsum, the correctness oracle, differentiated by
-autograd), ``"native"`` (C++ CPU kernel) and ``"triton"`` (CUDA), the last two through the custom
-op ``torch.ops.acda.atom_conv2d``; ``"auto"`` picks the best available for the input's device.
-``acda_conv2d`` runs a backend's fused two-layer implementation when it has one (``"native"``:
-``torch.ops.acda.acda_conv2d``, the C·m-channel intermediate never stored at full size), else
+autograd), ``"shift"`` (shift-and-accumulate, plain PyTorch), ``"native"`` (C++ CPU kernels) and
+``"triton"`` (CUDA), all but the first through the custom op ``torch.ops.acda.atom_conv2d``;
+``"auto"`` picks the best available for the input's device.
+``acda_conv2d`` runs a backend's fused two-layer implementation when it has one (``"native"``,
+``"shift"``: ``torch.ops.acda.acda_conv2d``, the C·m-channel intermediate never stored at full size), else
 ``atom_conv2d`` followed by a 1×1 convolution.
 """
 from __future__ import annotations

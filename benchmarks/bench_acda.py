@@ -18,6 +18,8 @@ forward+backward (all inputs and parameters require grad; a fixed random output 
 ``acda_native`` runs the fused two-layer op ``torch.ops.acda.acda_conv2d`` (the C·m-channel
 intermediate is computed per tile of pixels and never stored at full size; the backward recomputes
 it); ``acda_reference`` is the authors' formulation (unfold + einsum, then a 1×1 convolution);
+``acda_shift`` is the pure-PyTorch shift-and-accumulate fallback (what ``"native"`` runs without a
+compiler);
 ``acda_triton`` is the Triton atom convolution followed by cuDNN's 1×1 convolution.
 
 ``extra_info``: forward multiply-adds (``macs``, paper convention), peak bytes allocated during one
@@ -46,7 +48,7 @@ SMOKE_SHAPE = (2, 16, 12, 10)
 KERNELS = (3, 5, 7)
 MODES = ("forward", "forward_backward")
 NUM_ATOMS = 6
-ACDA_BACKENDS = ["reference", "triton"] if DEVICE.type == "cuda" else ["reference", "native"]
+ACDA_BACKENDS = ["reference", "shift", "triton"] if DEVICE.type == "cuda" else ["reference", "shift", "native"]
 IMPLS = ["conv", *(f"acda_{b}" for b in ACDA_BACKENDS), "dfn"]
 _MEDIANS: dict[tuple, float] = {}
 

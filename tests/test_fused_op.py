@@ -7,7 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from acda import acda_conv2d, ops
 from acda.functional import conv_output_size
-from acda.ops import custom_op, native, reference
+from acda.ops import custom_op, native, reference, shift
 
 CASES = [
     # N, C, O, (H, W), m, k, stride, padding, dilation
@@ -35,28 +35,32 @@ def _inputs(n, c, o, size, m, k, stride, padding, dilation, dtype, seed=0):
 
 @pytest.mark.parametrize("n,c,o,size,m,k,stride,padding,dilation", CASES)
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-11), (torch.float32, 2e-4)])
-@pytest.mark.parametrize("tile", [0, 1, 7])
-def test_fused_native_equals_reference(n, c, o, size, m, k, stride, padding, dilation, dtype, tol, tile):
-    """Every tile size (1: a GEMM per pixel; 7: tiles that straddle rows and stripes) gives the reference."""
+@pytest.mark.parametrize("impl,tile", [("native", 0), ("native", 1), ("native", 7), ("shift", None)])
+def test_fused_backend_equals_reference(n, c, o, size, m, k, stride, padding, dilation, dtype, tol, impl, tile):
+    """Every native tile size (1: a GEMM per pixel; 7: tiles that straddle rows and stripes), and the
+    pure-PyTorch fallback, give the reference."""
     x, atoms, coef, bias = _inputs(n, c, o, size, m, k, stride, padding, dilation, dtype)
     geometry = (stride, padding, dilation)
+    backend = {"native": native, "shift": shift}[impl]
+    extra = () if tile is None else (tile,)
     ref = reference.fused_forward(x, atoms, coef, bias, *geometry)
-    torch.testing.assert_close(native.fused_forward(x, atoms, coef, bias, *geometry, tile), ref, rtol=tol, atol=tol)
-    torch.testing.assert_close(native.fused_forward(x, atoms, coef, None, *geometry, tile),
+    torch.testing.assert_close(backend.fused_forward(x, atoms, coef, bias, *geometry, *extra), ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(backend.fused_forward(x, atoms, coef, None, *geometry, *extra),
                                reference.fused_forward(x, atoms, coef, None, *geometry), rtol=tol, atol=tol)
     grad = torch.randn_like(ref)
     expected = reference.fused_backward(grad, x, atoms, coef, *geometry, *ALL)
-    got = native.fused_backward(grad, x, atoms, coef, *geometry, *ALL, tile)
+    got = backend.fused_backward(grad, x, atoms, coef, *geometry, *ALL, *extra)
     for name, a, b in zip(("x", "atoms", "coef"), got, expected):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda s, name=name: f"grad {name}: {s}")
 
 
 @pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True),
                                    (False, True, True), (True, False, True)])
-def test_only_requested_gradients_are_computed(needs):
+@pytest.mark.parametrize("impl", [native, shift], ids=["native", "shift"])
+def test_only_requested_gradients_are_computed(impl, needs):
     x, atoms, coef, _ = _inputs(*CASES[4], torch.float64)
     grad = torch.randn(2, 33, 10, 7, dtype=torch.float64)
-    got = native.fused_backward(grad, x, atoms, coef, (1, 1), (2, 2), (1, 1), *needs)
+    got = impl.fused_backward(grad, x, atoms, coef, (1, 1), (2, 2), (1, 1), *needs)
     expected = reference.fused_backward(grad, x, atoms, coef, (1, 1), (2, 2), (1, 1), *ALL)
     for wanted, a, b in zip(needs, got, expected):
         if wanted:
@@ -116,9 +120,10 @@ def test_reduced_precision_computes_in_fp32(dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_opcheck(dtype):
+@pytest.mark.parametrize("backend", ["native", "shift"])
+def test_opcheck(backend, dtype):
     x, atoms, coef, bias = _inputs(2, 3, 5, (7, 6), 4, 3, (2, 2), (1, 1), (1, 1), dtype)
-    args = ([2, 2], [1, 1], [1, 1], "native")
+    args = ([2, 2], [1, 1], [1, 1], backend)
     for b in (bias, None):
         inputs = [t.requires_grad_() for t in (x.clone(), atoms.clone(), coef.clone())]
         inputs.append(None if b is None else b.clone().requires_grad_())
@@ -126,15 +131,16 @@ def test_opcheck(dtype):
     grad = torch.randn(2, 5, 4, 3, dtype=dtype)
     for needs in [ALL, (True, False, False), (False, True, True)]:
         torch.library.opcheck(torch.ops.acda.acda_conv2d_backward.default,
-                              (grad, x, atoms, coef, *args[:3], *needs, "native"))
+                              (grad, x, atoms, coef, *args[:3], *needs, backend))
 
 
-def test_gradcheck_and_gradgradcheck_through_acda_conv2d():
+@pytest.mark.parametrize("backend", ["native", "shift"])
+def test_gradcheck_and_gradgradcheck_through_acda_conv2d(backend):
     x, atoms, coef, bias = (t.requires_grad_() for t in _inputs(2, 3, 4, (6, 5), 3, 3, (1, 2), (1, 1), (2, 1),
                                                                    torch.float64, seed=3))
 
     def fn(*args):
-        return acda_conv2d(*args, (1, 2), (1, 1), (2, 1), backend="native")
+        return acda_conv2d(*args, (1, 2), (1, 1), (2, 1), backend=backend)
 
     assert torch.autograd.gradcheck(fn, (x, atoms, coef, bias))
     assert torch.autograd.gradgradcheck(fn, (x, atoms, coef, bias), fast_mode=True)

@@ -1,4 +1,4 @@
-"""Native CPU backend of the atom convolution (paper Eq. 5) equals the unfold+einsum reference."""
+"""Native CPU backend (and its pure-PyTorch fallback, ``shift``) of the atom convolution (Eq. 5) equal the reference."""
 import os
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import torch
 
 from acda import atom_conv2d
 from acda.functional import conv_output_size
-from acda.ops import native, reference
+from acda.ops import native, reference, shift
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,31 +44,34 @@ def test_extension_is_compiled_and_cached():
 
 @pytest.mark.parametrize("n,c,size,m,k,stride,padding,dilation", CASES)
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
-def test_native_equals_reference(n, c, size, m, k, stride, padding, dilation, dtype, tol):
+@pytest.mark.parametrize("impl", [native, shift], ids=["native", "shift"])
+def test_backend_equals_reference(impl, n, c, size, m, k, stride, padding, dilation, dtype, tol):
     x, atoms = _inputs(n, c, size, m, k, stride, padding, dilation, dtype)
-    out = native.forward(x, atoms, stride, padding, dilation)
+    out = impl.forward(x, atoms, stride, padding, dilation)
     ref = reference.forward(x, atoms, stride, padding, dilation)
     torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
     grad = torch.randn_like(ref)
-    gx, ga = native.backward(grad, x, atoms, stride, padding, dilation, True, True)
+    gx, ga = impl.backward(grad, x, atoms, stride, padding, dilation, True, True)
     rx, ra = reference.backward(grad, x, atoms, stride, padding, dilation, True, True)
     torch.testing.assert_close(gx, rx, rtol=tol, atol=tol)
     torch.testing.assert_close(ga, ra, rtol=tol, atol=tol)
-    assert native.backward(grad, x, atoms, stride, padding, dilation, False, True)[0] is None
-    assert native.backward(grad, x, atoms, stride, padding, dilation, True, False)[1] is None
+    assert impl.backward(grad, x, atoms, stride, padding, dilation, False, True)[0] is None
+    assert impl.backward(grad, x, atoms, stride, padding, dilation, True, False)[1] is None
 
 
 @pytest.mark.parametrize("n,c,size,m,k,stride,padding,dilation", CASES[1::2])
-def test_gradcheck_through_custom_op(n, c, size, m, k, stride, padding, dilation):
+@pytest.mark.parametrize("backend", ["native", "shift"])
+def test_gradcheck_through_custom_op(backend, n, c, size, m, k, stride, padding, dilation):
     size = (min(size[0], 6 + k // 2), min(size[1], 5 + k // 2))
     x, atoms = _inputs(min(n, 2), min(c, 3), size, min(m, 3), k, stride, padding, dilation, torch.float64, seed=1)
     x.requires_grad_(), atoms.requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda a, b: atom_conv2d(a, b, stride, padding, dilation, backend="native"), (x, atoms), fast_mode=True
+        lambda a, b: atom_conv2d(a, b, stride, padding, dilation, backend=backend), (x, atoms), fast_mode=True
     )
 
 
-def test_layouts_channels_last_and_non_contiguous():
+@pytest.mark.parametrize("impl", [native, shift], ids=["native", "shift"])
+def test_layouts_channels_last_and_non_contiguous(impl):
     x, atoms = _inputs(2, 19, (9, 8), 5, 3, (1, 1), (1, 1), (1, 1), torch.float64)
     ref = reference.forward(x, atoms, (1, 1), (1, 1), (1, 1))
     grad = torch.randn_like(ref)
@@ -82,8 +85,9 @@ def test_layouts_channels_last_and_non_contiguous():
         (channel_strided, atoms[..., ::1], grad.transpose(2, 3).contiguous().transpose(2, 3)),
     ]
     for xv, av, gv in variants:
-        torch.testing.assert_close(atom_conv2d(xv, av, 1, 1, 1, backend="native"), ref, rtol=1e-12, atol=1e-12)
-        gx, ga = native.backward(gv, xv, av, (1, 1), (1, 1), (1, 1), True, True)
+        torch.testing.assert_close(atom_conv2d(xv, av, 1, 1, 1, backend=impl.__name__.rsplit(".", 1)[-1]), ref,
+                                   rtol=1e-12, atol=1e-12)
+        gx, ga = impl.backward(gv, xv, av, (1, 1), (1, 1), (1, 1), True, True)
         torch.testing.assert_close(gx, rx, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(ga, ra, rtol=1e-12, atol=1e-12)
 
@@ -92,11 +96,12 @@ def test_sum_backward_with_expanded_gradient():
     """``out.sum().backward()`` hands the op a stride-0 gradient."""
     x, atoms = _inputs(1, 6, (8, 8), 2, 3, (1, 1), (1, 1), (1, 1), torch.float64)
     grads = []
-    for backend in ("native", "reference"):
+    for backend in ("native", "shift", "reference"):
         xr, ar = x.clone().requires_grad_(), atoms.clone().requires_grad_()
         atom_conv2d(xr, ar, 1, 1, 1, backend=backend).sum().backward()
         grads.append((xr.grad, ar.grad))
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grads[0], grads[2], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grads[1], grads[2], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -116,7 +121,7 @@ def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 CHECK = """
     import warnings, torch
-    from acda.ops import native, reference
+    from acda.ops import native, reference, shift
     x, a = torch.randn(1, 5, 6, 7, dtype=torch.float64), torch.randn(1, 2, 3, 3, 6, 7, dtype=torch.float64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -26,10 +26,11 @@ Backends without them (``fused_forward is None``) run ``acda_conv2d`` as ``atom_
 a 1×1 convolution.
 
 Registered backends (``BACKENDS``, the one registry; ``acda.functional`` dispatches through it):
-``"reference"`` (``acda.ops.reference``: unfold + einsum, the oracle, any device), ``"native"``
-(``acda.ops.native``: C++ CPU kernel compiled on first use, pure-PyTorch fallback), ``"triton"``
-(``acda.ops.triton_atom_conv``: CUDA, or CPU under ``TRITON_INTERPRET=1``). ``resolve_backend``
-maps ``"auto"`` to the best available one for a device.
+``"reference"`` (``acda.ops.reference``: unfold + einsum, the oracle, any device), ``"shift"``
+(``acda.ops.shift``: shift-and-accumulate in plain PyTorch, fused, any device), ``"native"``
+(``acda.ops.native``: C++ CPU kernels compiled on first use, falling back to ``"shift"``),
+``"triton"`` (``acda.ops.triton_atom_conv``: CUDA, or CPU under ``TRITON_INTERPRET=1``).
+``resolve_backend`` maps ``"auto"`` to the best available one for a device.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import native, reference
+from . import native, reference, shift
 
 __all__ = ["Backend", "BACKENDS", "resolve_backend", "backend_names"]
 
@@ -82,6 +83,8 @@ def _triton_available(device: torch.device) -> bool:
 BACKENDS: dict[str, Backend] = {
     "reference": Backend("reference", reference.forward, reference.backward, torch.contiguous_format,
                          lambda device: True),
+    "shift": Backend("shift", shift.forward, shift.backward, torch.contiguous_format, lambda device: True,
+                     shift.fused_forward, shift.fused_backward),
     "native": Backend("native", native.forward, native.backward, torch.channels_last,
                       lambda device: device.type in ("cpu", "meta"), native.fused_forward, native.fused_backward),
     "triton": Backend("triton", _triton_forward, _triton_backward, torch.contiguous_format, _triton_available),
@@ -93,7 +96,7 @@ def backend_names() -> list[str]:
 
 
 def resolve_backend(backend: str, device: torch.device | str) -> str:
-    """``"auto"`` → ``"triton"`` on CUDA when available, ``"native"`` on CPU, else ``"reference"``."""
+    """``"auto"`` → ``"triton"`` on CUDA when available, ``"native"`` on CPU, else ``"shift"``."""
     if backend != "auto":
         if backend not in BACKENDS:
             raise ValueError(f"backend must be 'auto' or one of {backend_names()}, got {backend!r}")
@@ -103,4 +106,4 @@ def resolve_backend(backend: str, device: torch.device | str) -> str:
         return "triton"
     if device.type in ("cpu", "meta"):
         return "native"
-    return "reference"
+    return "shift"

@@ -20,8 +20,8 @@ tiles of output pixels whose C·m intermediate stays in cache and goes through o
 the backward recomputes it per tile instead of storing it. fp32 and fp64 run natively; bf16 and
 fp16 are computed in fp32 and rounded once.
 
-If the extension cannot be built (no compiler), every entry point falls back to
-``acda.ops.reference`` (unfold + einsum, composed with a 1×1 convolution), with one warning.
+If the extension cannot be built (no compiler), every entry point falls back to ``acda.ops.shift``
+(shift-and-accumulate in plain PyTorch, the fastest pure-PyTorch formulation here), with one warning.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from types import ModuleType
 
 import torch
 
-from . import reference
+from . import shift
 
 __all__ = ["forward", "backward", "fused_forward", "fused_backward", "load_extension", "extension_dir",
            "is_compiled"]
@@ -86,7 +86,7 @@ def load_extension(*, verbose: bool = False) -> ModuleType | None:
             warnings.warn(
                 f"acda: could not build the native atom_conv2d kernel ({type(error).__name__}: "
                 f"{str(error).strip().splitlines()[-1] if str(error).strip() else error}); falling back "
-                "to the pure-PyTorch unfold+einsum formulation, which is much slower and uses more memory",
+                "to the pure-PyTorch shift-and-accumulate formulation (acda.ops.shift), which is several times slower",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -105,7 +105,7 @@ def forward(x: torch.Tensor, atoms: torch.Tensor, stride: tuple[int, int], paddi
     """Atom convolution (Eq. 5): (N, C·m, H', W'), channels-last memory."""
     ext = load_extension()
     if ext is None:
-        return reference.forward(x, atoms, stride, padding, dilation)
+        return shift.forward(x, atoms, stride, padding, dilation)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
     compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
     out = ext.forward(x.to(compute), atoms.to(compute), stride, padding, dilation)
@@ -118,7 +118,7 @@ def backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor, strid
     """Gradients w.r.t. ``x`` (channels-last) and ``atoms`` (contiguous); ``None`` where not needed."""
     ext = load_extension()
     if ext is None:
-        return reference.backward(grad_out, x, atoms, stride, padding, dilation, needs_x, needs_atoms)
+        return shift.backward(grad_out, x, atoms, stride, padding, dilation, needs_x, needs_atoms)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
     compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
     gx, ga = ext.backward(grad_out.to(compute), x.to(compute), atoms.to(compute), stride, padding, dilation,
@@ -132,7 +132,7 @@ def fused_forward(x: torch.Tensor, atoms: torch.Tensor, coef: torch.Tensor, bias
     """Two-layer ACDA (Eq. 5 then Eq. 6) in one pass: (N, O, H', W'), channels-last memory."""
     ext = load_extension()
     if ext is None:
-        return reference.fused_forward(x, atoms, coef, bias, stride, padding, dilation)
+        return shift.fused_forward(x, atoms, coef, bias, stride, padding, dilation)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
     compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
     out = ext.acda_forward(x.to(compute), atoms.to(compute), coef.to(compute),
@@ -150,7 +150,7 @@ def fused_backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor,
     """
     ext = load_extension()
     if ext is None:
-        return reference.fused_backward(grad_out, x, atoms, coef, stride, padding, dilation, needs_x,
+        return shift.fused_backward(grad_out, x, atoms, coef, stride, padding, dilation, needs_x,
                                         needs_atoms, needs_coef)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
     compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
