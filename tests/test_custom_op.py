@@ -1,10 +1,9 @@
 """``torch.ops.acda.atom_conv2d``: opcheck, torch.compile without graph breaks, FLOP counting, dispatch."""
-import dataclasses
 
 import pytest
 import torch
 
-from acda import ACDAConv2d, acda_conv2d, atom_conv2d, ops
+from acda import ACDAConv2d, acda_conv2d, atom_conv2d
 from acda.ops import custom_op, resolve_backend
 from acda.profile import closed_form, count_flops, flop_counter_macs
 
@@ -37,25 +36,11 @@ def test_auto_dispatch_and_bad_backend():
         atom_conv2d(x, atoms, 2, 1, backend=None)
 
 
-def test_default_backend_runs_the_custom_op_forward_and_backward():
-    calls = {"forward": 0, "backward": 0}
-    native = ops.BACKENDS["native"]
-
-    def forward(*args):
-        calls["forward"] += 1
-        return native.forward(*args)
-
-    def backward(*args):
-        calls["backward"] += 1
-        return native.backward(*args)
-
-    ops.BACKENDS["native"] = dataclasses.replace(native, forward=forward, backward=backward)
-    try:
+def test_default_backend_runs_the_custom_op_forward_and_backward(spy_backend):
+    with spy_backend("native", "forward", "backward") as calls:
         x, atoms = _small(torch.float64, requires_grad=True)
         out = atom_conv2d(x, atoms, 2, 1)
         out.square().sum().backward()
-    finally:
-        ops.BACKENDS["native"] = native
     assert calls == {"forward": 1, "backward": 1}
     assert out.is_contiguous(memory_format=torch.channels_last)
 

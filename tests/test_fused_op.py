@@ -1,11 +1,10 @@
 """Fused two-layer ACDA (Eq. 5 + Eq. 6), ``torch.ops.acda.acda_conv2d``: equals the reference composition."""
-import dataclasses
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from acda import acda_conv2d, ops
+from acda import acda_conv2d
 from acda.functional import conv_output_size
 from acda.ops import custom_op, native, reference, shift
 
@@ -146,26 +145,12 @@ def test_gradcheck_and_gradgradcheck_through_acda_conv2d(backend):
     assert torch.autograd.gradgradcheck(fn, (x, atoms, coef, bias), fast_mode=True)
 
 
-def test_acda_conv2d_runs_the_fused_op_once_per_pass():
-    calls = {"forward": 0, "backward": 0}
-    native_backend = ops.BACKENDS["native"]
-
-    def fused_forward(*args):
-        calls["forward"] += 1
-        return native_backend.fused_forward(*args)
-
-    def fused_backward(*args):
-        calls["backward"] += 1
-        return native_backend.fused_backward(*args)
-
-    ops.BACKENDS["native"] = dataclasses.replace(native_backend, fused_forward=fused_forward,
-                                                 fused_backward=fused_backward)
-    try:
+def test_acda_conv2d_runs_the_fused_op_once_per_pass(spy_backend):
+    with spy_backend("native", "fused_forward", "fused_backward") as calls:
         x, atoms, coef, bias = (t.requires_grad_() for t in _inputs(*CASES[1], torch.float64))
         out = acda_conv2d(x, atoms, coef, bias, 1, 1)
         out.square().sum().backward()
-    finally:
-        ops.BACKENDS["native"] = native_backend
+    calls = {"forward": calls["fused_forward"], "backward": calls["fused_backward"]}
     assert calls == {"forward": 1, "backward": 1}
     assert out.is_contiguous(memory_format=torch.channels_last)
     ref = reference.fused_forward(x, atoms, coef, bias, (1, 1), (1, 1), (1, 1))

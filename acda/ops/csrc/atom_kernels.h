@@ -162,26 +162,40 @@ inline void fwd_block(const T* x, const T* ap, int64_t ab, const int64_t* atap, 
   }
 }
 
-// z (m, C) of output pixel (n, i, j).
-template <typename T>
-inline void forward_pixel(const Geometry& g, const T* x, const T* atoms, int64_t n, int64_t i, int64_t j, T* zp,
-                          Taps& s) {
+template <int MB_, int NV_>
+struct BlockShape {
+  static constexpr int MB = MB_;  // atoms per block
+  static constexpr int NV = NV_;  // channel vectors per block
+};
+
+// Calls f(BlockShape, std::bool_constant<full>, b0, c0, cnt) over the (atom block, channel block) grid of
+// one pixel: blocks of up to kMaxMB atoms times NV channel vectors held in registers, the last channel
+// block partial (full == false) when C is not a multiple of NV vectors.
+template <typename T, typename F>
+inline void for_each_block(const Geometry& g, F&& f) {
   constexpr int64_t V = Vectorized<T>::size();
-  const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
-  const T* ap = atoms + g.atom_pixel(n, i, j);
   for (int64_t b0 = 0; b0 < g.m; b0 += kMaxMB) {
     dispatch_mb(std::min<int64_t>(kMaxMB, g.m - b0), [&](auto mb) {
       constexpr int MB = decltype(mb)::value;
       constexpr int NV = std::max(1, std::min(4, (kVecRegs - 6) / MB));
       int64_t c0 = 0;
-      for (; c0 + NV * V <= g.C; c0 += NV * V)
-        fwd_block<T, MB, NV, true>(x, ap + b0 * g.ab, g.ab, g.atap.data(), zp + b0 * g.C, s.offs.data(),
-                                   s.taps.data(), nt, c0, NV * V, g.C);
-      if (c0 < g.C)
-        fwd_block<T, MB, NV, false>(x, ap + b0 * g.ab, g.ab, g.atap.data(), zp + b0 * g.C, s.offs.data(),
-                                    s.taps.data(), nt, c0, g.C - c0, g.C);
+      for (; c0 + NV * V <= g.C; c0 += NV * V) f(BlockShape<MB, NV>{}, std::true_type{}, b0, c0, NV * V);
+      if (c0 < g.C) f(BlockShape<MB, NV>{}, std::false_type{}, b0, c0, g.C - c0);
     });
   }
+}
+
+// z (m, C) of output pixel (n, i, j).
+template <typename T>
+inline void forward_pixel(const Geometry& g, const T* x, const T* atoms, int64_t n, int64_t i, int64_t j, T* zp,
+                          Taps& s) {
+  const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
+  const T* ap = atoms + g.atom_pixel(n, i, j);
+  for_each_block<T>(g, [&](auto shape, auto full, int64_t b0, int64_t c0, int64_t cnt) {
+    using S = decltype(shape);
+    fwd_block<T, S::MB, S::NV, decltype(full)::value>(x, ap + b0 * g.ab, g.ab, g.atap.data(), zp + b0 * g.C,
+                                                       s.offs.data(), s.taps.data(), nt, c0, cnt, g.C);
+  });
 }
 
 // ---- grad atoms: ga[b, tap] = <gz[b, :], x[tap, :]> for one pixel ---------------------------------
@@ -294,22 +308,13 @@ inline void gx_block(const T* gp, const T* ap, int64_t ab, const int64_t* atap, 
 template <typename T>
 inline void grad_x_pixel(const Geometry& g, const T* gz, const T* atoms, int64_t n, int64_t i, int64_t j, T* gx,
                          Taps& s) {
-  constexpr int64_t V = Vectorized<T>::size();
   const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
   const T* ap = atoms + g.atom_pixel(n, i, j);
-  for (int64_t b0 = 0; b0 < g.m; b0 += kMaxMB) {
-    dispatch_mb(std::min<int64_t>(kMaxMB, g.m - b0), [&](auto mb) {
-      constexpr int MB = decltype(mb)::value;
-      constexpr int NV = std::max(1, std::min(4, (kVecRegs - 6) / MB));
-      int64_t c0 = 0;
-      for (; c0 + NV * V <= g.C; c0 += NV * V)
-        gx_block<T, MB, NV, true>(gz + b0 * g.C, ap + b0 * g.ab, g.ab, g.atap.data(), gx, s.offs.data(),
-                                  s.taps.data(), nt, c0, NV * V, g.C);
-      if (c0 < g.C)
-        gx_block<T, MB, NV, false>(gz + b0 * g.C, ap + b0 * g.ab, g.ab, g.atap.data(), gx, s.offs.data(),
-                                   s.taps.data(), nt, c0, g.C - c0, g.C);
-    });
-  }
+  for_each_block<T>(g, [&](auto shape, auto full, int64_t b0, int64_t c0, int64_t cnt) {
+    using S = decltype(shape);
+    gx_block<T, S::MB, S::NV, decltype(full)::value>(gz + b0 * g.C, ap + b0 * g.ab, g.ab, g.atap.data(), gx,
+                                                      s.offs.data(), s.taps.data(), nt, c0, cnt, g.C);
+  });
 }
 
 struct Rows {
