@@ -22,6 +22,11 @@ it); ``acda_reference`` is the authors' formulation (unfold + einsum, then a 1×
 compiler);
 ``acda_triton`` is the Triton atom convolution followed by cuDNN's 1×1 convolution.
 
+For the fast ACDA rows, ``paired_ratio_to_conv`` is the median over rounds of ACDA time / ``conv``
+time with the two timed back to back in each round (the ratio the issue-3 targets are judged on: it
+cancels drift in the machine's speed between benchmarks, which the ratio of separately measured
+medians does not).
+
 ``extra_info``: forward multiply-adds (``macs``, paper convention), peak bytes allocated during one
 call (``peak_bytes``: ``acda.profile.peak_memory``: tensors allocated through ATen on CPU, including
 the native kernel's tiles in the calling thread; ``torch.cuda.max_memory_allocated`` on CUDA),
@@ -113,17 +118,8 @@ def _build(impl: str, shape, k: int, requires_grad: bool):
     return fn, leaves
 
 
-@pytest.mark.parametrize("shape_name,k,mode,impl", list(_cases()))
-def test_acda_time(benchmark, shape_name, k, mode, impl):
-    smoke = benchmark.disabled
-    shape = SMOKE_SHAPE if smoke else SHAPES[shape_name]
-    backend = impl.removeprefix("acda_")
-    if impl.startswith("acda_") and not BACKENDS[backend].available(DEVICE):
-        pytest.skip(f"backend {backend!r} is not available on {DEVICE}")
-    need = dfn_bytes(shape, k)
-    if impl == "dfn" and need > 0.5 * _available_bytes():
-        pytest.skip(f"DFN does not fit: needs {need / 2**30:.1f} GiB, {_available_bytes() / 2**30:.1f} GiB available")
-    backward = mode == "forward_backward"
+def _runner(impl: str, shape, k: int, backward: bool):
+    """One call of ``impl`` (forward under no_grad, or forward + backward of a fixed output gradient)."""
     fn, leaves = _build(impl, shape, k, backward)
     grad = torch.randn_like(fn().detach()) if backward else None
 
@@ -138,6 +134,36 @@ def test_acda_time(benchmark, shape_name, k, mode, impl):
             out.backward(grad)
         _sync()
         return out
+
+    return run
+
+
+def paired_ratio(run, baseline, rounds: int) -> tuple[float, int]:
+    """Median over ``rounds`` of time(run) / time(baseline), the two timed back to back in each round, so
+    drift in the machine's speed between benchmarks cancels out."""
+    ratios = []
+    for _ in range(rounds):
+        times = []
+        for fn in (baseline, run):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        ratios.append(times[1] / times[0])
+    return statistics.median(ratios), rounds
+
+
+@pytest.mark.parametrize("shape_name,k,mode,impl", list(_cases()))
+def test_acda_time(benchmark, shape_name, k, mode, impl):
+    smoke = benchmark.disabled
+    shape = SMOKE_SHAPE if smoke else SHAPES[shape_name]
+    backend = impl.removeprefix("acda_")
+    if impl.startswith("acda_") and not BACKENDS[backend].available(DEVICE):
+        pytest.skip(f"backend {backend!r} is not available on {DEVICE}")
+    need = dfn_bytes(shape, k)
+    if impl == "dfn" and need > 0.5 * _available_bytes():
+        pytest.skip(f"DFN does not fit: needs {need / 2**30:.1f} GiB, {_available_bytes() / 2**30:.1f} GiB available")
+    backward = mode == "forward_backward"
+    run = _runner(impl, shape, k, backward)
 
     n, c, h, w = shape
     kind = "conv" if impl in ("conv", "dfn") else "acda_conv"
@@ -157,12 +183,18 @@ def test_acda_time(benchmark, shape_name, k, mode, impl):
     if smoke:
         benchmark(run)
         return
-    benchmark.pedantic(run, rounds=_rounds(seconds), iterations=1, warmup_rounds=0)
+    rounds = _rounds(seconds)
+    benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=0)
     median = statistics.median(benchmark.stats.stats.data)
     _MEDIANS[(shape_name, k, mode, impl)] = median
     conv = _MEDIANS.get((shape_name, k, mode, "conv"))
     if conv:
         benchmark.extra_info["ratio_to_conv"] = median / conv
+    if impl.startswith("acda_") and impl != "acda_reference":
+        conv_run = _runner("conv", shape, k, backward)
+        conv_run()
+        ratio, pairs = paired_ratio(run, conv_run, rounds)
+        benchmark.extra_info.update(paired_ratio_to_conv=ratio, paired_rounds=pairs)
 
 
 def _rounds(seconds: float) -> int:

@@ -6,11 +6,11 @@ import pytest
 from benchmarks import report
 
 
-def _bench(impl, k, mode, median, peak, shape="table6"):
+def _bench(impl, k, mode, median, peak, shape="table6", **extra):
     return {"stats": {"data": [median, median * 1.1, median * 0.9], "median": median, "rounds": 3},
             "extra_info": {"shape": shape, "shape_dims": [1, 256, 100, 100], "k": k, "mode": mode, "impl": impl,
                            "macs": 10**9, "peak_bytes": peak, "threads": 2, "device": "cpu (test)",
-                           "torch": "x", "loadavg": "1.0 1.0 1.0 1/1 1", "smoke": False}}
+                           "torch": "x", "loadavg": "1.0 1.0 1.0 1/1 1", "smoke": False, **extra}}
 
 
 def test_report_ratios_and_targets(tmp_path):
@@ -34,6 +34,19 @@ def test_report_ratios_and_targets(tmp_path):
     assert report.main(["--json", str(path), "--out", str(tmp_path)]) == 0
     text = (tmp_path / "benchmarks-cpu.md").read_text()
     assert "Issue-3 targets" in text and "DFN" in text and (tmp_path / "benchmarks-cpu.csv").exists()
+
+
+def test_targets_use_the_paired_ratio_where_measured(tmp_path):
+    """Separately measured medians say 0.5× (conv ran during a slow spell); back-to-back pairs say 0.2×."""
+    benches = [_bench("conv", 7, "forward", 1.0, 100), _bench("acda_reference", 7, "forward", 10.0, 1000),
+               _bench("acda_native", 7, "forward", 0.5, 100, paired_ratio_to_conv=0.2, paired_rounds=3)]
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"benchmarks": benches, "machine_info": {}}))
+    frame, _ = report.load(path)
+    met = {t["target"]: (t["ours"], t["met"]) for t in report.targets(frame)}
+    assert met["acda_native k=7 forward time ≤ 0.25× nn.Conv2d"] == (pytest.approx(0.2), "yes")
+    assert report.main(["--json", str(path), "--out", str(tmp_path)]) == 0
+    assert "× nn.Conv2d (paired)" in (tmp_path / "benchmarks-cpu.md").read_text()
 
 
 def test_report_rejects_smoke_only_json(tmp_path):

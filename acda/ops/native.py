@@ -1,4 +1,4 @@
-"""Native CPU backend of the atom convolution (paper §3.2, Eq. 5): a C++ kernel compiled on first use.
+"""Native CPU backend of ACDA (paper §3.2, Eq. 5 and Eq. 6): C++ kernels compiled on first use.
 
 The sources in ``csrc/`` are compiled with ``torch.utils.cpp_extension.load`` the first time they
 are needed and cached in ``$ACDA_EXTENSIONS_DIR`` (default ``~/.cache/acda-repro/extensions``), one
