@@ -8,7 +8,8 @@
 // intermediate is never written at full size. The backward recomputes z per tile instead of storing it
 // (grad coef += g^T z), forms grad z = g W per tile, and from it the gradients of the atoms (per pixel)
 // and of x (a scatter, run over row stripes: see for_each_stripe). Per-chunk grad-coef accumulators are
-// summed in a fixed order, so results do not depend on thread timing.
+// summed in a fixed order after each phase, so results do not depend on thread timing and at most one
+// accumulator per thread is alive at a time.
 #include "acda_ops.h"
 #include "atom_kernels.h"
 
@@ -105,13 +106,14 @@ void backward_kernel(const T* go, const T* x, const T* atoms, const at::Tensor& 
       std::lock_guard<std::mutex> guard(lock);
       partial.emplace(key, acc);
     }
-  });
-  if (gw) {
+  }, [&] {  // after each phase: fold its chunks' partial sums in key order, free them
+    if (!gw) return;
     for (auto& [key, acc] : partial) {
       if (gw->defined()) gw->add_(acc);
       else *gw = acc;
     }
-  }
+    partial.clear();
+  });
 }
 
 int64_t tile_or_default(int64_t tile, const Geometry& g, int64_t element_size) {

@@ -323,10 +323,10 @@ struct Rows {
 
 // Runs f(key, rows) once per parallel chunk over output-row stripes of every image: even stripes in
 // parallel, then odd ones (see Geometry::stripes), so f may scatter into the input rows its stripes
-// read. Keys are distinct and increase with (phase, first stripe): reductions over chunks can be
-// summed in key order, deterministically.
-template <typename F>
-inline void for_each_stripe(const Geometry& g, F&& f) {
+// read; phase_done() runs after each phase. Keys are distinct and increase with (phase, first stripe):
+// reductions over chunks can be summed in key order, deterministically.
+template <typename F, typename D>
+inline void for_each_stripe(const Geometry& g, F&& f, D&& phase_done) {
   const int64_t S = g.stripes(at::get_num_threads());
   for (int64_t phase = 0; phase < 2; ++phase) {
     const int64_t per_n = (S - phase + 1) / 2;  // stripes phase, phase + 2, ...
@@ -339,7 +339,13 @@ inline void for_each_stripe(const Geometry& g, F&& f) {
       }
       f(phase * g.N * S + begin, rows);
     });
+    phase_done();
   }
+}
+
+template <typename F>
+inline void for_each_stripe(const Geometry& g, F&& f) {
+  for_each_stripe(g, std::forward<F>(f), [] {});
 }
 
 }  // namespace acda
