@@ -66,7 +66,7 @@ void forward_kernel(const T* x, const T* atoms, const at::Tensor& w /* (O, m*C) 
 template <typename T>
 void backward_kernel(const T* go, const T* x, const T* atoms, const at::Tensor& w, T* gx, T* ga, at::Tensor* gw,
                      const Geometry& g, int64_t tile) {
-  const int64_t cm = g.C * g.m, O = w.size(0), plane = g.OH * g.OW;
+  const int64_t cm = g.C * g.m, O = w.size(0);
   const at::TensorOptions options = w.options();
   std::mutex lock;
   std::map<int64_t, at::Tensor> partial;  // grad coef of each chunk, by chunk key
@@ -94,9 +94,7 @@ void backward_kernel(const T* go, const T* x, const T* atoms, const at::Tensor& 
           at::mm_out(gzt, gt, w);
           for (int64_t q = 0; q < np; ++q) {
             const Pixel px = pixel_of(g, p0 + q);
-            if (ga) grad_atoms_pixel(g, x, gz + q * cm, px.n, px.i, px.j,
-                                     ga + px.n * g.m * g.taps() * plane + px.i * g.OW + px.j, g.taps() * plane,
-                                     plane, s);
+            if (ga) grad_atoms_pixel(g, x, gz + q * cm, px.n, px.i, px.j, ga, s);
             if (gx) grad_x_pixel(g, gz + q * cm, atoms, px.n, px.i, px.j, gx, s);
           }
         }
@@ -161,22 +159,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> acda_backward(const at::Tensor& g
   TORCH_CHECK(coef.scalar_type() == x.scalar_type(), "coef must have the dtype of x");
   const at::Tensor w = coefficient_matrix(coef, g);
   const int64_t O = w.size(0);
-  TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == O &&
-                  grad_out.size(2) == g.OH && grad_out.size(3) == g.OW,
-              "grad_out must have shape (N, O, H', W')");
-  const at::Tensor go = grad_out.to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor xc = channels_last_x(x);
-  at::Tensor gx = needs_x ? empty_channels_last({g.N, g.C, g.H, g.W}, x).zero_() : at::Tensor();
-  at::Tensor ga = needs_atoms ? at::empty({g.N, g.m, g.kh, g.kw, g.OH, g.OW}, x.options()) : at::Tensor();
+  const BackwardBuffers b = backward_buffers(g, grad_out, x, O, "(N, O, H', W')", needs_x, needs_atoms);
   at::Tensor gw;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_conv2d_backward", [&] {
-    backward_kernel<scalar_t>(go.data_ptr<scalar_t>(), xc.data_ptr<scalar_t>(), atoms.data_ptr<scalar_t>(), w,
-                              needs_x ? gx.data_ptr<scalar_t>() : nullptr,
-                              needs_atoms ? ga.data_ptr<scalar_t>() : nullptr, needs_coef ? &gw : nullptr, g,
-                              tile_or_default(tile, g, x.element_size()));
+    backward_kernel<scalar_t>(b.grad_out.data_ptr<scalar_t>(), b.x.data_ptr<scalar_t>(), atoms.data_ptr<scalar_t>(),
+                              w, needs_x ? b.grad_x.data_ptr<scalar_t>() : nullptr,
+                              needs_atoms ? b.grad_atoms.data_ptr<scalar_t>() : nullptr, needs_coef ? &gw : nullptr,
+                              g, tile_or_default(tile, g, x.element_size()));
   });
   if (needs_coef) gw = gw.view({O, g.m, g.C}).permute({0, 2, 1}).contiguous();
-  return {gx, ga, gw};
+  return {b.grad_x, b.grad_atoms, gw};
 }
 
 }  // namespace acda

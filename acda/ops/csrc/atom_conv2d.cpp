@@ -29,7 +29,7 @@ void forward_kernel(const T* x, const T* atoms, T* out, const Geometry& g) {
 
 template <typename T>
 void backward_kernel(const T* go, const T* x, const T* atoms, T* gx, T* ga, const Geometry& g) {
-  const int64_t cm = g.C * g.m, plane = g.OH * g.OW;
+  const int64_t cm = g.C * g.m;
   for_each_stripe(g, [&](int64_t, const std::vector<Rows>& stripes) {
     Taps s(g);
     std::vector<T> gz(cm);
@@ -39,8 +39,7 @@ void backward_kernel(const T* go, const T* x, const T* atoms, T* gx, T* ga, cons
           const T* src = go + ((r.n * g.OH + i) * g.OW + j) * cm;
           for (int64_t c = 0; c < g.C; ++c)
             for (int64_t b = 0; b < g.m; ++b) gz[b * g.C + c] = src[c * g.m + b];
-          if (ga) grad_atoms_pixel(g, x, gz.data(), r.n, i, j, ga + r.n * g.m * g.taps() * plane + i * g.OW + j,
-                                   g.taps() * plane, plane, s);
+          if (ga) grad_atoms_pixel(g, x, gz.data(), r.n, i, j, ga, s);
           if (gx) grad_x_pixel(g, gz.data(), atoms, r.n, i, j, gx, s);
         }
       }
@@ -66,19 +65,13 @@ std::tuple<at::Tensor, at::Tensor> atom_backward(const at::Tensor& grad_out, con
                                                  at::IntArrayRef padding, at::IntArrayRef dilation, bool needs_x,
                                                  bool needs_atoms) {
   const Geometry g = make_geometry(x, atoms, stride, padding, dilation);
-  TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == g.C * g.m &&
-                  grad_out.size(2) == g.OH && grad_out.size(3) == g.OW,
-              "grad_out must have shape (N, C*m, H', W')");
-  const at::Tensor go = grad_out.to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor xc = channels_last_x(x);
-  at::Tensor gx = needs_x ? empty_channels_last({g.N, g.C, g.H, g.W}, x).zero_() : at::Tensor();
-  at::Tensor ga = needs_atoms ? at::empty({g.N, g.m, g.kh, g.kw, g.OH, g.OW}, x.options()) : at::Tensor();
+  const BackwardBuffers b = backward_buffers(g, grad_out, x, g.C * g.m, "(N, C*m, H', W')", needs_x, needs_atoms);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_atom_conv2d_backward", [&] {
-    backward_kernel<scalar_t>(go.data_ptr<scalar_t>(), xc.data_ptr<scalar_t>(), atoms.data_ptr<scalar_t>(),
-                              needs_x ? gx.data_ptr<scalar_t>() : nullptr,
-                              needs_atoms ? ga.data_ptr<scalar_t>() : nullptr, g);
+    backward_kernel<scalar_t>(b.grad_out.data_ptr<scalar_t>(), b.x.data_ptr<scalar_t>(), atoms.data_ptr<scalar_t>(),
+                              needs_x ? b.grad_x.data_ptr<scalar_t>() : nullptr,
+                              needs_atoms ? b.grad_atoms.data_ptr<scalar_t>() : nullptr, g);
   });
-  return {gx, ga};
+  return {b.grad_x, b.grad_atoms};
 }
 
 }  // namespace acda

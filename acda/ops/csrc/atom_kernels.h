@@ -91,12 +91,31 @@ inline Geometry make_geometry(const at::Tensor& x, const at::Tensor& atoms, at::
 
 inline at::Tensor channels_last_x(const at::Tensor& x) { return x.permute({0, 2, 3, 1}).contiguous(); }
 
+// Inputs and outputs of a backward pass, in the layouts the kernels read and write.
+struct BackwardBuffers {
+  at::Tensor grad_out;  // (N, channels, H', W') channels-last, the dtype of x
+  at::Tensor x;         // (N, H, W, C) contiguous
+  at::Tensor grad_x;    // (N, C, H, W) channels-last, zeroed; undefined unless needed
+  at::Tensor grad_atoms;  // (N, m, kh, kw, H', W') contiguous; undefined unless needed
+};
+
 // A new (N, C, H, W) tensor stored channels-last: its data is (N, H, W, C) contiguous, and it is not a view
 // (autograd lets later in-place ops modify it).
 inline at::Tensor empty_channels_last(at::IntArrayRef sizes, const at::Tensor& like) {
   at::Tensor t = at::empty(sizes, like.options(), at::MemoryFormat::ChannelsLast);
   TORCH_INTERNAL_ASSERT(t.is_contiguous(at::MemoryFormat::ChannelsLast));
   return t;
+}
+
+inline BackwardBuffers backward_buffers(const Geometry& g, const at::Tensor& grad_out, const at::Tensor& x,
+                                        int64_t channels, const char* expected_shape, bool needs_x,
+                                        bool needs_atoms) {
+  TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == channels &&
+                  grad_out.size(2) == g.OH && grad_out.size(3) == g.OW,
+              "grad_out must have shape ", expected_shape);
+  return {grad_out.to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast), channels_last_x(x),
+          needs_x ? empty_channels_last({g.N, g.C, g.H, g.W}, x).zero_() : at::Tensor(),
+          needs_atoms ? at::empty({g.N, g.m, g.kh, g.kw, g.OH, g.OW}, x.options()) : at::Tensor()};
 }
 
 // Calls f(std::integral_constant<int, MB>) with MB = mb (1..kMaxMB) as a compile-time constant.
@@ -238,10 +257,13 @@ inline void ga_block(const T* x, const int64_t* offs, const T* gp, int64_t C, T*
     }
 }
 
-// grad of the atoms of output pixel (n, i, j), written at gap + b*gab + tap*gat (taps on padding: 0).
+// grad of the atoms of output pixel (n, i, j), written into ga, the contiguous (N, m, kh, kw, H', W')
+// gradient (taps on the padding get 0).
 template <typename T>
-inline void grad_atoms_pixel(const Geometry& g, const T* x, const T* gz, int64_t n, int64_t i, int64_t j, T* gap,
-                             int64_t gab, int64_t gat, Taps& s) {
+inline void grad_atoms_pixel(const Geometry& g, const T* x, const T* gz, int64_t n, int64_t i, int64_t j, T* ga,
+                             Taps& s) {
+  const int64_t gat = g.OH * g.OW, gab = g.taps() * gat;  // strides of a tap and of an atom
+  T* gap = ga + n * g.m * gab + i * g.OW + j;
   const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
   if (nt < g.taps())
     for (int64_t b = 0; b < g.m; ++b)
