@@ -1,8 +1,10 @@
-"""The one diff engine for every table: published rows + reproduced values → results/<name>.{csv,md}.
+"""The one diff engine for every table: published rows + reproduced values → results/<name>.{csv,md,json}.
 
 A reproducer builds ``Result`` objects (one per published cell it addresses, plus any extra rows of
 its own), and calls ``write_report``. The engine joins them with ``reproduce/published/<table>.csv``,
-computes delta and status, and writes both files atomically (temporary file, then rename).
+computes delta and status, and writes three files atomically (temporary file, then rename): the CSV
+(every number, with provenance), the JSON (title and findings) and the Markdown, which is rendered
+from those two files alone (``render``), so it can be regenerated and compared byte for byte.
 
 Statuses:
 
@@ -11,53 +13,70 @@ Statuses:
 - ``better`` / ``worse``: outside tolerance, in the metric's good / bad direction;
 - ``mismatch``: outside tolerance, for a metric with no good direction (e.g. a count);
 - set by the reproducer, with a note saying why: ``erratum`` (the paper's number is internally
-  inconsistent), ``needs data`` (the note gives the path and format expected), ``not implemented``,
+  inconsistent), ``consistent`` (the paper leaves settings unstated and the value matches one
+  combination found by a search shown in the note: not a match of a stated configuration), ``needs data`` (the note gives the path and format expected), ``not implemented``,
   ``proxy`` (measured on a stand-in task, never compared with the paper), ``reproduced here``
   (the paper prints no number for it).
+
+Kinds of number (``Result.kind``), each with its own regression rule (``reproduce.regression``):
+
+- ``exact``: counted or analytic (parameters, FLOPs, bytes): equal on any machine, every column;
+- ``seeded``: trained or measured on trained models, one value per seed in ``samples``; the row's
+  value is their mean. Same fingerprint: bit-identical; otherwise a Welch test;
+- ``timing``: wall-clock time or peak memory: machine-dependent, never compared across runs.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
-import platform
-import subprocess
+import statistics
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
-import torch
+
+from .provenance import check_clean, fingerprint
+from .regression import FALSE_ALARM, detectable_change
 
 __all__ = [
     "Result",
     "STATUSES",
+    "KINDS",
     "PUBLISHED_DIR",
     "load_published",
     "build_table",
     "write_report",
-    "compare_with_committed",
+    "read_results",
+    "render",
     "status_for",
 ]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 STATUSES = (
     "match", "within tolerance", "better", "worse", "mismatch",
-    "erratum", "needs data", "not implemented", "proxy", "reproduced here",
+    "erratum", "consistent", "needs data", "not implemented", "proxy", "reproduced here",
 )
-SET_BY_REPRODUCER = ("erratum", "needs data", "not implemented", "proxy", "reproduced here")
+SET_BY_REPRODUCER = ("erratum", "consistent", "needs data", "not implemented", "proxy", "reproduced here")
+KINDS = ("exact", "seeded", "timing")
+PROVENANCE = ["device", "isa", "torch", "mkl", "onednn", "fingerprint", "commit"]
 COLUMNS = [
-    "table", "row", "setting", "metric", "unit", "published", "reproduced", "delta", "rel_delta",
-    "tolerance", "status", "note", "method", "device", "torch", "commit",
+    "table", "row", "setting", "metric", "unit", "published", "reproduced", "std", "n", "delta", "rel_delta",
+    "tolerance", "detectable", "status", "note", "method", "kind", "samples", *PROVENANCE,
 ]
-PROVENANCE = ["device", "torch", "commit"]
-METHODS = ("analytic", "fvcore", "measured", "trained", "counted")
+METHODS = ("analytic", "fvcore", "counted", "measured", "trained", "timed")
 
 
 @dataclass
 class Result:
-    """One reproduced cell. ``value`` is in the published row's unit (or ``unit`` for new rows)."""
+    """One reproduced cell. ``value`` is in the published row's unit (or ``unit`` for new rows).
+
+    ``samples``: one value per seed (a trained or seed-dependent number); the row's value is their
+    mean and must not be given separately. With ``method="timed"`` they are per-round measurements
+    instead, and ``value`` (e.g. their median) is given.
+    """
 
     row: str
     setting: str
@@ -68,6 +87,7 @@ class Result:
     status: str | None = None
     tolerance: float | None = None
     unit: str = ""
+    samples: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -76,12 +96,27 @@ class Result:
             raise ValueError(
                 f"a reproducer may only set status to one of {SET_BY_REPRODUCER}, got {self.status!r}"
             )
+        if self.samples is not None:
+            self.samples = tuple(float(v) for v in self.samples)
+            if not self.samples:
+                raise ValueError(f"{self.key}: samples must hold at least one value")
+            if self.method != "timed":
+                mean = statistics.fmean(self.samples)
+                if self.value is not None and self.value != mean:
+                    raise ValueError(f"{self.key}: a seeded row's value is the mean of its samples; pass value=None")
+                self.value = mean
         if self.value is None and self.status is None:
             raise ValueError(f"{self.key}: a missing value needs a status saying why")
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.row, self.setting, self.metric)
+
+    @property
+    def kind(self) -> str:
+        if self.method == "timed":
+            return "timing"
+        return "seeded" if self.samples is not None else "exact"
 
 
 def load_published(table: str) -> pd.DataFrame:
@@ -116,26 +151,11 @@ def status_for(published: float, reproduced: float, decimals: int, tolerance: fl
     return "mismatch"
 
 
-def _git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, text=True, capture_output=True, check=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def build_table(table: str, results: Iterable[Result], provenance: dict[str, str]) -> pd.DataFrame:
+    """Join ``results`` with the published rows of ``table``; every published row appears once.
 
-
-def device_name(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def build_table(table: str, results: Iterable[Result], device: str) -> pd.DataFrame:
-    """Join ``results`` with the published rows of ``table``; every published row appears once."""
+    ``provenance`` fills the columns ``PROVENANCE`` (``reproduce.provenance.fingerprint`` plus ``commit``).
+    """
     published = load_published(table)
     results = list(results)
     by_key: dict[tuple[str, str, str], Result] = {}
@@ -143,7 +163,7 @@ def build_table(table: str, results: Iterable[Result], device: str) -> pd.DataFr
         if r.key in by_key:
             raise ValueError(f"{table}: two results for {r.key}")
         by_key[r.key] = r
-    provenance = {"device": device, "torch": torch.__version__, "commit": _git_commit()}
+    tested = sum(r.kind == "seeded" and len(r.samples) > 1 for r in results)  # rows one regression tests
     rows = []
     for p in published.itertuples(index=False):
         r = by_key.pop((p.row, p.setting, p.metric), None)
@@ -151,14 +171,16 @@ def build_table(table: str, results: Iterable[Result], device: str) -> pd.DataFr
         if r is None:
             r = Result(p.row, p.setting, p.metric, None, "analytic", status="not implemented",
                        note="no reproducer addresses this row yet")
+        if p.note and p.note not in r.note:  # how the paper printed it (e.g. a derived number) travels along
+            r = replace(r, note=f"Paper: {p.note}. {r.note}".strip())
         rows.append(_row(table, r, pub, int(p.decimals) if not pd.isna(p.decimals) else 0,
-                         p.better, p.unit, provenance))
+                         p.better, p.unit, provenance, tested))
     for r in by_key.values():  # rows of our own (e.g. proxies, extra configurations)
-        rows.append(_row(table, r, math.nan, 0, "", r.unit, provenance))
+        rows.append(_row(table, r, math.nan, 0, "", r.unit, provenance, tested))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _row(table, r: Result, published, decimals, better, unit, provenance) -> dict:
+def _row(table, r: Result, published, decimals, better, unit, provenance, tested: int) -> dict:
     value = math.nan if r.value is None else float(r.value)
     delta = value - published
     if r.status is not None:
@@ -167,16 +189,23 @@ def _row(table, r: Result, published, decimals, better, unit, provenance) -> dic
         status = "reproduced here"
     else:
         status = status_for(published, value, decimals, r.tolerance, better)
+    samples = r.samples or ()
+    n = len(samples) if samples else math.nan
+    std = statistics.stdev(samples) if len(samples) > 1 else math.nan
+    detectable = (detectable_change(std, len(samples), tested) if r.kind == "seeded" and len(samples) > 1
+                  else math.nan)
     return {
         "table": table, "row": r.row, "setting": r.setting, "metric": r.metric, "unit": unit,
-        "published": published, "reproduced": value, "delta": delta,
+        "published": published, "reproduced": value, "std": std, "n": n, "delta": delta,
         "rel_delta": delta / published if published not in (0.0,) and not math.isnan(published) else math.nan,
-        "tolerance": math.nan if r.tolerance is None else r.tolerance,
-        "status": status, "note": r.note, "method": r.method, **provenance,
+        "tolerance": math.nan if r.tolerance is None else r.tolerance, "detectable": detectable,
+        "status": status, "note": r.note, "method": r.method, "kind": r.kind,
+        "samples": ";".join(repr(v) for v in samples), **provenance,
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -188,14 +217,37 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def read_results(path: str | Path) -> pd.DataFrame:
+    """A results CSV as written: numeric columns as floats (empty = NaN), text columns as str."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in ("published", "reproduced", "std", "n", "delta", "rel_delta", "tolerance", "detectable"):
+        if column in df:
+            df[column] = [float(v) if v else math.nan for v in df[column]]
+    return df
+
+
 def _fmt(value: float, decimals: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{value:,.{decimals}f}"
 
 
+def _decimals_of(value: float) -> int:
+    if value is None or math.isnan(value):
+        return 2
+    text = f"{value:.6f}".rstrip("0")
+    return max(1, len(text.split(".")[1])) if "." in text else 1
+
+
+def _significant(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}g}"
+
+
 def to_markdown(df: pd.DataFrame, title: str, findings: Sequence[str] = ()) -> str:
+    """The report's Markdown: a pure function of the CSV (as ``read_results`` returns it), the title
+    and the findings."""
     notes: list[str] = []
+    seeded = (df["kind"] == "seeded").any()
     body = []
     for r in df.itertuples(index=False):
         marker = ""
@@ -204,30 +256,50 @@ def to_markdown(df: pd.DataFrame, title: str, findings: Sequence[str] = ()) -> s
                 notes.append(r.note)
             marker = f"[{notes.index(r.note) + 1}]"
         decimals = _decimals_of(r.published)
-        body.append({
+        shown = max(decimals, 2)
+        row = {
             "row": r.row, "setting": r.setting, "metric": f"{r.metric} ({r.unit})" if r.unit else r.metric,
-            "published": _fmt(r.published, decimals), "reproduced": _fmt(r.reproduced, max(decimals, 2)),
-            "delta": _fmt(r.delta, max(decimals, 2)),
+            "published": _fmt(r.published, decimals), "reproduced": _fmt(r.reproduced, shown),
+        }
+        if seeded:
+            row["± std"] = _fmt(r.std, shown) if r.kind == "seeded" else ""
+            row["n"] = "" if math.isnan(r.n) or r.kind != "seeded" else f"{int(r.n)}"
+            row["detectable"] = _fmt(r.detectable, shown)
+        row.update({
+            "delta": _fmt(r.delta, shown),
             "rel": "" if math.isnan(r.rel_delta) else f"{100 * r.rel_delta:+.1f}%",
-            "tol": _fmt(r.tolerance, max(decimals, 2)), "status": r.status, "method": r.method, "note": marker,
+            "tol": _fmt(r.tolerance, shown), "status": r.status, "kind": r.kind, "method": r.method, "note": marker,
         })
+        body.append(row)
     first = df.iloc[0] if len(df) else None
     lines = [f"# {title}", ""]
     if first is not None:
-        lines += [f"Device: {first.device} · torch {first.torch} · commit {first.commit}", ""]
+        lines += [f"Device: {first.device} · ISA {first.isa} · torch {first.torch} (MKL {first.mkl}, oneDNN "
+                  f"{first.onednn}) · commit {first.commit} · fingerprint {first.fingerprint}", ""]
     lines += [pd.DataFrame(body).to_markdown(index=False, disable_numparse=True), ""]
+    if seeded:
+        lines += ["'reproduced' of a seeded row is the mean over its n seeds, '± std' their sample standard "
+                  "deviation, 'detectable' the smallest shift of the mean that the cross-machine regression "
+                  f"detects with 80% power (Welch test at {FALSE_ALARM:g} over the table's seeded rows, "
+                  "Bonferroni-corrected).", ""]
     if notes:
         lines += ["## Notes", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)] + [""]
     if findings:
         lines += ["## Findings", ""] + [f"- {f}" for f in findings] + [""]
+    per_seed = [r for r in df.itertuples(index=False) if r.kind == "seeded" and r.samples]
+    if per_seed:
+        lines += ["## Per-seed values", ""]
+        lines += [f"- {r.row} / {r.setting} / {r.metric}: "
+                  + ", ".join(_significant(float(v)) for v in r.samples.split(";")) for r in per_seed]
+        lines += [""]
     return "\n".join(lines)
 
 
-def _decimals_of(value: float) -> int:
-    if value is None or math.isnan(value):
-        return 2
-    text = f"{value:.6f}".rstrip("0")
-    return max(1, len(text.split(".")[1])) if "." in text else 1
+def render(name: str, out_dir: str | Path = "results") -> str:
+    """The Markdown of ``<out_dir>/<name>``, regenerated from its CSV and JSON."""
+    out = Path(out_dir)
+    meta = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    return to_markdown(read_results(out / f"{name}.csv"), meta["title"], meta["findings"])
 
 
 def write_report(
@@ -239,39 +311,19 @@ def write_report(
     title: str | None = None,
     device: str = "cpu",
     findings: Sequence[str] = (),
+    allow_dirty: bool = False,
 ) -> pd.DataFrame:
-    """Write ``<out_dir>/<name>.csv`` and ``.md`` (``name`` defaults to ``table``) atomically."""
-    df = build_table(table, results, device_name(device))
-    name = name or table
-    out = Path(out_dir)
-    _atomic_write(out / f"{name}.csv", df.to_csv(index=False, float_format="%.10g"))
-    md = to_markdown(df, title or name, findings)
-    _atomic_write(out / f"{name}.md", md)
-    return df
+    """Write ``<out_dir>/<name>.csv``, ``.json`` and ``.md`` (``name`` defaults to ``table``) atomically.
 
-
-def compare_with_committed(new: pd.DataFrame | str | Path, committed: str | Path,
-                           rtol: float = 0.0, atol: float = 0.0) -> list[str]:
-    """Differences in ``reproduced`` and ``status`` between a fresh run and a committed CSV.
-
-    Provenance columns (device, torch version, commit) are ignored. Returns human-readable lines;
-    empty when they agree within ``rtol``/``atol``.
+    Refuses to write the repository's ``results/`` from a dirty tree unless ``allow_dirty``
+    (``reproduce.provenance.check_clean``). Returns the table as read back from the CSV.
     """
-    new_df = new if isinstance(new, pd.DataFrame) else pd.read_csv(new, keep_default_na=False, na_values={"reproduced": [""]})
-    old_df = pd.read_csv(committed, keep_default_na=False, na_values={"reproduced": [""]})
-    key = ["row", "setting", "metric"]
-    merged = old_df.merge(new_df, on=key, how="outer", suffixes=("_old", "_new"), indicator="presence")
-    problems = []
-    for r in merged.itertuples(index=False):
-        label = f"{r.row} / {r.setting} / {r.metric}"
-        if r.presence != "both":
-            problems.append(f"{label}: only in {'committed' if r.presence == 'left_only' else 'new'} results")
-            continue
-        old, new_v = float(r.reproduced_old), float(r.reproduced_new)
-        if math.isnan(old) != math.isnan(new_v) or (
-            not math.isnan(old) and abs(new_v - old) > atol + rtol * abs(old)
-        ):
-            problems.append(f"{label}: reproduced {new_v!r} != committed {old!r}")
-        if r.status_old != r.status_new:
-            problems.append(f"{label}: status {r.status_new!r} != committed {r.status_old!r}")
-    return problems
+    out = Path(out_dir)
+    provenance = {**fingerprint(device), "commit": check_clean(out, allow_dirty)}
+    df = build_table(table, results, provenance)
+    name = name or table
+    atomic_write(out / f"{name}.csv", df.to_csv(index=False, float_format="%.10g"))
+    meta = {"title": title or name, "findings": list(findings)}
+    atomic_write(out / f"{name}.json", json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
+    atomic_write(out / f"{name}.md", render(name, out))
+    return read_results(out / f"{name}.csv")

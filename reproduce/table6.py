@@ -19,6 +19,7 @@ from torch import nn
 from acda import ACDAConv2d
 from acda.profile import count_flops, count_parameters
 
+from .cli import add_output_arguments
 from .report import Result, load_published, write_report
 
 CHANNELS, SIZE, KERNELS = 256, 100, (3, 5, 7)
@@ -147,9 +148,9 @@ def build_results(generator: str, device: str) -> tuple[list[Result], list[str]]
                              f"weights, so the printed {implied[k]:.2f} M generator FLOPs allow at most "
                              f"{max_weights:,.0f} weights, a total of at most {max_total:.4f} M.")
                     if pub.published > round(max_total, int(pub.decimals)):
-                        status = "erratum"
                         note = (f"{bound} The printed {pub.published:.2f} exceeds that: this Params row "
-                                f"and the FLOPs row of the same column cannot both hold. " + ours)
+                                f"and the FLOPs row of the same column cannot both hold (an erratum between "
+                                f"the paper's two rows; our own count, in 'reproduced', matches neither). " + ours)
                     else:
                         note = f"{bound} The printed {pub.published:.2f} is within that bound. " + ours
             results.append(Result(row, setting, metric, value, "fvcore" if metric == "FLOPs" else "counted",
@@ -185,13 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="device to build the layers on (default: cpu)")
     parser.add_argument("--generator", choices=("paper", "official"), default="paper",
                         help="atom generation network Φ: Appendix A.3 ('paper') or the authors' code")
-    parser.add_argument("--out", default="results", help="output directory (default: results/)")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
     results, findings = build_results(args.generator, args.device)
     name = "table6" if args.generator == "paper" else f"table6_{args.generator}"
-    df = write_report("table6", results, out_dir=args.out, name=name, device=args.device,
+    df = write_report("table6", results, allow_dirty=args.allow_dirty, out_dir=args.out, name=name, device=args.device,
                       title=f"Table 6: FLOPs and parameters of one layer ({args.generator} generator)",
                       findings=findings)
     with open(f"{args.out}/{name}.md", encoding="utf-8") as f:

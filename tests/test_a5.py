@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from _proxy_regression import compare_proxy
 
 from acda.metrics import alpha_diversity, intra_image_cosine_distance
 from acda.models import get_model, list_models
-from reproduce import a5, table1
+from reproduce import a5
+from reproduce.regression import compare_files
+from reproduce.report import read_results
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -72,15 +73,14 @@ def test_paper_protocol_needs_both_arguments(tmp_path):
 def test_quick_proxy_matches_committed_results(tmp_path, capsys):
     assert a5.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
     assert "PROXY" in capsys.readouterr().out
-    df = pd.read_csv(tmp_path / "a5_quick.csv", keep_default_na=False, na_values={"reproduced": [""]})
+    df = read_results(tmp_path / "a5_quick.csv")
     paper = df[df.row == "Ad-ResNet (trained)"]
     assert (paper.status == "needs data").all() and len(paper) == 2
     proxy = df[df.row != "Ad-ResNet (trained)"]
-    assert (proxy.status == "proxy").all()
-    values = proxy[~proxy.metric.str.contains("std")].reproduced
+    assert (proxy.status == "proxy").all() and (proxy.kind == "seeded").all() and (proxy.n >= 10).all()
+    values = proxy[proxy.metric.str.contains("osine")].reproduced
     assert ((values >= 0) & (values <= 2)).all()
-    problems = compare_proxy(tmp_path / "a5_quick.csv", RESULTS / "a5_quick.csv", ", std over seeds",
-                             table1.PROXY["quick"]["seeds"])
+    problems = compare_files(tmp_path, RESULTS, "a5_quick")
     assert problems == [], "\n".join(problems)
 
 

@@ -1,10 +1,12 @@
 import math
 
-import pandas as pd
 import pytest
 
 from reproduce import report
-from reproduce.report import Result, build_table, compare_with_committed, status_for, write_report
+from reproduce.regression import regress
+from reproduce.report import Result, build_table, status_for, write_report
+
+PROV = {"device": "cpu", "isa": "X", "torch": "t", "mkl": "m", "onednn": "o", "fingerprint": "f", "commit": "c"}
 
 
 @pytest.mark.parametrize(
@@ -41,7 +43,7 @@ def test_build_table_joins_every_published_row(tmp_path, monkeypatch):
         Result("A", "s1", "FLOPs", 10.04, "fvcore"),
         Result("A", "s2", "Top-1", None, "trained", status="needs data", note="expects DIR/cifar-10-batches-py"),
         Result("C", "proxy", "Top-1", 12.5, "trained", status="proxy", unit="%"),
-    ], "cpu")
+    ], PROV)
     assert list(df.columns) == report.COLUMNS
     got = {(r.row, r.setting): r for r in df.itertuples()}
     assert got[("A", "s1")].status == "match" and math.isclose(got[("A", "s1")].delta, 0.04)
@@ -62,7 +64,7 @@ def test_result_validation():
 def test_duplicate_results_rejected(tmp_path, monkeypatch):
     _published(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="two results"):
-        build_table("tx", [Result("A", "s1", "FLOPs", 1, "fvcore"), Result("A", "s1", "FLOPs", 2, "fvcore")], "cpu")
+        build_table("tx", [Result("A", "s1", "FLOPs", 1, "fvcore"), Result("A", "s1", "FLOPs", 2, "fvcore")], PROV)
 
 
 def test_write_report_is_atomic_and_compares(tmp_path, monkeypatch):
@@ -72,8 +74,9 @@ def test_write_report_is_atomic_and_compares(tmp_path, monkeypatch):
     write_report("tx", rows, out_dir=out, title="Table X")
     md = (out / "tx.md").read_text()
     assert md.startswith("# Table X") and "## Notes" in md and "1. a note" in md
-    assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.md"]  # no temp files left
-    assert compare_with_committed(pd.read_csv(out / "tx.csv"), out / "tx.csv") == []
+    assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.json", "tx.md"]  # no temp files left
+    assert regress(out / "tx.csv", out / "tx.csv") == []
+    assert (out / "tx.json").is_file()
 
     # A crash while writing leaves the previous file intact and no temporary file behind.
     before = (out / "tx.csv").read_text()
@@ -85,7 +88,7 @@ def test_write_report_is_atomic_and_compares(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_report("tx", [Result("A", "s1", "FLOPs", 99.0, "fvcore")], out_dir=out)
     assert (out / "tx.csv").read_text() == before
-    assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.json", "tx.md"]
 
 
 def test_atomic_write_cleans_up_on_failure(tmp_path, monkeypatch):
@@ -93,15 +96,35 @@ def test_atomic_write_cleans_up_on_failure(tmp_path, monkeypatch):
     target.write_text("old")
     monkeypatch.setattr(report.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk")))
     with pytest.raises(OSError):
-        report._atomic_write(target, "new")
+        report.atomic_write(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.csv"]
 
 
-def test_compare_with_committed_reports_drift(tmp_path, monkeypatch):
+def test_regress_reports_drift_of_an_exact_row(tmp_path, monkeypatch):
     _published(tmp_path, monkeypatch)
     committed = tmp_path / "c.csv"
-    build_table("tx", [Result("A", "s1", "FLOPs", 10.0, "fvcore")], "cpu").to_csv(committed, index=False)
-    drifted = build_table("tx", [Result("A", "s1", "FLOPs", 10.3, "fvcore")], "cpu")
-    problems = compare_with_committed(drifted, committed)
-    assert any("reproduced 10.3" in p for p in problems) and any("status" in p for p in problems)
-    assert compare_with_committed(drifted, committed, atol=0.5) != []  # status still differs
+    build_table("tx", [Result("A", "s1", "FLOPs", 10.0, "fvcore")], PROV).to_csv(committed, index=False)
+    drifted = build_table("tx", [Result("A", "s1", "FLOPs", 10.3, "fvcore")], PROV)
+    problems = regress(drifted, committed)
+    assert any("reproduced '10.3'" in p for p in problems) and any("status" in p for p in problems)
+
+
+def test_seeded_results_carry_samples_and_a_detectable_change(tmp_path, monkeypatch):
+    _published(tmp_path, monkeypatch)
+    df = build_table("tx", [Result("P", "proxy", "Top-1", None, "trained", status="proxy", samples=[1.0, 2.0, 3.0]),
+                            Result("T", "x", "Time", 0.5, "timed", status="proxy", samples=[0.4, 0.5, 0.9])], PROV)
+    row = df.set_index("row").loc["P"]
+    assert row.kind == "seeded" and row.reproduced == 2.0 and row.n == 3 and row["std"] == 1.0 and row.detectable > 0
+    assert row.samples == "1.0;2.0;3.0"
+    assert df.set_index("row").loc["T", "kind"] == "timing"
+    with pytest.raises(ValueError, match="mean of its samples"):
+        Result("P", "s", "m", 5.0, "trained", samples=[1.0, 2.0])
+
+
+def test_dirty_tree_refused_for_committed_results(monkeypatch):
+    from reproduce import provenance
+    monkeypatch.setattr(provenance, "git_commit", lambda: "abc1234-dirty")
+    with pytest.raises(provenance.DirtyTreeError, match="--allow-dirty"):
+        provenance.check_clean(provenance.REPO_ROOT / "results", allow_dirty=False)
+    assert provenance.check_clean(provenance.REPO_ROOT / "results", allow_dirty=True) == "abc1234-dirty"
+    assert provenance.check_clean("/tmp/elsewhere", allow_dirty=False) == "abc1234-dirty"

@@ -1,20 +1,20 @@
 """Table 1 reproducer: needs-data rows, the CIFAR path on generated pickles, the proxy vs committed."""
-import math
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from _proxy_regression import compare_proxy
 
 from reproduce import table1
+from reproduce.regression import compare_files
+from reproduce.report import read_results
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 def _read(path):
-    return pd.read_csv(path, keep_default_na=False, na_values={"reproduced": [""], "published": [""]})
+    return read_results(path)
 
 
 def test_without_data_root_rows_say_needs_data(tmp_path, capsys):
@@ -72,20 +72,12 @@ def test_malformed_data_root_is_one_clear_error(tmp_path, capsys):
 def test_quick_proxy_matches_committed_results(tmp_path, capsys):
     assert table1.main(["--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
     md = capsys.readouterr().out
-    assert "PROXY, not CIFAR" in md and "proxy (quick)" in md
+    assert "PROXY, not CIFAR" in md and "proxy (quick)" in md and "Welch p" in md
     df = _read(tmp_path / "table1_quick.csv")
     proxy = df[df.setting.str.startswith("proxy")]
-    assert (proxy.status == "proxy").all() and proxy.published.isna().all() and len(proxy) == 5
+    assert (proxy.status == "proxy").all() and proxy.published.isna().all() and len(proxy) == 3
+    assert (proxy.kind == "seeded").all() and (proxy.n == table1.PROXY["quick"]["seeds"]).all()
     errors = proxy[proxy.metric == "Top-1 error"].reproduced
     assert ((errors > 0) & (errors < 90)).all()  # both models learn: better than chance (90%)
-    seeds = table1.PROXY["quick"]["seeds"]
-    committed = _read(RESULTS / "table1_quick.csv")
-    committed = committed[committed.setting.str.startswith("proxy")]
-    std = committed.set_index(["row", "metric"]).reproduced
-    # Relative reduction 100(1 − b/a): propagate the per-model tolerance 3·sqrt(2/n)·σ.
-    a, b = std[("LeNet", "Top-1 error")], std[("LeNet + ACDA", "Top-1 error")]
-    da, db = (3 * math.sqrt(2 / seeds) * std[(r, "Top-1 error std")] for r in ("LeNet", "LeNet + ACDA"))
-    rr_tol = 100 * math.hypot(db / a, b * da / a**2)
-    problems = compare_proxy(tmp_path / "table1_quick.csv", RESULTS / "table1_quick.csv", " std", seeds,
-                             other_atol={"Relative reduction": rr_tol})
+    problems = compare_files(tmp_path, RESULTS, "table1_quick")
     assert problems == [], "\n".join(problems)

@@ -63,13 +63,14 @@ def texture_patches(per_class: int, train: bool, patch: int = 32, seed: int = 0,
 
 
 def texture_proxy(per_class_train: int = 200, per_class_test: int = 100, seed: int = 0,
-                  augment: bool = True) -> tuple[TensorImageDataset, TensorImageDataset]:
-    """(train, test) datasets with Table 1's CIFAR recipe (crop + flip augmentation, normalisation)."""
-    train_x, train_y = texture_patches(per_class_train, True, seed=seed)
-    test_x, test_y = texture_patches(per_class_test, False, seed=seed)
+                  augment: bool = True, patch: int = 32) -> tuple[TensorImageDataset, TensorImageDataset]:
+    """(train, test) datasets with Table 1's CIFAR recipe (crop + flip augmentation, normalisation)
+    of ``patch``×``patch`` patches."""
+    train_x, train_y = texture_patches(per_class_train, True, patch=patch, seed=seed)
+    test_x, test_y = texture_patches(per_class_test, False, patch=patch, seed=seed)
     mean = (train_x.float() / 255).mean().item()
     std = (train_x.float() / 255).std().item()
     mean3, std3 = (mean,) * 3, (std,) * 3
-    train_t = cifar_train_transform(mean3, std3) if augment else cifar_eval_transform(mean3, std3)
+    train_t = cifar_train_transform(mean3, std3, size=patch, padding=patch // 8) if augment else cifar_eval_transform(mean3, std3)
     return (TensorImageDataset(train_x, train_y, train_t, classes=PROXY_IMAGES),
             TensorImageDataset(test_x, test_y, cifar_eval_transform(mean3, std3), classes=PROXY_IMAGES))

@@ -37,7 +37,7 @@ import torch
 from . import shift
 
 __all__ = ["forward", "backward", "fused_forward", "fused_backward", "load_extension", "extension_dir",
-           "is_compiled"]
+           "is_compiled", "compile_flags"]
 
 _CSRC = Path(__file__).with_name("csrc")
 _SOURCES = ("atom_conv2d.cpp", "acda_conv2d.cpp", "bindings.cpp")
@@ -61,6 +61,12 @@ def _capability() -> str:
     return cap if cap in _FLAGS else "DEFAULT"
 
 
+def compile_flags() -> list[str]:
+    """The C++ flags the extension is (or would be) built with on this machine: they follow
+    ``torch.backends.cpu.get_cpu_capability()``, so ``ATEN_CPU_CAPABILITY=avx2`` builds the AVX2 kernels."""
+    return ["-O3", "-fopenmp", *_FLAGS.get(_capability(), [])]
+
+
 def load_extension(*, verbose: bool = False) -> ModuleType | None:
     """Compile (first call) or load the cached C++ extension; ``None`` (and one warning) if that fails."""
     with _lock:
@@ -77,7 +83,7 @@ def load_extension(*, verbose: bool = False) -> ModuleType | None:
             module = load(
                 name=f"acda_native_{cap.lower()}_{digest}",
                 sources=[str(_CSRC / name) for name in _SOURCES],
-                extra_cflags=["-O3", "-fopenmp", *_FLAGS.get(cap, [])],
+                extra_cflags=compile_flags(),
                 extra_ldflags=["-fopenmp"],
                 build_directory=str(build),
                 verbose=verbose,

@@ -1,0 +1,148 @@
+"""The one regression rule: a fresh run of a reproducer against its committed results CSV.
+
+One rule per kind of number (``Result.kind``):
+
+- ``exact`` (counted or analytic: parameters, FLOPs, bytes, arithmetic): every column except the
+  provenance columns must be equal, text for text (``published``, ``note`` and ``status`` included),
+  on any machine.
+- ``seeded`` (trained, or measured on trained models; one value per seed in ``samples``):
+  - same fingerprint (``reproduce.provenance``: CPU model, ISA level, torch/MKL/oneDNN, extension
+    build flags, threads, code): bit-identical, every column;
+  - other fingerprint: float rounding on another kernel path makes training diverge like a change
+    of seed, so the new per-seed values are compared with the committed ones by Welch's two-sample
+    t-test. A row fails when p < ``FALSE_ALARM`` / k, k = the number of seeded rows in the table
+    (Bonferroni): an unchanged reproducer fails a whole table by chance at most 1% of the time.
+    ``detectable`` in the CSV is the shift of a row's mean that the test detects with 80% power.
+    Statuses set by the reproducer (``proxy``, ``needs data``, ...) and notes must still be equal.
+- ``timing`` (wall-clock time, peak memory): never compared across runs; the fresh run must have
+  measured them (finite, positive), and statuses and notes must be equal.
+
+Findings (the JSON beside the CSV) are compared when every row is exact, or when no row is a
+timing and the fingerprints are equal.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+__all__ = ["FALSE_ALARM", "POWER", "welch", "detectable_change", "regress", "compare_files"]
+
+FALSE_ALARM = 0.01  # per table, over all its seeded rows
+POWER = 0.8
+_PROVENANCE = ("device", "isa", "torch", "mkl", "onednn", "fingerprint", "commit")
+_REPRODUCER_STATUSES = ("erratum", "consistent", "needs data", "not implemented", "proxy", "reproduced here")
+
+
+def welch(a: list[float], b: list[float]) -> float:
+    """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean.
+
+    With no spread on either side the test degenerates: p = 1 if the means are equal, else 0.
+    """
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"Welch's test needs at least 2 values per side, got {len(a)} and {len(b)}")
+    if max(a) == min(a) and max(b) == min(b):
+        return 1.0 if a[0] == b[0] else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def detectable_change(std: float, n: int, tests: int, alpha: float = FALSE_ALARM, power: float = POWER) -> float:
+    """Shift of a mean over ``n`` seeds (sample std ``std``) that Welch's test at ``alpha / tests``
+    (two-sided) detects with probability ``power``, for a new run of ``n`` seeds with the same spread."""
+    if n < 2:
+        return math.nan
+    df = 2 * (n - 1)
+    z = stats.t.ppf(1 - alpha / max(tests, 1) / 2, df) + stats.t.ppf(power, df)
+    return float(z * std * math.sqrt(2 / n))
+
+
+def _read(table: pd.DataFrame | str | Path) -> pd.DataFrame:
+    if isinstance(table, pd.DataFrame):  # as the report engine writes it, then read back as text
+        table = io.StringIO(table.to_csv(index=False, float_format="%.10g"))
+    return pd.read_csv(table, dtype=str, keep_default_na=False)
+
+
+def _samples(text: str) -> list[float]:
+    return [float(v) for v in text.split(";")] if text else []
+
+
+def regress(new: pd.DataFrame | str | Path, committed: pd.DataFrame | str | Path,
+            alpha: float = FALSE_ALARM) -> list[str]:
+    """Problems of a fresh results CSV against the committed one (empty: the regression passes)."""
+    new_df, old_df = _read(new), _read(committed)
+    key = ["row", "setting", "metric"]
+    for name, df in (("new", new_df), ("committed", old_df)):
+        if df.duplicated(key).any():
+            return [f"{name} results have duplicate (row, setting, metric) keys"]
+    merged = old_df.merge(new_df, on=key, how="outer", suffixes=("_old", "_new"), indicator="presence")
+    same_machine = set(new_df["fingerprint"]) == set(old_df["fingerprint"]) and len(set(old_df["fingerprint"])) == 1
+    compared = [c for c in old_df.columns if c not in key and c not in _PROVENANCE]
+    if set(compared) != {c for c in new_df.columns if c not in key and c not in _PROVENANCE}:
+        return [f"columns differ: committed {sorted(old_df.columns)} vs new {sorted(new_df.columns)}"]
+    tests = max(1, int(((old_df["kind"] == "seeded") & (old_df["n"].replace("", "0").astype(float) > 1)).sum()))
+    problems: list[str] = []
+    for r in merged.to_dict("records"):
+        label = f"{r['row']} / {r['setting']} / {r['metric']}"
+        if r["presence"] != "both":
+            problems.append(f"{label}: only in {'committed' if r['presence'] == 'left_only' else 'new'} results")
+            continue
+        kind = r["kind_old"]
+        if r["kind_new"] != kind:
+            problems.append(f"{label}: kind {r['kind_new']!r} != committed {kind!r}")
+            continue
+        if kind == "exact" or (kind == "seeded" and same_machine):
+            columns = compared
+        else:
+            columns = ["table", "unit", "published", "note", "method", "kind"]
+            if r["status_old"] in _REPRODUCER_STATUSES or r["status_new"] in _REPRODUCER_STATUSES:
+                columns.append("status")
+        for column in columns:
+            if r[f"{column}_old"] != r[f"{column}_new"]:
+                problems.append(f"{label}: {column} {r[f'{column}_new']!r} != committed {r[f'{column}_old']!r}"
+                                + (" (same fingerprint: a seeded row must be bit-identical)"
+                                   if kind == "seeded" and column in ("samples", "reproduced") else ""))
+        if kind == "seeded" and not same_machine:
+            problems += _welch_problem(label, _samples(r["samples_old"]), _samples(r["samples_new"]), alpha / tests)
+        elif kind == "timing" and r["reproduced_old"] != "":
+            value = float(r["reproduced_new"]) if r["reproduced_new"] else math.nan
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{label}: timing not measured (reproduced {r['reproduced_new']!r})")
+    return problems
+
+
+def _welch_problem(label: str, old: list[float], new: list[float], level: float) -> list[str]:
+    if not old and not new:
+        return []
+    if len(old) < 2 or len(new) < 2:
+        return [f"{label}: {len(old)} committed and {len(new)} new seed(s): at least 2 each are needed to "
+                "compare across machines"]
+    p = welch(old, new)
+    if p >= level:
+        return []
+    mean_old, mean_new = sum(old) / len(old), sum(new) / len(new)
+    return [f"{label}: mean over {len(new)} seeds {mean_new:.6g} vs committed {mean_old:.6g} over {len(old)}: "
+            f"Welch p = {p:.2g} < {level:.2g} (false-alarm rate {FALSE_ALARM:g} over the table's seeded rows)"]
+
+
+def compare_files(new_dir: str | Path, committed_dir: str | Path, name: str) -> list[str]:
+    """``regress`` on ``<name>.csv`` plus the findings rule on ``<name>.json`` (module docstring)."""
+    new_dir, committed_dir = Path(new_dir), Path(committed_dir)
+    problems = regress(new_dir / f"{name}.csv", committed_dir / f"{name}.csv")
+    new_df, old_df = _read(new_dir / f"{name}.csv"), _read(committed_dir / f"{name}.csv")
+    new_meta = json.loads((new_dir / f"{name}.json").read_text(encoding="utf-8"))
+    old_meta = json.loads((committed_dir / f"{name}.json").read_text(encoding="utf-8"))
+    if new_meta["title"] != old_meta["title"]:
+        problems.append(f"title {new_meta['title']!r} != committed {old_meta['title']!r}")
+    kinds = set(old_df["kind"])
+    same_machine = set(new_df["fingerprint"]) == set(old_df["fingerprint"])
+    if kinds == {"exact"} or ("timing" not in kinds and same_machine):
+        for i, (a, b) in enumerate(zip(new_meta["findings"], old_meta["findings"], strict=False)):
+            if a != b:
+                problems.append(f"finding {i + 1}: {a!r} != committed {b!r}")
+        if len(new_meta["findings"]) != len(old_meta["findings"]):
+            problems.append(f"{len(new_meta['findings'])} findings != committed {len(old_meta['findings'])}")
+    return problems
