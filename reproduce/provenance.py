@@ -32,12 +32,13 @@ class DirtyTreeError(SystemExit):
 
 
 def git_commit() -> str:
-    """Short commit of the checkout, with ``-dirty`` when tracked files differ from it; ``unknown``
-    outside a git checkout."""
+    """Short commit of the checkout, with ``-dirty`` when tracked files outside ``results/`` differ from
+    it; ``unknown`` outside a git checkout."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, text=True,
                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # results/ itself is what the reproducers write: regenerating one table must not block the next
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
                                cwd=REPO_ROOT, text=True, capture_output=True, check=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
