@@ -36,8 +36,8 @@ from acda.models import get_model, list_models
 from acda.train import fit
 
 from .cli import add_output_arguments
-from .regression import welch
 from .report import Result, write_report
+from .stats import welch
 from .table1 import CIFAR_RECIPE, PROXY, proxy_setting
 
 MODES = ("per_scale", "mean_alpha")

@@ -66,28 +66,24 @@ def check_clean(out_dir: str | Path, allow_dirty: bool) -> str:
     return commit
 
 
-def _cpu_model() -> str:
+def _cpuinfo(*keys: str) -> dict[str, str]:
+    """Fields of the first CPU in /proc/cpuinfo (empty strings where absent or unreadable)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-        if found:
-            return found.group(1).strip()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        text = ""
+    found = {key: re.search(rf"^{key}\s*:\s*(.*)$", text, re.MULTILINE) for key in keys}
+    return {key: m.group(1).strip() if m else "" for key, m in found.items()}
+
+
+def _cpu_model() -> str:
+    return _cpuinfo("model name")["model name"] or platform.processor() or platform.machine()
 
 
 def _cpu_features() -> str:
     """Family, model, stepping and a hash of the feature flags: machines that share a model name (e.g.
     every KVM guest's "Intel(R) Xeon(R) Processor") can still dispatch MKL/oneDNN to other kernels."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor()
-    fields = {}
-    for key in ("cpu family", "model", "stepping", "flags"):
-        found = re.search(rf"^{key}\s*:\s*(.*)$", text, re.MULTILINE)
-        fields[key] = found.group(1).strip() if found else ""
+    fields = _cpuinfo("cpu family", "model", "stepping", "flags")
     flags = hashlib.sha256(fields.pop("flags").encode()).hexdigest()[:8]
     return " ".join(f"{k}={v}" for k, v in fields.items()) + f" flags={flags}"
 

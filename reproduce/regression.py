@@ -28,42 +28,22 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
-__all__ = ["FALSE_ALARM", "POWER", "welch", "detectable_change", "regress", "compare_files"]
+from .report import PROVENANCE, SET_BY_REPRODUCER
+from .stats import FALSE_ALARM, detectable_change, welch
 
-FALSE_ALARM = 0.01  # per table, over all its seeded rows
-POWER = 0.8
-_PROVENANCE = ("device", "isa", "torch", "mkl", "onednn", "fingerprint", "commit")
-_REPRODUCER_STATUSES = ("erratum", "consistent", "needs data", "not implemented", "proxy", "reproduced here")
-
-
-def welch(a: list[float], b: list[float]) -> float:
-    """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean.
-
-    With no spread on either side the test degenerates: p = 1 if the means are equal, else 0.
-    """
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"Welch's test needs at least 2 values per side, got {len(a)} and {len(b)}")
-    if max(a) == min(a) and max(b) == min(b):
-        return 1.0 if a[0] == b[0] else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def detectable_change(std: float, n: int, tests: int, alpha: float = FALSE_ALARM, power: float = POWER) -> float:
-    """Shift of a mean over ``n`` seeds (sample std ``std``) that Welch's test at ``alpha / tests``
-    (two-sided) detects with probability ``power``, for a new run of ``n`` seeds with the same spread."""
-    if n < 2:
-        return math.nan
-    df = 2 * (n - 1)
-    z = stats.t.ppf(1 - alpha / max(tests, 1) / 2, df) + stats.t.ppf(power, df)
-    return float(z * std * math.sqrt(2 / n))
+__all__ = ["FALSE_ALARM", "welch", "detectable_change", "regress", "compare_files"]
 
 
 def _read(table: pd.DataFrame | str | Path) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):  # as the report engine writes it, then read back as text
         table = io.StringIO(table.to_csv(index=False, float_format="%.10g"))
     return pd.read_csv(table, dtype=str, keep_default_na=False)
+
+
+def _same_machine(new: pd.DataFrame, old: pd.DataFrame) -> bool:
+    """Both runs carry one and the same fingerprint."""
+    return set(new["fingerprint"]) == set(old["fingerprint"]) and old["fingerprint"].nunique() == 1
 
 
 def _samples(text: str) -> list[float]:
@@ -79,9 +59,9 @@ def regress(new: pd.DataFrame | str | Path, committed: pd.DataFrame | str | Path
         if df.duplicated(key).any():
             return [f"{name} results have duplicate (row, setting, metric) keys"]
     merged = old_df.merge(new_df, on=key, how="outer", suffixes=("_old", "_new"), indicator="presence")
-    same_machine = set(new_df["fingerprint"]) == set(old_df["fingerprint"]) and len(set(old_df["fingerprint"])) == 1
-    compared = [c for c in old_df.columns if c not in key and c not in _PROVENANCE]
-    if set(compared) != {c for c in new_df.columns if c not in key and c not in _PROVENANCE}:
+    same_machine = _same_machine(new_df, old_df)
+    compared = [c for c in old_df.columns if c not in key and c not in PROVENANCE]
+    if set(compared) != {c for c in new_df.columns if c not in key and c not in PROVENANCE}:
         return [f"columns differ: committed {sorted(old_df.columns)} vs new {sorted(new_df.columns)}"]
     tests = max(1, int(((old_df["kind"] == "seeded") & (old_df["n"].replace("", "0").astype(float) > 1)).sum()))
     problems: list[str] = []
@@ -98,7 +78,7 @@ def regress(new: pd.DataFrame | str | Path, committed: pd.DataFrame | str | Path
             columns = compared
         else:
             columns = ["table", "unit", "published", "note", "method", "kind"]
-            if r["status_old"] in _REPRODUCER_STATUSES or r["status_new"] in _REPRODUCER_STATUSES:
+            if r["status_old"] in SET_BY_REPRODUCER or r["status_new"] in SET_BY_REPRODUCER:
                 columns.append("status")
         for column in columns:
             if r[f"{column}_old"] != r[f"{column}_new"]:
@@ -138,8 +118,7 @@ def compare_files(new_dir: str | Path, committed_dir: str | Path, name: str) -> 
     if new_meta["title"] != old_meta["title"]:
         problems.append(f"title {new_meta['title']!r} != committed {old_meta['title']!r}")
     kinds = set(old_df["kind"])
-    same_machine = set(new_df["fingerprint"]) == set(old_df["fingerprint"])
-    if kinds == {"exact"} or ("timing" not in kinds and same_machine):
+    if kinds == {"exact"} or ("timing" not in kinds and _same_machine(new_df, old_df)):
         for i, (a, b) in enumerate(zip(new_meta["findings"], old_meta["findings"], strict=False)):
             if a != b:
                 problems.append(f"finding {i + 1}: {a!r} != committed {b!r}")

@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from .provenance import check_clean, fingerprint
-from .regression import FALSE_ALARM, detectable_change
+from .stats import FALSE_ALARM, detectable_change
 
 __all__ = [
     "Result",

@@ -30,8 +30,8 @@ from acda.models import get_model
 from acda.train import TrainConfig, distributed_context, fit
 
 from .cli import add_output_arguments
-from .regression import welch
 from .report import Result, load_published, write_report
+from .stats import welch
 
 MODELS = {"LeNet": "lenet", "LeNet + ACDA": "lenet_acda"}
 SETTINGS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}

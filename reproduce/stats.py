@@ -1,0 +1,33 @@
+"""The statistics of the regression rule (``reproduce.regression``): Welch's test and its power."""
+from __future__ import annotations
+
+import math
+
+from scipy import stats
+
+__all__ = ["FALSE_ALARM", "POWER", "welch", "detectable_change"]
+
+FALSE_ALARM = 0.01  # per table, over all its seeded rows
+POWER = 0.8
+
+
+def welch(a: list[float], b: list[float]) -> float:
+    """Two-sided p-value of Welch's t-test that ``a`` and ``b`` have the same mean.
+
+    With no spread on either side the test degenerates: p = 1 if the means are equal, else 0.
+    """
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"Welch's test needs at least 2 values per side, got {len(a)} and {len(b)}")
+    if max(a) == min(a) and max(b) == min(b):
+        return 1.0 if a[0] == b[0] else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def detectable_change(std: float, n: int, tests: int, alpha: float = FALSE_ALARM, power: float = POWER) -> float:
+    """Shift of a mean over ``n`` seeds (sample std ``std``) that Welch's test at ``alpha / tests``
+    (two-sided) detects with probability ``power``, for a new run of ``n`` seeds with the same spread."""
+    if n < 2:
+        return math.nan
+    df = 2 * (n - 1)
+    z = stats.t.ppf(1 - alpha / max(tests, 1) / 2, df) + stats.t.ppf(power, df)
+    return float(z * std * math.sqrt(2 / n))
