@@ -200,7 +200,7 @@ def _row(table, r: Result, published, decimals, better, unit, provenance, tested
         "rel_delta": delta / published if published not in (0.0,) and not math.isnan(published) else math.nan,
         "tolerance": math.nan if r.tolerance is None else r.tolerance, "detectable": detectable,
         "status": status, "note": r.note, "method": r.method, "kind": r.kind,
-        "samples": ";".join(repr(v) for v in samples), **provenance,
+        "samples": ";".join(float.__repr__(v) for v in samples), **provenance,
     }
 
 

@@ -94,7 +94,7 @@ def _other_machine(df):
 def test_seeded_rows_across_machines(tmp_path, name, row, metric):
     df = read_results(RESULTS / f"{name}.csv")
     target = df[(df.row == row) & (df.metric == metric)].iloc[0]
-    shift = target.detectable
+    shift = float(target.detectable)
     assert shift > 0 and target.n >= 10  # quick variants have at least 10 seeds
 
     def moved(by):
