@@ -71,7 +71,7 @@ def test_unchanged_reports_pass(tmp_path):
 
 
 @pytest.mark.parametrize("column,value", [("reproduced", "1638.7"), ("published", "16386.7"),
-                                          ("note", "edited"), ("status", "match")])
+                                          ("note", "edited"), ("status", "mismatch")])
 def test_mutating_an_exact_value_fails(tmp_path, column, value):
     problems = _problems_after("table6", tmp_path, lambda df: _set(df, "Conv", "FLOPs", column, value, "5x5"))
     assert any(column in p for p in problems), problems
@@ -93,7 +93,7 @@ def _other_machine(df):
                                              ("a5_quick", "LeNet + ACDA (proxy-trained)", "Cosine distance mean")])
 def test_seeded_rows_across_machines(tmp_path, name, row, metric):
     df = read_results(RESULTS / f"{name}.csv")
-    target = df[(df.row == row) & (df.metric == metric)].iloc[0]
+    target = df[(df.row == row) & (df.metric == metric) & (df.kind == "seeded")].iloc[0]
     shift = float(target.detectable)
     assert shift > 0 and target.n >= 10  # quick variants have at least 10 seeds
 
@@ -101,7 +101,7 @@ def test_seeded_rows_across_machines(tmp_path, name, row, metric):
         def mutate(frame):
             _other_machine(frame)
             values = [float(v) + by for v in target.samples.split(";")]
-            _set(frame, row, metric, "samples", ";".join(map(repr, values)))
+            _set(frame, row, metric, "samples", ";".join(map(repr, values)), target.setting)
         return mutate
 
     assert _problems_after(name, tmp_path, moved(0.0)) == []  # another machine, same values: passes
