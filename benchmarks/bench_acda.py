@@ -178,7 +178,7 @@ def test_acda_time(benchmark, shape_name, k, mode, impl):
     benchmark.extra_info.update(
         shape=shape_name, shape_dims=list(shape), k=k, mode=mode, impl=impl, macs=macs,
         peak_bytes=peak_memory(run, DEVICE), threads=torch.get_num_threads(), device=_device_name(),
-        torch=torch.__version__, loadavg=loadavg, smoke=smoke,
+        torch=torch.__version__, loadavg=loadavg, smoke=smoke, cores=os.cpu_count(),
     )
     if smoke:
         benchmark(run)

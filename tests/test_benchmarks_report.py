@@ -1,9 +1,12 @@
 """benchmarks.report: ratios to nn.Conv2d and target checks from a pytest-benchmark JSON."""
 import json
+from pathlib import Path
 
 import pytest
 
 from benchmarks import report
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 def _bench(impl, k, mode, median, peak, shape="table6", **extra):
@@ -55,3 +58,30 @@ def test_report_rejects_smoke_only_json(tmp_path):
                                                 "extra_info": {"smoke": True, "impl": "conv"}}]}))
     with pytest.raises(SystemExit, match="no timed bench_acda results"):
         report.load(path)
+
+
+def test_written_report_renders_from_its_csv_with_provenance(tmp_path):
+    benches = [_bench("conv", 7, "forward", 1.0, 100), _bench("acda_reference", 7, "forward", 10.0, 1000),
+               _bench("acda_native", 7, "forward", 0.2, 100, paired_ratio_to_conv=0.2, paired_rounds=3)]
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"benchmarks": benches, "machine_info": {"cpu": {"brand_raw": "Test CPU"}}}))
+    assert report.main(["--json", str(path), "--out", str(tmp_path)]) == 0
+    frame = report.read(tmp_path / "benchmarks-cpu.csv")
+    assert {"commit", "fingerprint", "mkl", "onednn", "cpu", "cores"} <= set(frame.columns)
+    assert report.render(frame) == (tmp_path / "benchmarks-cpu.md").read_text()
+    assert "Test CPU" in report.render(frame)
+
+
+def test_committed_benchmarks_regenerate_and_verdicts_follow_from_the_csv():
+    """Timings are never compared across runs; what is checked: they were measured at a clean commit, the
+    Markdown is the rendering of the CSV, and each target verdict follows from the CSV's ratios."""
+    csv = RESULTS / "benchmarks-cpu.csv"
+    frame = report.read(csv)
+    assert (frame["median_s"] > 0).all() and frame["commit"].nunique() == 1
+    assert not frame["commit"].iloc[0].endswith("-dirty")
+    md = csv.with_suffix(".md").read_text()
+    assert report.render(frame) == md
+    for t in report.targets(frame):
+        limit = float(t["target"].split("≤ ")[1].split("×")[0])
+        assert t["met"] == ("yes" if t["ours"] <= limit else "no"), t
+        assert t["target"] in md
