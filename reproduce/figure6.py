@@ -61,6 +61,7 @@ from acda.data.toy import PATTERN_NAMES, PATTERN_SIZES, PatternMap, make_pattern
 
 from .cli import add_output_arguments
 from .report import Result, load_published, write_report
+from .stats import welch
 
 SHIFT_BOUND = 1e-5  # "exactly shifted": equal up to float32 rounding
 
@@ -416,6 +417,14 @@ def findings(runs: list[SeedRun], cfg: Config, plain: list[SeedRun], shares: dic
         + ("an order of magnitude." if mean >= 10 else
            "less than an order of magnitude at the step cap, with ACDA's loss still falling.")
     )
+    if len(runs) > 1:
+        p_mse = welch([r.conv.mse for r in runs], [r.acda.mse for r in runs])
+        p_centres = welch([float(e) for e in conv_err], [float(e) for e in acda_err])
+        out.append(
+            f"Significance over the {len(runs)} seeds (Welch's t-test, Conv vs ACDA): final MSE p = {p_mse:.2g}, "
+            f"centre errors p = {p_centres:.2g}: "
+            + ("both differences are significant at 0.05." if max(p_mse, p_centres) < 0.05 else
+               "not both differences are significant at 0.05."))
     lsq = [errors(r.least_squares) for r in runs]
     out.append(
         f"The Conv's failure is not an optimisation failure: the exact least-squares 7×7 filter and bias miss "
