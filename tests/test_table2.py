@@ -1,14 +1,11 @@
-"""CI regression: Table 2 parameter rows re-run here must equal the committed results/table2*.csv exactly.
-
-The committed files also hold GFLOPs rows (``--flops``); the paper-generator run recomputes them.
-"""
+"""CI regression: Table 2 (parameters and GFLOPs) re-run here must equal the committed results/table2*.csv exactly."""
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from reproduce import table2
-from reproduce.regression import compare_files, regress
+from reproduce.regression import compare_files
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -16,15 +13,9 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 @pytest.mark.slow
 @pytest.mark.parametrize("generator,name", [("paper", "table2"), ("official", "table2_official")])
 def test_table2_matches_committed_results(tmp_path, generator, name, capsys):
-    flops = ["--flops"] if generator == "paper" else []  # the GFLOPs of every non-Ad-ResNet row are shared
-    assert table2.main(["--generator", generator, *flops, "--out", str(tmp_path)]) == 0
+    assert table2.main(["--generator", generator, "--flops", "--out", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith("# Table 2")
-    if flops:
-        problems = compare_files(tmp_path, RESULTS, name)
-    else:
-        committed = pd.read_csv(RESULTS / f"{name}.csv", dtype=str, keep_default_na=False)
-        assert (committed.metric == "GFLOPs").sum() == len(table2.ENTRIES)  # the committed run had --flops
-        problems = regress(tmp_path / f"{name}.csv", committed[committed.metric != "GFLOPs"])
+    problems = compare_files(tmp_path, RESULTS, name)
     assert problems == [], "\n".join(problems)
 
     df = pd.read_csv(tmp_path / f"{name}.csv").set_index(["row", "setting", "metric"])
