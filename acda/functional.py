@@ -22,82 +22,20 @@ autograd), ``"shift"`` (shift-and-accumulate, plain PyTorch), ``"native"`` (C++ 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .ops import BACKENDS, reference, resolve_backend
 from .ops import custom_op as _custom_op  # noqa: F401  (registers torch.ops.acda.*)
+from .utils import IntPair, conv_output_size, pair
 
 __all__ = [
     "atom_conv2d",
     "acda_conv2d",
     "per_pixel_filters",
-    "conv_output_size",
-    "pair",
-    "check_positive_int",
-    "resolve_padding",
     "BACKENDS",
 ]
-
-IntPair = int | Sequence[int]
-
-
-def pair(value: IntPair, name: str, *, minimum: int = 1) -> tuple[int, int]:
-    """``int`` or 2-sequence of ints → ``(a, b)``, each ``>= minimum``, else ``ValueError``."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        out = (value, value)
-    elif isinstance(value, Sequence) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        out = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(out) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return out
-
-
-def check_positive_int(name: str, value: object) -> None:
-    """``TypeError`` unless ``value`` is an int, ``ValueError`` unless it is >= 1; names ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-
-
-def resolve_padding(padding: IntPair | str, kernel_size: tuple[int, int], stride: tuple[int, int],
-                    dilation: tuple[int, int]) -> tuple[int, int]:
-    """``nn.Conv2d``'s padding argument (int, pair, ``"same"``, ``"valid"``) → ``(p_h, p_w)``."""
-    if padding == "valid":
-        return (0, 0)
-    if padding == "same":
-        if stride != (1, 1):
-            raise ValueError("padding='same' is not supported for strided convolutions")
-        if any(k % 2 == 0 for k in kernel_size):
-            raise ValueError(f"padding='same' needs an odd kernel_size, got {kernel_size}")
-        return tuple(d * (k - 1) // 2 for k, d in zip(kernel_size, dilation))  # type: ignore[return-value]
-    if isinstance(padding, str):
-        raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
-    return pair(padding, "padding", minimum=0)
-
-
-def conv_output_size(
-    size: tuple[int, int],
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-) -> tuple[int, int]:
-    """Spatial output size of a convolution (the formula of ``nn.Conv2d``)."""
-    return tuple(  # type: ignore[return-value]
-        (s + 2 * p - d * (k - 1) - 1) // st + 1
-        for s, k, st, p, d in zip(size, kernel_size, stride, padding, dilation)
-    )
-
 
 def _check_atom_conv_args(x: torch.Tensor, atoms: torch.Tensor, stride, padding, dilation):
     if not isinstance(x, torch.Tensor) or x.dim() != 4:

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from .bases import default_num_scales
-from .functional import IntPair, acda_conv2d, check_positive_int, conv_output_size, pair, resolve_padding
+from .functional import acda_conv2d
 from .generator import GENERATORS, AtomGenerator
+from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding
 
 __all__ = ["ACDAConv2d"]
 

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .functional import IntPair, check_positive_int, conv_output_size, pair, per_pixel_filters, resolve_padding
+from .functional import per_pixel_filters
 from .generator import GENERATORS, AtomGenerator
+from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding
 
 __all__ = ["DFNConv2d", "CondConv2d", "DynamicConv2d"]
 

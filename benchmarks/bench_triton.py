@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from acda import ACDAConv2d
-from acda.functional import conv_output_size
 from acda.ops import triton_atom_conv
 from acda.profile import closed_form, peak_memory
+from acda.utils import conv_output_size
 
 if not triton_atom_conv.is_available():
     pytest.skip("the Triton backend needs CUDA and triton: nothing to time here", allow_module_level=True)

@@ -5,8 +5,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from acda import acda_conv2d
-from acda.functional import conv_output_size
 from acda.ops import custom_op, native, reference, shift
+from acda.utils import conv_output_size
 
 CASES = [
     # N, C, O, (H, W), m, k, stride, padding, dilation

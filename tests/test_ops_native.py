@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from acda import atom_conv2d
-from acda.functional import conv_output_size
 from acda.ops import native, reference, shift
+from acda.utils import conv_output_size
 
 REPO = Path(__file__).resolve().parents[1]
 

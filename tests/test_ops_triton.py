@@ -16,9 +16,9 @@ import torch
 
 pytest.importorskip("triton", reason="triton is not installed: the Triton backend cannot be tested")
 
-from acda.functional import conv_output_size  # noqa: E402
 from acda.ops import reference  # noqa: E402
 from acda.ops import triton_atom_conv as tac  # noqa: E402
+from acda.utils import conv_output_size  # noqa: E402
 
 
 @pytest.fixture(scope="module")
