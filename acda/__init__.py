@@ -1,7 +1,12 @@
-"""ACDA: adaptive convolutions with per-pixel dynamic filter atoms (Wang et al., ICCV 2021)."""
+"""ACDA: adaptive convolutions with per-pixel dynamic filter atoms (Wang et al., ICCV 2021).
+
+The library needs only torch and scipy (``pip install acda-repro``). ``acda.convert(model)`` returns
+the converted model; ``plan(model)`` (``from acda.convert import plan``) says what it would convert and
+skip, and why, without changing anything.
+"""
 from .bases import fourier_bessel_basis, multiscale_bases
 from .convert import convert
-from .functional import acda_conv2d, atom_conv2d, per_pixel_filters
+from .functional import acda_conv2d, atom_conv2d, per_pixel_conv2d, per_pixel_filters
 from .generator import AtomGenerator
 from .layers import ACDAConv2d
 
@@ -14,5 +19,6 @@ __all__ = [
     "fourier_bessel_basis",
     "multiscale_bases",
     "per_pixel_filters",
+    "per_pixel_conv2d",
 ]
 __version__ = "0.1.0"

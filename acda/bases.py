@@ -36,14 +36,15 @@ import numpy as np
 import torch
 from scipy import special
 
+from .utils import check_int, is_int
+
 __all__ = ["fourier_bessel_basis", "multiscale_bases", "default_num_scales"]
 
 _MAX_ANGULAR_ORDER = 15
 
 
 def _check_odd_size(kernel_size: int, name: str = "kernel_size") -> None:
-    if not isinstance(kernel_size, int) or isinstance(kernel_size, bool):
-        raise TypeError(f"{name} must be an int, got {type(kernel_size).__name__}")
+    check_int(name, kernel_size)
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"{name} must be a positive odd integer (1, 3, 5, ...), got {kernel_size}")
 
@@ -94,7 +95,7 @@ def fourier_bessel_basis(
     psi = _fourier_bessel_numpy(kernel_size)
     if kernel_size == 1:
         num_bases = 1
-    if not isinstance(num_bases, int) or num_bases < 1 or num_bases > psi.shape[0]:
+    if not is_int(num_bases) or num_bases < 1 or num_bases > psi.shape[0]:
         raise ValueError(
             f"num_bases must be an int in [1, {psi.shape[0]}] for kernel_size={kernel_size}, "
             f"got {num_bases}"
@@ -129,7 +130,7 @@ def multiscale_bases(
     max_scales = kernel_size // 2
     if num_scales is None:
         num_scales = max_scales
-    if not isinstance(num_scales, int) or not 1 <= num_scales <= max_scales:
+    if not is_int(num_scales) or not 1 <= num_scales <= max_scales:
         raise ValueError(
             f"num_scales must be an int in [1, {max_scales}] for kernel_size={kernel_size} "
             f"(scales 3x3 ... {kernel_size}x{kernel_size}), got {num_scales}"

@@ -2,50 +2,123 @@
 
 ``convert(model)`` replaces every ``nn.Conv2d`` that ``layer`` can represent with a new ``layer``
 of the same geometry (in/out channels, kernel size, stride, padding, dilation, bias), on a copy
-or in place, and says which convolutions it converted and which it skipped and why. The new
+or in place, and returns the model (like ``nn.SyncBatchNorm.convert_sync_batchnorm``). The new
 layers are freshly initialised (an ACDA layer has no weights a convolution could be copied into).
+``plan(model)`` says, without changing anything, which convolutions ``convert`` would replace and
+which it would skip and why.
 
-``ACDAConv2d`` cannot represent grouped/depthwise convolutions (``groups != 1``), even or
-non-square kernels (the Fourier-Bessel bases are centred discs) or non-zero padding modes; those
-are skipped. With ``layer=CondConv2d`` or ``DynamicConv2d`` (``acda.peers``) the same function
-builds CondConv/DY-CNN variants; they accept any zero-padded convolution.
+What a layer can replace is the layer's business: every layer ``convert`` builds subclasses
+``Conv2dReplacement`` and answers two class-level hooks, ``unsupported_reason(conv)`` and
+``from_conv(conv, **kwargs)``; a new layer type needs nothing here. ``ACDAConv2d`` cannot represent
+grouped/depthwise convolutions (``groups != 1``), even or non-square kernels (the Fourier-Bessel
+bases are centred discs) or non-zero padding modes; those are skipped. With ``layer=CondConv2d`` or
+``DynamicConv2d`` (``acda.peers``) the same function builds CondConv/DY-CNN variants; they accept
+any zero-padded convolution. The convolutions *inside* such layers (an ACDA layer's generator) are
+part of the layer and never converted: they are reported as skipped.
 """
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from torch import nn
 
-from .layers import ACDAConv2d
-from .peers import CondConv2d, DFNConv2d, DynamicConv2d
+__all__ = ["convert", "plan", "ConversionPlan", "Conv2dReplacement"]
 
-__all__ = ["convert", "Conversion", "unsupported_reason"]
+
+class Conv2dReplacement(nn.Module):
+    """Base of the layers ``convert`` can put in place of an ``nn.Conv2d`` (the hooks it calls).
+
+    A subclass takes ``nn.Conv2d``'s positional arguments (in_channels, out_channels, kernel_size,
+    stride, padding, dilation[, groups], bias) and declares what it cannot represent:
+
+    - ``grouped`` (class attribute, default ``False``): whether it represents grouped convolutions,
+      taking ``groups`` as ``nn.Conv2d`` does (without it, convolutions with ``groups > 1`` are skipped);
+    - ``centred_kernel`` (class attribute): whether its filters are centred on the pixel, so the
+      kernel must be square and odd;
+    - override ``unsupported_reason`` for anything else (call ``super()`` first).
+
+    ``from_conv`` then builds the layer for a given convolution.
+    """
+
+    grouped: ClassVar[bool] = False
+    centred_kernel: ClassVar[bool] = False
+
+    @classmethod
+    def unsupported_reason(cls, conv: nn.Conv2d) -> str | None:
+        """Why this layer cannot replace ``conv`` with the same geometry, or ``None`` if it can."""
+        if conv.padding_mode != "zeros":
+            return f"padding_mode={conv.padding_mode!r} (only zero padding)"
+        if not cls.grouped and conv.groups != 1:
+            return f"groups={conv.groups} (grouped/depthwise convolutions are not representable)"
+        if cls.centred_kernel:
+            kh, kw = conv.kernel_size
+            if kh != kw:
+                return f"kernel_size={conv.kernel_size} is not square"
+            if kh % 2 == 0:
+                return f"kernel_size={conv.kernel_size} is even (bases need an odd size)"
+        return None
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, **kwargs) -> Conv2dReplacement:
+        """A freshly initialised layer with ``conv``'s geometry, on its device and in its dtype.
+
+        ``kwargs`` go to the constructor (e.g. ``num_atoms=6``); ``ValueError`` if
+        ``unsupported_reason(conv)`` gives a reason.
+        """
+        reason = cls.unsupported_reason(conv)
+        if reason is not None:
+            raise ValueError(f"{cls.__name__} cannot replace {conv}: {reason}")
+        args = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation, bias=conv.bias is not None)
+        if conv.groups != 1:
+            args["groups"] = conv.groups
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, **args, **kwargs)
+        return new.to(device=conv.weight.device, dtype=conv.weight.dtype)
 
 
 @dataclass
-class Conversion:
-    """Result of ``convert``: the model, the converted module names, and the skipped ones with why."""
+class ConversionPlan:
+    """What ``convert`` does to a model: the names it converts and the ones it skips, with why."""
 
-    model: nn.Module
+    layer: type[Conv2dReplacement]
     converted: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def unsupported_reason(conv: nn.Conv2d, layer: type[nn.Module] = ACDAConv2d) -> str | None:
-    """Why ``layer`` cannot replace ``conv`` with the same geometry, or ``None`` if it can."""
-    if conv.padding_mode != "zeros":
-        return f"padding_mode={conv.padding_mode!r} (only zero padding)"
-    if layer in (ACDAConv2d, DFNConv2d):
-        kh, kw = conv.kernel_size
-        if conv.groups != 1:
-            return f"groups={conv.groups} (grouped/depthwise convolutions are not representable)"
-        if kh != kw:
-            return f"kernel_size={conv.kernel_size} is not square"
-        if kh % 2 == 0:
-            return f"kernel_size={conv.kernel_size} is even (bases need an odd size)"
-    return None
+def plan(
+    model: nn.Module,
+    *,
+    where: Callable[[str, nn.Conv2d], bool] | None = None,
+    layer: type[Conv2dReplacement] | None = None,
+) -> ConversionPlan:
+    """The ``nn.Conv2d`` modules ``convert(model, where=where, layer=layer)`` replaces and skips.
+
+    Changes nothing. ``converted``: qualified module names in ``model.named_modules()`` order
+    (``""`` for a model that is itself a convolution); ``skipped``: name → reason, for the
+    convolutions ``where`` selects that ``layer`` cannot represent or that belong to a layer of a
+    ``Conv2dReplacement`` type already in the model (e.g. an ACDA layer's generator).
+    """
+    layer = _check_arguments(model, where, layer)
+    result = ConversionPlan(layer)
+    owner: dict[int, str] = {}  # id(submodule) → what it belongs to, e.g. "ACDAConv2d 'layer1.0.conv2'"
+    for name, module in model.named_modules():  # pre-order: a layer comes before its submodules
+        if isinstance(module, Conv2dReplacement):
+            for sub in module.modules():
+                if sub is not module:
+                    owner.setdefault(id(sub), f"{type(module).__name__} {name!r}" if name else
+                                     f"the {type(module).__name__} model")
+        if type(module) is not nn.Conv2d or (where is not None and not where(name, module)):
+            continue
+        if id(module) in owner:
+            result.skipped[name] = (f"part of {owner[id(module)]}: the convolutions of a layer convert builds "
+                                    f"are never converted")
+        elif (reason := layer.unsupported_reason(module)) is not None:
+            result.skipped[name] = reason
+        else:
+            result.converted.append(name)
+    return result
 
 
 def convert(
@@ -53,46 +126,49 @@ def convert(
     *,
     where: Callable[[str, nn.Conv2d], bool] | None = None,
     inplace: bool = False,
-    layer: type[nn.Module] = ACDAConv2d,
+    layer: type[Conv2dReplacement] | None = None,
     **layer_kwargs,
-) -> Conversion:
-    """Replace ``nn.Conv2d`` modules of ``model`` with ``layer`` (default ``ACDAConv2d``).
+) -> nn.Module:
+    """Replace ``nn.Conv2d`` modules of ``model`` with ``layer`` (default ``ACDAConv2d``); return the model.
 
     ``where(name, conv) -> bool`` picks the convolutions to consider (all by default; ``name`` is
-    the qualified module name). ``inplace=False`` converts a deep copy. ``layer_kwargs`` go to
-    every new layer (e.g. ``num_atoms=6, generator="official"`` for ACDA, ``num_experts=8`` for
-    CondConv). Returns a ``Conversion`` with the model and the lists of converted and skipped names.
+    the qualified module name). ``inplace=False`` converts a deep copy (``inplace=True``: ``model``
+    itself, returned, unless it is itself a convolution, which is returned replaced).
+    ``layer_kwargs`` go to every new layer (e.g. ``num_atoms=6, generator="official"`` for ACDA,
+    ``num_experts=8`` for CondConv). Which convolutions are converted, and which are skipped and
+    why: ``plan(model, where=where, layer=layer)``, computed before converting.
     """
+    layer = _check_arguments(model, where, layer)
+    if not inplace:
+        model = copy.deepcopy(model)
+    for name in plan(model, where=where, layer=layer).converted:
+        new = layer.from_conv(model.get_submodule(name), **layer_kwargs)
+        if name == "":  # the model is itself a convolution
+            return new
+        parent_name, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), attr, new)
+    return model
+
+
+def _check_arguments(model, where, layer) -> type[Conv2dReplacement]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if where is not None and not callable(where):
         raise TypeError(f"where must be a callable (name, module) -> bool or None, got {type(where).__name__}")
-    supported = (ACDAConv2d, DFNConv2d, CondConv2d, DynamicConv2d)
-    if layer not in supported:
-        raise ValueError(f"layer must be one of {[c.__name__ for c in supported]}, got {layer!r}")
-    if not inplace:
-        model = copy.deepcopy(model)
-    result = Conversion(model)
-    targets = [(name, m) for name, m in model.named_modules()
-               if type(m) is nn.Conv2d and (where is None or where(name, m))]
-    for name, conv in targets:
-        reason = unsupported_reason(conv, layer)
-        if reason is not None:
-            result.skipped[name] = reason
-            continue
-        new = _same_geometry(conv, layer, layer_kwargs)
-        if name == "":  # the model is itself a convolution
-            result.model = new
-        else:
-            parent_name, _, attr = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), attr, new)
-        result.converted.append(name)
-    return result
+    if layer is None:
+        from .layers import ACDAConv2d
+
+        return ACDAConv2d
+    if not (isinstance(layer, type) and issubclass(layer, Conv2dReplacement)):
+        raise ValueError(f"layer must be a Conv2dReplacement subclass (one of {_layer_names()}), got {layer!r}")
+    return layer
 
 
-def _same_geometry(conv: nn.Conv2d, layer: type[nn.Module], kwargs: dict) -> nn.Module:
-    args = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation, bias=conv.bias is not None)
-    if layer in (CondConv2d, DynamicConv2d):
-        args["groups"] = conv.groups
-    new = layer(conv.in_channels, conv.out_channels, conv.kernel_size, **args, **kwargs)
-    return new.to(device=conv.weight.device, dtype=conv.weight.dtype)
+def _layer_names(base: type = Conv2dReplacement) -> list[str]:
+    """The public layer types ``convert`` can build (subclasses of ``Conv2dReplacement``)."""
+    names = []
+    for sub in base.__subclasses__():
+        if not sub.__name__.startswith("_"):
+            names.append(sub.__name__)
+        names.extend(_layer_names(sub))
+    return sorted(set(names))

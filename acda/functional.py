@@ -15,6 +15,8 @@ with ``K_ij = A·D_ij`` (paper Eq. 2, Fig. 2): the two-layer implementation of F
 autograd), ``"shift"`` (shift-and-accumulate, plain PyTorch), ``"native"`` (C++ CPU kernels) and
 ``"triton"`` (CUDA), all but the first through the custom op ``torch.ops.acda.atom_conv2d``;
 ``"auto"`` picks the best available for the input's device.
+``per_pixel_filters`` builds the full filters K_ij = A·D_ij and ``per_pixel_conv2d`` applies
+per-pixel filters directly (Dynamic Filter Networks, the path ACDA's two-layer form avoids).
 ``acda_conv2d`` runs a backend's fused two-layer implementation when it has one (``"native"``,
 ``"shift"``: ``torch.ops.acda.acda_conv2d``, the C·m-channel intermediate never stored at full size), else
 ``atom_conv2d`` followed by a 1×1 convolution.
@@ -26,7 +28,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from .ops import BACKENDS, reference, resolve_backend
+from .ops import check_backend, get_backend, reference, resolve_backend
 from .ops import custom_op as _custom_op  # noqa: F401  (registers torch.ops.acda.*)
 from .utils import IntPair, conv_output_size, pair
 
@@ -34,8 +36,9 @@ __all__ = [
     "atom_conv2d",
     "acda_conv2d",
     "per_pixel_filters",
-    "BACKENDS",
+    "per_pixel_conv2d",
 ]
+
 
 def _check_atom_conv_args(x: torch.Tensor, atoms: torch.Tensor, stride, padding, dilation):
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
@@ -90,8 +93,7 @@ def atom_conv2d(
     backend: str = "auto",
 ) -> torch.Tensor:
     """Atom convolution (paper Eq. 5): (N, C, H, W) × (N, m, k, k, H', W') → (N, C·m, H', W')."""
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    check_backend(backend)
     stride, padding, dilation = _check_atom_conv_args(x, atoms, stride, padding, dilation)
     backend = resolve_backend(backend, x.device)
     if backend == "reference":
@@ -122,10 +124,8 @@ def acda_conv2d(
         raise ValueError(f"atoms must hold m={m} atoms (coef.shape[2]), got {atoms.shape[1]}")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
     name = resolve_backend(backend, x.device)
-    if BACKENDS[name].fused_forward is None:
+    if get_backend(name).fused_forward is None:
         z = atom_conv2d(x, atoms, stride, padding, dilation, backend=name)
         return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
     x, atoms, coef, bias = _compute_dtype(x, atoms, coef, bias)
@@ -143,3 +143,27 @@ def per_pixel_filters(atoms: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
             f"{tuple(atoms.shape)} and {tuple(coef.shape)}"
         )
     return torch.einsum("ocb,nbuvhw->nhwocuv", coef, atoms)
+
+
+def per_pixel_conv2d(
+    x: torch.Tensor,
+    filters: torch.Tensor,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+) -> torch.Tensor:
+    """Per-pixel filters applied directly (DFN, paper ref. [16]): (N, C, H, W) → (N, O, H', W').
+
+    ``filters`` (N, H', W', O, C, k_h, k_w) (the layout of ``per_pixel_filters``);
+    ``out[n, o, i, j] = Σ_cuv filters[n, i, j, o, c, u, v]·x[n, c, i·s_h − p_h + u·d_h, j·s_w − p_w + v·d_w]``,
+    computed from the unfolded input (N, C·k_h·k_w, H'·W'), so memory grows as O·C·k²·H'·W'.
+    """
+    if x.dim() != 4 or filters.dim() != 7 or filters.shape[4] != x.shape[1] or filters.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"expected x (N, C, H, W) and filters (N, H', W', O, C, k_h, k_w) with equal N and C, got "
+            f"{tuple(x.shape)} and {tuple(filters.shape)}"
+        )
+    n, oh, ow, _, c, kh, kw = filters.shape
+    cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
+    cols = cols.view(n, c, kh, kw, oh, ow)
+    return torch.einsum("nhwocuv,ncuvhw->nohw", filters, cols)

@@ -12,14 +12,16 @@ import torch
 from torch import nn
 
 from .bases import default_num_scales
+from .convert import Conv2dReplacement
 from .functional import acda_conv2d
 from .generator import GENERATORS, AtomGenerator
-from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding
+from .ops import check_backend
+from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding, window_center
 
 __all__ = ["ACDAConv2d"]
 
 
-class ACDAConv2d(nn.Module):
+class ACDAConv2d(Conv2dReplacement):
     """Adaptive convolution with per-pixel dynamic filter atoms (ACDA, paper §3.2).
 
     Arguments follow ``nn.Conv2d`` (``padding`` may be an int, a pair, ``"same"`` or
@@ -32,7 +34,12 @@ class ACDAConv2d(nn.Module):
     ``K[o, c] = Σ_b coef[o, c, b]·D[b]`` at each pixel; ``bias``; the generator's weights.
 
     Shapes: input (N, C_in, H, W) → output (N, C_out, H', W') with H', W' as for ``nn.Conv2d``.
+
+    ``ACDAConv2d.from_conv(conv, **kwargs)`` builds one with the geometry of an ``nn.Conv2d``
+    (``acda.convert``); ungrouped, square, odd, zero-padded convolutions only.
     """
+
+    centred_kernel = True
 
     def __init__(
         self,
@@ -64,6 +71,7 @@ class ACDAConv2d(nn.Module):
             )
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+        check_backend(backend)
         k = kh
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -76,7 +84,7 @@ class ACDAConv2d(nn.Module):
         self.num_bases = num_bases
         self.num_scales = default_num_scales(k) if num_scales is None else num_scales
         self.backend = backend
-        center = tuple(d * (k - 1) // 2 - p for d, p in zip(self.dilation, self.padding))
+        center = window_center(self.kernel_size, self.padding, self.dilation)
         factory = {"device": device, "dtype": dtype}
         self.generator = AtomGenerator(
             in_channels, num_atoms, k, self.stride, center,

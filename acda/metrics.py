@@ -1,18 +1,26 @@
-"""Evaluation metrics: top-k error (Tables 1, 2) and the intra-image diversity of α (Appendix A.5).
+"""Evaluation metrics: top-k error (Tables 1, 2), per-image counting and restoration metrics, and
+the intra-image diversity of α (Appendix A.5).
 
-Counting (MAE/RMSE, Table 3) and restoration (PSNR/SSIM on Y, Tables 4, 5) metrics belong here
-too when those reproducers arrive. Classification metrics return *counts* so that distributed
-evaluation can sum them over processes before dividing (each sample counted once).
+Classification metrics return *counts* and the per-image metrics one float64 value per image, so
+that distributed evaluation can sum them over processes before dividing (each sample counted once):
+
+- counting (Table 3): ``density_count`` (a density map's sum) and ``count_errors`` (predicted minus
+  true count per image), from which MAE = mean |e| and RMSE = sqrt(mean e²) (crowd-counting papers
+  call the latter "MSE");
+- restoration (Tables 4, 5): ``psnr_per_image`` and ``ssim_per_image`` on whatever channels the
+  images have (RGB, grey, ...). The papers' Y-channel variants are not here yet.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .layers import ACDAConv2d
 
-__all__ = ["topk_correct", "topk_error", "intra_image_cosine_distance", "alpha_diversity"]
+__all__ = ["topk_correct", "topk_hits", "topk_error", "density_count", "count_errors", "psnr_per_image", "ssim_per_image",
+           "intra_image_cosine_distance", "alpha_diversity"]
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, int]:
@@ -27,11 +35,104 @@ def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: Sequence[int] =
     return {k: int(hit[:, :k].any(dim=1).sum()) for k in ks}
 
 
+def topk_hits(logits: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = (1, 5)) -> torch.Tensor:
+    """(N, len(ks)) bool: whether each sample's target is among its k highest logits, per k in ``ks``.
+
+    The per-sample form of ``topk_correct`` (same ranking, same clipping of k > classes): its
+    column sums are ``topk_correct``'s counts.
+    """
+    if logits.dim() != 2 or target.shape != logits.shape[:1]:
+        raise ValueError(f"logits must be (N, classes) and target (N,), got {tuple(logits.shape)} and "
+                         f"{tuple(target.shape)}")
+    if not ks or any(not isinstance(k, int) or k < 1 for k in ks):
+        raise ValueError(f"ks must be positive ints, got {ks!r}")
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    hit = top.eq(target[:, None])
+    return torch.stack([hit[:, :k].any(dim=1) for k in ks], dim=1)
+
+
 def topk_error(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> float:
     """Top-k error in percent (Table 1: top-1; Table 2: top-1 and top-5)."""
     if target.numel() == 0:
         raise ValueError("topk_error of an empty batch is undefined")
     return 100.0 * (1.0 - topk_correct(logits, target, (k,))[k] / target.numel())
+
+
+def density_count(density: torch.Tensor) -> torch.Tensor:
+    """Per-image count (N,) float64: the sum of each density map (N, ...) over all but the first dim."""
+    if density.dim() < 1 or density.shape[0] == 0:
+        raise ValueError(f"density must be a non-empty batch (N, ...), got shape {tuple(density.shape)}")
+    return density.detach().double().reshape(density.shape[0], -1).sum(dim=1)
+
+
+def count_errors(pred_density: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image count error (N,) float64: predicted count minus true count.
+
+    ``pred_density``: (N, ...) density maps, whose sums are the predicted counts. ``target``: (N, ...)
+    density maps (counts = sums; any spatial size) or (N,) true counts. MAE is ``errors.abs().mean()``,
+    RMSE ``errors.square().mean().sqrt()``.
+    """
+    pred = density_count(pred_density)
+    truth = target.detach().double() if target.dim() == 1 else density_count(target)
+    if truth.shape != pred.shape:
+        raise ValueError(f"target must give one count per image: {pred.shape[0]} predictions, target shape "
+                         f"{tuple(target.shape)}")
+    return pred - truth
+
+
+def _check_images(pred: torch.Tensor, target: torch.Tensor, data_range: float) -> None:
+    if pred.shape != target.shape or pred.dim() < 2 or pred.shape[0] == 0:
+        raise ValueError(f"pred and target must be batches (N, ...) of the same shape, got {tuple(pred.shape)} "
+                         f"and {tuple(target.shape)}")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be positive, got {data_range!r}")
+
+
+def psnr_per_image(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image PSNR (N,) in dB, float64: ``10 log10(data_range² / MSE)`` with the MSE over all of an
+    image's channels and pixels (no colour conversion, no border crop). Identical images give +inf."""
+    _check_images(pred, target, data_range)
+    diff = pred.detach().double() - target.detach().double()
+    mse = diff.reshape(diff.shape[0], -1).square().mean(dim=1)
+    return 10.0 * torch.log10(data_range ** 2 / mse)
+
+
+def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def ssim_per_image(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, window: int = 11,
+                   sigma: float = 1.5) -> torch.Tensor:
+    """Per-image SSIM (N,) float64 of (N, C, H, W) images (Wang et al. 2004).
+
+    Gaussian window ``window``×``window`` (σ = ``sigma``), K1 = 0.01, K2 = 0.03, statistics over the
+    window's *valid* positions (no padding), averaged over positions and then channels. Equals
+    ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=data_range)``. Images must be at least ``window`` pixels
+    on each side.
+    """
+    _check_images(pred, target, data_range)
+    if pred.dim() != 4:
+        raise ValueError(f"ssim_per_image needs (N, C, H, W) images, got shape {tuple(pred.shape)}")
+    if window < 1 or window % 2 == 0 or not sigma > 0:
+        raise ValueError(f"window must be a positive odd int and sigma positive, got {window!r}, {sigma!r}")
+    n, c, h, w = pred.shape
+    if min(h, w) < window:
+        raise ValueError(f"ssim_per_image: images of {h}×{w} are smaller than the {window}×{window} window")
+    g = _gaussian_window(window, sigma)
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, window, window).contiguous()
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, kernel, groups=c)
+
+    x, y = pred.detach().double(), target.detach().double()
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return s.mean(dim=(2, 3)).mean(dim=1)
 
 
 def intra_image_cosine_distance(alpha: torch.Tensor, num_scales: int, mode: str = "per_scale",

@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .functional import per_pixel_filters
+from .convert import Conv2dReplacement
+from .functional import per_pixel_conv2d, per_pixel_filters
 from .generator import GENERATORS, AtomGenerator
-from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding
+from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding, window_center
 
 __all__ = ["DFNConv2d", "CondConv2d", "DynamicConv2d"]
 
@@ -58,7 +59,7 @@ def pixel_atom_generator(
                          hidden_channels=hidden_channels, bases=torch.eye(k2).view(k2, kernel_size, kernel_size))
 
 
-class DFNConv2d(nn.Module):
+class DFNConv2d(Conv2dReplacement):
     """Per-pixel dynamic filters applied directly (DFN [16]; the "DFN" row of paper Table 7).
 
     A light generator Φ (``generator="paper"``: 1×1 conv C→64, ReLU, 3×3 conv, Appendix A.3; or
@@ -72,8 +73,11 @@ class DFNConv2d(nn.Module):
       implementation.
 
     Either way, the full (N, H', W', O, C, k, k) filter tensor is materialised and contracted with
-    the unfolded input: memory grows as O·C·k²·H'·W' per example (why Table 7 reports OOM).
+    the unfolded input (``acda.functional.per_pixel_conv2d``): memory grows as O·C·k²·H'·W' per
+    example (why Table 7 reports OOM).
     """
+
+    centred_kernel = True
 
     def __init__(
         self,
@@ -107,7 +111,7 @@ class DFNConv2d(nn.Module):
         self.dilation = pair(dilation, "dilation")
         self.padding = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.num_atoms = num_atoms
-        center = tuple(d * (kh - 1) // 2 - p for d, p in zip(self.dilation, self.padding))
+        center = window_center(self.kernel_size, self.padding, self.dilation)
         m = in_channels * out_channels if num_atoms is None else num_atoms
         self.generator = pixel_atom_generator(in_channels, m, kh, self.stride, center,  # type: ignore[arg-type]
                                               variant=generator, hidden_channels=hidden_channels)
@@ -145,12 +149,7 @@ class DFNConv2d(nn.Module):
         return per_pixel_filters(atoms, self.coef)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernels = self.filters(x)
-        n, oh, ow = kernels.shape[:3]
-        k = self.kernel_size[0]
-        cols = F.unfold(x, self.kernel_size, dilation=self.dilation, padding=self.padding, stride=self.stride)
-        cols = cols.view(n, self.in_channels, k, k, oh, ow)
-        out = torch.einsum("nhwocuv,ncuvhw->nohw", kernels, cols)
+        out = per_pixel_conv2d(x, self.filters(x), self.stride, self.padding, self.dilation)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
@@ -166,8 +165,10 @@ class DFNConv2d(nn.Module):
         return s + f", num_atoms={self.num_atoms}"
 
 
-class _MixtureConv2d(nn.Module):
+class _MixtureConv2d(Conv2dReplacement):
     """Shared part of CondConv and DY-CNN: E kernels mixed per example, applied as one grouped conv."""
+
+    grouped = True  # any zero-padded convolution, grouped and depthwise ones included
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                  num_kernels, kernels_name):

@@ -12,7 +12,8 @@ fvcore's tracer and our own handles for every operator that appears in ACDA mode
   counts none, and inference-time BatchNorm folds into the preceding convolution. They are
   registered explicitly so that nothing is skipped with an "unsupported operator" warning.
 
-``count_flops`` fails loudly if the traced graph holds any operator without a handle.
+``count_flops`` fails loudly if the traced graph holds any operator without a handle. It needs fvcore
+(the ``repro`` extra), imported when it is called: the rest of this module needs only torch.
 ``flop_counter_macs`` is an independent count with ``torch.utils.flop_counter.FlopCounterMode``
 (which reports 2 FLOPs per multiply-add and no bias adds), used as a cross-check.
 
@@ -35,6 +36,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .ops.custom_op import acda_macs, macs
 
 __all__ = [
     "FlopCount",
@@ -103,16 +106,14 @@ def _einsum_handle(inputs, outputs) -> int:
 
 def _atom_conv_handle(inputs, outputs) -> int:
     """``acda::atom_conv2d`` (paper Eq. 5): N·C·m·k_h·k_w·H'·W' multiply-adds, no bias."""
-    atoms = _shape(inputs[1])
-    return math.prod(_shape(outputs[0])) * atoms[2] * atoms[3]
+    return macs(_shape(inputs[0]), _shape(inputs[1]))
 
 
 def _acda_conv_handle(inputs, outputs) -> int:
     """``acda::acda_conv2d`` (Eq. 5 + Eq. 6): the atom convolution plus the 1×1 coefficient step (+ bias adds)."""
-    n, m, kh, kw, oh, ow = _shape(inputs[1])
-    out_channels, in_channels, _ = _shape(inputs[2])
-    bias_adds = 0 if _is_none(inputs[3]) else n * oh * ow * out_channels
-    return n * oh * ow * in_channels * m * (kh * kw + out_channels) + bias_adds
+    x, atoms, coef = _shape(inputs[0]), _shape(inputs[1]), _shape(inputs[2])
+    bias_adds = 0 if _is_none(inputs[3]) else math.prod(_shape(outputs[0]))
+    return acda_macs(x, atoms, coef) + bias_adds
 
 
 def _zero_handle(inputs, outputs) -> int:
@@ -163,9 +164,13 @@ def count_flops(module: nn.Module, inputs: Any, *, strict: bool = True) -> FlopC
 
     ``strict`` raises ``RuntimeError`` naming any operator fvcore met without a handle.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation, used by fvcore
-        from fvcore.nn import FlopCountAnalysis
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation, used by fvcore
+            from fvcore.nn import FlopCountAnalysis
+    except ImportError as error:
+        raise ImportError("acda.profile.count_flops needs fvcore, which is not installed: install the suite's "
+                          "extra, pip install 'acda-repro[repro]' (or pip install fvcore)") from error
 
     if isinstance(inputs, torch.Tensor):
         inputs = (inputs,)
@@ -220,7 +225,8 @@ def closed_form(
     if kind == "conv":
         return {"flops": c_in * c_out * k * k * hw + bias_adds, "params": c_in * c_out * k * k + (c_out if bias else 0)}
     if kind == "acda_conv":
-        return {"flops": c_in * m * k * k * hw + c_in * m * c_out * hw + bias_adds,
+        atoms = (1, m, k, k, height, width)
+        return {"flops": acda_macs((1, c_in), atoms, (c_out, c_in, m)) + bias_adds,
                 "params": c_out * c_in * m + (c_out if bias else 0)}
     if kind == "paper_generator":
         outs = m * b

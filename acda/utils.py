@@ -13,24 +13,27 @@ from pathlib import Path
 
 __all__ = [
     "IntPair",
+    "is_int",
     "pair",
     "check_positive_int",
     "check_int",
     "resolve_padding",
     "conv_output_size",
+    "window_center",
     "atomic_write",
 ]
 
 IntPair = int | Sequence[int]
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """``True`` for an ``int`` that is not a ``bool`` (``True`` is an ``int`` to Python, not to us)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """``TypeError`` unless ``value`` is an int (not a bool), ``ValueError`` outside [minimum, maximum]."""
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
@@ -41,7 +44,7 @@ def check_int(name: str, value: object, *, minimum: int | None = None, maximum: 
 
 def check_positive_int(name: str, value: object) -> int:
     """``TypeError`` unless ``value`` is an int, ``ValueError`` unless it is >= 1; names ``name``."""
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value}")
@@ -50,9 +53,9 @@ def check_positive_int(name: str, value: object) -> int:
 
 def pair(value: IntPair, name: str, *, minimum: int = 1) -> tuple[int, int]:
     """``int`` or 2-sequence of ints → ``(a, b)``, each ``>= minimum``, else ``ValueError``."""
-    if _is_int(value):
+    if is_int(value):
         out = (value, value)
-    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(map(_is_int, value)):
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(map(is_int, value)):
         out = (int(value[0]), int(value[1]))
     else:
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
@@ -89,6 +92,15 @@ def conv_output_size(
         (s + 2 * p - d * (k - 1) - 1) // st + 1
         for s, k, st, p, d in zip(size, kernel_size, stride, padding, dilation)
     )
+
+
+def window_center(kernel_size: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """Input position of the centre tap of output pixel (0, 0)'s window, per axis: ``d·(k − 1) // 2 − p``.
+
+    (Output pixel (i, j) is centred at ``(i·s_h, j·s_w)`` plus this offset: how a dynamic layer's
+    generator aligns its per-pixel predictions with the windows.)
+    """
+    return tuple(d * (k - 1) // 2 - p for k, p, d in zip(kernel_size, padding, dilation))  # type: ignore[return-value]
 
 
 def atomic_write(path: str | Path, data: str | bytes | Callable[[str], None]) -> None:

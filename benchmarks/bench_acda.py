@@ -12,7 +12,8 @@ forward+backward (all inputs and parameters require grad; a fixed random output 
 - ``conv``: ``nn.Conv2d`` (the baseline every ratio is taken to, measured in the same run);
 - ``acda_<backend>``: ``acda_conv2d(x, atoms, coef, bias)`` with the atoms given (Table 6's
   "ACDA (conv only)"; the generator is a small ordinary conv and is not timed);
-- ``dfn``: the full per-pixel filters K (N, H, W, O, C, k, k) applied directly (``dfn_apply``),
+- ``dfn``: the full per-pixel filters K (N, H, W, O, C, k, k) applied directly
+  (``acda.functional.per_pixel_conv2d``),
   only where K, its gradient and the unfolded input fit in memory (``dfn_bytes``).
 
 ``acda_native`` runs the fused two-layer op ``torch.ops.acda.acda_conv2d`` (the C·m-channel
@@ -41,9 +42,8 @@ import time
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from acda.functional import acda_conv2d
+from acda.functional import acda_conv2d, per_pixel_conv2d
 from acda.ops import BACKENDS
 from acda.profile import closed_form, peak_memory
 
@@ -56,14 +56,6 @@ NUM_ATOMS = 6
 ACDA_BACKENDS = ["reference", "shift", "triton"] if DEVICE.type == "cuda" else ["reference", "shift", "native"]
 IMPLS = ["conv", *(f"acda_{b}" for b in ACDA_BACKENDS), "dfn"]
 _MEDIANS: dict[tuple, float] = {}
-
-
-def dfn_apply(x: torch.Tensor, kernels: torch.Tensor, padding: int) -> torch.Tensor:
-    """DFN (per-pixel full filters): out[n, o, i, j] = Σ_cuv K[n, i, j, o, c, u, v]·x[n, c, i+u−p, j+v−p]."""
-    n, c, h, w = x.shape
-    k = kernels.shape[-1]
-    cols = F.unfold(x, k, padding=padding).view(n, c, k, k, h, w)
-    return torch.einsum("nhwocuv,ncuvhw->nohw", kernels, cols)
 
 
 def dfn_bytes(shape: tuple[int, int, int, int], k: int, element_size: int = 4) -> int:
@@ -105,7 +97,7 @@ def _build(impl: str, shape, k: int, requires_grad: bool):
     elif impl == "dfn":
         kernels = torch.randn(n, h, w, o, c, k, k, device=DEVICE) / (c * k)
         leaves = [x, kernels]
-        fn = lambda: dfn_apply(x, kernels, p)  # noqa: E731
+        fn = lambda: per_pixel_conv2d(x, kernels, 1, p)  # noqa: E731
     else:
         backend = impl.removeprefix("acda_")
         atoms = torch.randn(n, NUM_ATOMS, k, k, h, w, device=DEVICE) / k

@@ -6,8 +6,9 @@ Table 6 layer shape with the issue's GPU batch: N=32, 256→256 channels, 100×1
 in fp32 with TF32 allowed and in bf16. Kinds: ``conv`` (cuDNN ``nn.Conv2d``, the baseline),
 ``atom`` (the Triton atom-convolution kernels alone: ``acda.ops.triton_atom_conv``), ``acda``
 (the whole ``ACDAConv2d`` layer with ``backend="triton"``: generator, atom conv, 1×1 coefficients).
-Each timed call synchronises the device. ``extra_info`` holds forward FLOPs (closed forms of
-``acda.profile``; for ``acda`` the atom and coefficient convolutions, generator excluded), peak memory, device name and torch version.
+Each timed call synchronises the device. ``extra_info`` holds forward FLOPs (multiply-adds: closed
+forms of ``acda.profile``, ``acda.ops.custom_op.macs`` for ``atom``; for ``acda`` the atom and coefficient
+convolutions, generator excluded), peak memory, device name and torch version.
 
 Skipped without CUDA (the interpreter can test these kernels on CPU but not time them).
 """
@@ -19,6 +20,7 @@ from torch import nn
 
 from acda import ACDAConv2d
 from acda.ops import triton_atom_conv
+from acda.ops.custom_op import macs
 from acda.profile import closed_form, peak_memory
 from acda.utils import conv_output_size
 
@@ -47,9 +49,7 @@ def _setup(kind: str, k: int, dtype: torch.dtype, backward: bool):
             torch.cuda.synchronize()
             return out
 
-        full = closed_form("acda_conv", C, C, k, *HW, num_atoms=M, bias=False)["flops"]
-        coefficient = closed_form("conv", C * M, C, 1, *HW, bias=False)["flops"]
-        return run, N * (full - coefficient)
+        return run, macs(x.shape, atoms.shape)
 
     if kind == "conv":
         layer = nn.Conv2d(C, C, k, padding=pad)

@@ -5,9 +5,10 @@
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
+
+from . import base
 
 # (id, what the paper reports, module under reproduce/)
 ENTRIES = [
@@ -32,9 +33,7 @@ def available(module: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.parse_args(argv)
+    base.parser(__doc__, "", report=False).parse_args(argv)
     width = max(len(e[0]) for e in ENTRIES)
     for ident, what, module in ENTRIES:
         where = f"python -m reproduce.{module}" if available(module) else "not yet"

@@ -18,7 +18,6 @@ and trained on the real-image proxy of Table 1 (status "proxy", never compared w
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from dataclasses import replace
@@ -35,10 +34,10 @@ from acda.metrics import alpha_diversity
 from acda.models import get_model, list_models
 from acda.train import fit
 
-from .cli import add_output_arguments
-from .report import Result, write_report
+from . import base
+from .recipes import CIFAR_RECIPE, proxy_config, proxy_setting
+from .report import Result
 from .stats import welch
-from .table1 import CIFAR_RECIPE, PROXY, proxy_setting
 
 MODES = ("per_scale", "mean_alpha")
 
@@ -83,7 +82,7 @@ def paper_protocol(args) -> tuple[list[Result], list[str]]:
     if args.model not in list_models():
         raise SystemExit(f"error: model {args.model!r} is not registered (available: {', '.join(list_models())}); "
                          "the paper's protocol needs a trained Ad-ResNet (acda/models/adresnet.py)")
-    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = base.resolve_device(args.device)
     model = get_model(args.model, generator=args.generator)
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
@@ -106,7 +105,7 @@ A5_QUICK_EPOCHS = 3  # the quick A.5 proxy trains shorter than Table 1's: its me
 
 
 def proxy_protocol(args) -> tuple[list[Result], list[str]]:
-    p = dict(PROXY["quick" if args.quick else "full"])
+    p = proxy_config(args.quick)
     if args.quick:
         p["epochs"] = A5_QUICK_EPOCHS
     train_set, val_set = texture_proxy(p["per_class_train"], p["per_class_test"], patch=p["patch"])
@@ -149,54 +148,51 @@ def proxy_protocol(args) -> tuple[list[Result], list[str]]:
     return results, findings
 
 
+def needs_imagenet() -> list[Result]:
+    """The paper's rows when the proxy runs instead: they need a trained Ad-ResNet and ImageNet."""
+    note = ("needs a trained Ad-ResNet checkpoint and ImageNet: --checkpoint CKPT --data-root DIR with "
+            "DIR/val/<wnid>/*.JPEG")
+    return [Result("Ad-ResNet (trained)", "ImageNet val", metric, None, "measured", status="needs data", note=note)
+            for metric in ("Cosine distance mean", "Cosine distance std")]
+
+
+DEFINITION = ("Definition: per ACDA layer, image, atom and scale, the mean of 1 − cos(α_p, α_q) over all "
+              "pairs of output positions p < q (m' = 6 coefficients per scale); averaged over scales and "
+              "atoms, then over layers: one number per image. 'Cosine distance mean/std' are over images; "
+              "'Pair …' over every single pair distance; '(α averaged over scales)' is the other reading "
+              "of the paper's phrase. Cosine distance lies in [0, 2]; 1 is orthogonal on average.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reproduce.a5", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = base.parser(__doc__, "a5", {
+        "device": {"help": "auto (default), cpu, cuda or cuda:i (paper protocol)"},
+        "threads": {"help": "torch CPU threads (default: torch's)"},
+        "quick": {"help": "small proxy config (the one CI checks)"},
+        "data_root": {"help": "ImageNet root with val/<wnid>/*.JPEG"},
+    })
     parser.add_argument("--checkpoint", help="trained Ad-ResNet checkpoint (acda.train's or a plain state dict)")
-    parser.add_argument("--data-root", help="ImageNet root with val/<wnid>/*.JPEG")
     parser.add_argument("--model", default="adresnet_s", help="registered model of the checkpoint")
     parser.add_argument("--generator", choices=("paper", "official"), default="paper")
     parser.add_argument("--limit", type=int, help="use only the first N validation images")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--num-workers", type=int, default=4)
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (paper protocol)")
-    parser.add_argument("--quick", action="store_true", help="small proxy config (the one CI checks)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if (args.checkpoint is None) != (args.data_root is None):
         parser.error("the paper's protocol needs both --checkpoint and --data-root (or neither, for the proxy)")
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be >= 1")
-    threads = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
+    with base.threads(args.threads):
         if args.checkpoint:
             results, findings = paper_protocol(args)
             name = "a5_imagenet"
         else:
             results, findings = proxy_protocol(args)
-            results.append(Result("Ad-ResNet (trained)", "ImageNet val", "Cosine distance mean", None, "measured",
-                                  status="needs data", note="needs a trained Ad-ResNet checkpoint and ImageNet: "
-                                  "--checkpoint CKPT --data-root DIR with DIR/val/<wnid>/*.JPEG"))
-            results.append(Result("Ad-ResNet (trained)", "ImageNet val", "Cosine distance std", None, "measured",
-                                  status="needs data", note="needs a trained Ad-ResNet checkpoint and ImageNet: "
-                                  "--checkpoint CKPT --data-root DIR with DIR/val/<wnid>/*.JPEG"))
+            results += needs_imagenet()
             name = "a5_quick" if args.quick else "a5"
-        findings.append("Definition: per ACDA layer, image, atom and scale, the mean of 1 − cos(α_p, α_q) over all "
-                        "pairs of output positions p < q (m' = 6 coefficients per scale); averaged over scales and "
-                        "atoms, then over layers: one number per image. 'Cosine distance mean/std' are over images; "
-                        "'Pair …' over every single pair distance; '(α averaged over scales)' is the other reading "
-                        "of the paper's phrase. Cosine distance lies in [0, 2]; 1 is orthogonal on average.")
+        findings.append(DEFINITION)
         title = "Appendix A.5: intra-image cosine distance of α" + (" — quick config" if args.quick else "")
-        write_report("a5", results, allow_dirty=args.allow_dirty, out_dir=args.out, name=name, title=title, findings=findings,
-                     device="cuda" if args.checkpoint and torch.cuda.is_available() and args.device != "cpu" else "cpu")
-        print(Path(args.out, f"{name}.md").read_text(encoding="utf-8"))
-    finally:
-        torch.set_num_threads(threads)
+        device = "cuda" if args.checkpoint and base.resolve_device(args.device).type == "cuda" else "cpu"
+        base.publish("a5", results, args, name=name, title=title, findings=findings, device=device)
     return 0
 
 

@@ -19,12 +19,18 @@ One rule per kind of number (``Result.kind``):
 
 Findings (the JSON beside the CSV) are compared when every row is exact, or when no row is a
 timing and the fingerprints are equal.
+
+A report's three files (CSV, JSON, Markdown) are replaced one after the other, so a run killed in
+between leaves files of two runs side by side: each carries its run's id (``reproduce.report``), and
+``compare_files`` fails, naming the files, when the ids of the new or of the committed report differ
+or are missing (``run_id_problems``).
 """
 from __future__ import annotations
 
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +38,7 @@ import pandas as pd
 from .report import PROVENANCE, SET_BY_REPRODUCER
 from .stats import FALSE_ALARM, detectable_change, welch
 
-__all__ = ["FALSE_ALARM", "welch", "detectable_change", "regress", "compare_files"]
+__all__ = ["FALSE_ALARM", "welch", "detectable_change", "regress", "compare_files", "run_id_problems"]
 
 
 def _read(table: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -108,10 +114,46 @@ def _welch_problem(label: str, old: list[float], new: list[float], level: float)
             f"Welch p = {p:.2g} < {level:.2g} (false-alarm rate {FALSE_ALARM:g} over the table's seeded rows)"]
 
 
+def run_id_problems(directory: str | Path, name: str) -> list[str]:
+    """Problems of ``<directory>/<name>.{csv,json,md}`` as one report: each file present and carrying one
+    run id, the same in all three (empty: consistent)."""
+    directory = Path(directory)
+    ids: dict[Path, str | None] = {}
+    problems = []
+    for suffix in (".csv", ".json", ".md"):
+        path = directory / f"{name}{suffix}"
+        if not path.is_file():
+            problems.append(f"{path}: missing (a report is {name}.csv, .json and .md)")
+            continue
+        text = path.read_text(encoding="utf-8")
+        if suffix == ".csv":
+            values = set(_read(io.StringIO(text)).get("run_id", pd.Series([], dtype=str)))
+            if len(values) > 1:
+                problems.append(f"{path}: {len(values)} run ids {sorted(values)} in one file")
+            ids[path] = values.pop() if len(values) == 1 else None
+        elif suffix == ".json":
+            ids[path] = json.loads(text).get("run_id")
+        else:
+            found = re.search(r"^Device: .* · run ([0-9a-f]+)$", text, re.MULTILINE)
+            ids[path] = found.group(1) if found else None
+    lacking = [str(p) for p, v in ids.items() if not v]
+    if lacking:
+        problems.append(f"no run id in {', '.join(lacking)}: written before run ids were recorded, or not by "
+                        "reproduce.report.write_report; rerun the reproducer")
+    present = {p: v for p, v in ids.items() if v}
+    if len(set(present.values())) > 1:
+        problems.append("run ids differ: " + ", ".join(f"{p} has {v}" for p, v in present.items())
+                        + ": the files come from different runs (a run interrupted while writing them?); rerun "
+                          "the reproducer")
+    return problems
+
+
 def compare_files(new_dir: str | Path, committed_dir: str | Path, name: str) -> list[str]:
-    """``regress`` on ``<name>.csv`` plus the findings rule on ``<name>.json`` (module docstring)."""
+    """``regress`` on ``<name>.csv`` plus the findings rule on ``<name>.json`` (module docstring), after
+    ``run_id_problems`` of both reports."""
     new_dir, committed_dir = Path(new_dir), Path(committed_dir)
-    problems = regress(new_dir / f"{name}.csv", committed_dir / f"{name}.csv")
+    problems = run_id_problems(new_dir, name) + run_id_problems(committed_dir, name)
+    problems += regress(new_dir / f"{name}.csv", committed_dir / f"{name}.csv")
     new_df, old_df = _read(new_dir / f"{name}.csv"), _read(committed_dir / f"{name}.csv")
     new_meta = json.loads((new_dir / f"{name}.json").read_text(encoding="utf-8"))
     old_meta = json.loads((committed_dir / f"{name}.json").read_text(encoding="utf-8"))

@@ -2,9 +2,14 @@
 
 A reproducer builds ``Result`` objects (one per published cell it addresses, plus any extra rows of
 its own), and calls ``write_report``. The engine joins them with ``reproduce/published/<table>.csv``,
-computes delta and status, and writes three files atomically (temporary file, then rename): the CSV
-(every number, with provenance), the JSON (title and findings) and the Markdown, which is rendered
+computes delta and status, and writes three files, each atomically (temporary file, then rename): the
+CSV (every number, with provenance), the JSON (title and findings) and the Markdown, which is rendered
 from those two files alone (``render``), so it can be regenerated and compared byte for byte.
+
+The three files cannot be replaced at once, so each carries the same run id (the ``run_id`` column of
+the CSV, ``"run_id"`` in the JSON, ``run <id>`` on the Markdown's provenance line): a hash of the CSV
+and JSON contents, so a deterministic rerun writes the same id and files from two different runs
+carry different ones (``reproduce.regression.run_id_problems`` checks them).
 
 Statuses:
 
@@ -27,16 +32,17 @@ Kinds of number (``Result.kind``), each with its own regression rule (``reproduc
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
+
+from acda.utils import atomic_write
 
 from .provenance import check_clean, fingerprint
 from .stats import FALSE_ALARM, detectable_change
@@ -52,6 +58,7 @@ __all__ = [
     "read_results",
     "render",
     "status_for",
+    "run_id",
 ]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
@@ -61,7 +68,7 @@ STATUSES = (
 )
 SET_BY_REPRODUCER = ("erratum", "consistent", "needs data", "not implemented", "proxy", "reproduced here")
 KINDS = ("exact", "seeded", "timing")
-PROVENANCE = ["device", "isa", "torch", "mkl", "onednn", "fingerprint", "commit"]
+PROVENANCE = ["device", "isa", "torch", "mkl", "onednn", "fingerprint", "commit", "run_id"]
 COLUMNS = [
     "table", "row", "setting", "metric", "unit", "published", "reproduced", "std", "n", "delta", "rel_delta",
     "tolerance", "detectable", "status", "note", "method", "kind", "samples", *PROVENANCE,
@@ -154,8 +161,10 @@ def status_for(published: float, reproduced: float, decimals: int, tolerance: fl
 def build_table(table: str, results: Iterable[Result], provenance: dict[str, str]) -> pd.DataFrame:
     """Join ``results`` with the published rows of ``table``; every published row appears once.
 
-    ``provenance`` fills the columns ``PROVENANCE`` (``reproduce.provenance.fingerprint`` plus ``commit``).
+    ``provenance`` fills the columns ``PROVENANCE`` (``reproduce.provenance.fingerprint`` plus ``commit``;
+    ``run_id`` is left empty when not given: ``write_report`` sets it).
     """
+    provenance = {"run_id": "", **provenance}
     published = load_published(table)
     results = list(results)
     by_key: dict[tuple[str, str, str], Result] = {}
@@ -202,19 +211,6 @@ def _row(table, r: Result, published, decimals, better, unit, provenance, tested
         "status": status, "note": r.note, "method": r.method, "kind": r.kind,
         "samples": ";".join(float.__repr__(v) for v in samples), **provenance,
     }
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
@@ -274,8 +270,9 @@ def to_markdown(df: pd.DataFrame, title: str, findings: Sequence[str] = ()) -> s
     first = df.iloc[0] if len(df) else None
     lines = [f"# {title}", ""]
     if first is not None:
+        run = f" · run {first.run_id}" if getattr(first, "run_id", "") else ""
         lines += [f"Device: {first.device} · ISA {first.isa} · torch {first.torch} (MKL {first.mkl}, oneDNN "
-                  f"{first.onednn}) · commit {first.commit} · fingerprint {first.fingerprint}", ""]
+                  f"{first.onednn}) · commit {first.commit} · fingerprint {first.fingerprint}{run}", ""]
     lines += [pd.DataFrame(body).to_markdown(index=False, disable_numparse=True), ""]
     if seeded:
         lines += ["'reproduced' of a seeded row is the mean over its n seeds, '± std' their sample standard "
@@ -313,7 +310,8 @@ def write_report(
     findings: Sequence[str] = (),
     allow_dirty: bool = False,
 ) -> pd.DataFrame:
-    """Write ``<out_dir>/<name>.csv``, ``.json`` and ``.md`` (``name`` defaults to ``table``) atomically.
+    """Write ``<out_dir>/<name>.csv``, ``.json`` and ``.md`` (``name`` defaults to ``table``), each atomically,
+    all three with one run id (``run_id``; module docstring).
 
     Refuses to write the repository's ``results/`` from a dirty tree unless ``allow_dirty``
     (``reproduce.provenance.check_clean``). Returns the table as read back from the CSV.
@@ -322,8 +320,27 @@ def write_report(
     provenance = {**fingerprint(device), "commit": check_clean(out, allow_dirty)}
     df = build_table(table, results, provenance)
     name = name or table
-    atomic_write(out / f"{name}.csv", df.to_csv(index=False, float_format="%.10g"))
     meta = {"title": title or name, "findings": list(findings)}
-    atomic_write(out / f"{name}.json", json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
+    df["run_id"] = run_id(_csv(df), _json(meta))
+    atomic_write(out / f"{name}.csv", _csv(df))
+    atomic_write(out / f"{name}.json", _json({**meta, "run_id": df["run_id"].iloc[0] if len(df) else ""}))
     atomic_write(out / f"{name}.md", render(name, out))
     return read_results(out / f"{name}.csv")
+
+
+def run_id(*contents: str) -> str:
+    """The run id of a report: 12 hex digits of the SHA-256 of its contents (CSV with an empty run id, JSON
+    without one)."""
+    h = hashlib.sha256()
+    for text in contents:
+        h.update(text.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def _csv(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, float_format="%.10g")
+
+
+def _json(meta: dict) -> str:
+    return json.dumps(meta, indent=1, ensure_ascii=False) + "\n"

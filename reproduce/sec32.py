@@ -13,7 +13,6 @@ atom-convolution output.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -21,8 +20,8 @@ import torch
 
 from acda.functional import per_pixel_filters
 
-from .cli import add_output_arguments
-from .report import Result, load_published, write_report
+from . import base
+from .report import Result, load_published
 
 C_OUT = C_IN = HEIGHT = WIDTH = 100
 KERNEL = 3
@@ -118,15 +117,10 @@ def build_results() -> tuple[list[Result], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reproduce.sec32", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_output_arguments(parser)
-    args = parser.parse_args(argv)
+    args = base.parser(__doc__, "sec32").parse_args(argv)
     results, findings = build_results()
-    write_report("sec32", results, allow_dirty=args.allow_dirty, out_dir=args.out, name="sec32", device="cpu",
-                 title="§3.2: memory of per-pixel filter gradients (26.8GB claim)", findings=findings)
-    with open(f"{args.out}/sec32.md", encoding="utf-8") as f:
-        print(f.read())
+    base.publish("sec32", results, args, title="§3.2: memory of per-pixel filter gradients (26.8GB claim)",
+                 findings=findings)
     return 0
 
 

@@ -1,11 +1,13 @@
-"""The statistics of the regression rule (``reproduce.regression``): Welch's test and its power."""
+"""The statistics of the regression rule (``reproduce.regression``): Welch's test and its power; and the
+mean ± std over seeds that reproducers report."""
 from __future__ import annotations
 
 import math
+import statistics
 
 from scipy import stats
 
-__all__ = ["FALSE_ALARM", "POWER", "welch", "detectable_change"]
+__all__ = ["FALSE_ALARM", "POWER", "welch", "detectable_change", "mean_std"]
 
 FALSE_ALARM = 0.01  # per table, over all its seeded rows
 POWER = 0.8
@@ -31,3 +33,8 @@ def detectable_change(std: float, n: int, tests: int, alpha: float = FALSE_ALARM
     df = 2 * (n - 1)
     z = stats.t.ppf(1 - alpha / max(tests, 1) / 2, df) + stats.t.ppf(power, df)
     return float(z * std * math.sqrt(2 / n))
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0.0 for a single value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)

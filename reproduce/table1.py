@@ -1,7 +1,7 @@
 """Table 1: LeNet vs LeNet + ACDA, top-1 error on CIFAR-10 / CIFAR-100 (paper §4.1).
 
-With ``--data-root`` both models are trained with one recipe (``CIFAR_RECIPE``: the paper prints
-none) by ``acda.train.fit`` and compared with the printed errors; checkpoints go to
+With ``--data-root`` both models are trained with one recipe (``reproduce.recipes.CIFAR_RECIPE``:
+the paper prints none) by ``acda.train.fit`` and compared with the printed errors; checkpoints go to
 ``--runs/<dataset>/<model>/seed<k>/`` and an interrupted run resumes where it stopped (also under
 ``torchrun --nproc_per_node=N``). Without it, the CIFAR rows say "needs data" and name the layout.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -29,29 +28,13 @@ from acda.data.proxy import PROXY_IMAGES, texture_proxy
 from acda.models import get_model
 from acda.train import TrainConfig, distributed_context, fit
 
-from .cli import add_output_arguments
-from .report import Result, load_published, write_report
-from .stats import welch
+from . import base
+from .recipes import CIFAR_RECIPE, proxy_config, proxy_setting
+from .report import Result, load_published
+from .stats import mean_std, welch
 
 MODELS = {"LeNet": "lenet", "LeNet + ACDA": "lenet_acda"}
 SETTINGS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-# One recipe for both models. Gradient-norm clipping is part of it because LeNet + ACDA with the
-# paper's generator (no normalisation of α) diverges without it at this learning rate (Findings).
-CIFAR_RECIPE = TrainConfig(epochs=60, lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-                           warmup_epochs=1, batch_size=128, grad_clip=1.0, progress=True)
-# The proxy uses the same recipe on a smaller dataset (so a smaller batch and fewer epochs).
-# Quick (the CI configuration): 10 seeds of 16×16 patches (LeNet's smallest input), so that each
-# seed is cheap and the cross-machine regression can see a change of a few points.
-PROXY = {
-    "full": {"per_class_train": 100, "per_class_test": 50, "epochs": 15, "batch_size": 32, "seeds": 3, "patch": 32},
-    "quick": {"per_class_train": 60, "per_class_test": 100, "epochs": 8, "batch_size": 16, "seeds": 10, "patch": 16},
-}
-
-
-def proxy_setting(quick: bool) -> str:
-    p = PROXY["quick" if quick else "full"]
-    return (f"proxy{' (quick)' if quick else ''}: {p['patch']}×{p['patch']} skimage patches, {len(PROXY_IMAGES)} "
-            f"classes, {p['per_class_train']}/{p['per_class_test']} per class")
 
 
 def train_one(model_name: str, train_set, val_set, config: TrainConfig, num_classes: int,
@@ -78,10 +61,6 @@ def run_seeds(train_set, val_set, config: TrainConfig, seeds: int, num_classes: 
     return errors
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def relative_reduction(base: float, new: float) -> float:
     """Relative error reduction in percent, as Table 1 prints it (e.g. 34.2%↓)."""
     return 100.0 * (base - new) / base
@@ -95,7 +74,7 @@ def paired_reductions(errors: dict[str, list[float]]) -> list[float]:
 def cifar_results(errors: dict[str, list[float]], setting: str, recipe: str) -> list[Result]:
     results = []
     for row, values in errors.items():
-        _, std = _mean_std(values)
+        _, std = mean_std(values)
         tol = 2 * std if len(values) > 1 else None
         results.append(Result(row, setting, "Top-1 error", None, "trained", tolerance=tol, samples=values,
                               note=f"mean over seeds; {recipe}" + ("; tolerance = 2 × std over seeds" if tol else "")))
@@ -126,7 +105,7 @@ def proxy_results(errors: dict[str, list[float]], setting: str, recipe: str) -> 
 
 def comparison_finding(errors: dict[str, list[float]], what: str) -> str:
     """LeNet vs LeNet + ACDA over seeds: means ± std, the difference and its Welch p-value."""
-    (a, sa), (b, sb) = (_mean_std(errors[r]) for r in MODELS)
+    (a, sa), (b, sb) = (mean_std(errors[r]) for r in MODELS)
     n = len(errors["LeNet"])
     if n < 2:
         return f"{what}: LeNet {a:.2f}% vs LeNet + ACDA {b:.2f}% from one seed each: no significance can be stated."
@@ -154,41 +133,27 @@ def published_findings() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reproduce.table1", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", help="folder holding cifar-10-batches-py/ and/or cifar-100-python/")
+    parser = base.parser(__doc__, "table1", {
+        "device": {},
+        "threads": {},
+        "seeds": {"help": "CIFAR seeds per model (default 1)"},
+        "quick": {"help": "small proxy config (the one CI checks) and 5 CIFAR epochs"},
+        "data_root": {"help": "folder holding cifar-10-batches-py/ and/or cifar-100-python/"},
+    })
     parser.add_argument("--dataset", choices=("cifar10", "cifar100", "both"), default="both")
     parser.add_argument("--epochs", type=int, help=f"CIFAR epochs (default {CIFAR_RECIPE.epochs}; --quick: 5)")
-    parser.add_argument("--seeds", type=int, default=1, help="CIFAR seeds per model (default 1)")
-    parser.add_argument("--quick", action="store_true",
-                        help="small proxy config (the one CI checks) and 5 CIFAR epochs")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
     parser.add_argument("--proxy", dest="proxy", action="store_true", help="run the proxy (default)")
     parser.add_argument("--generator", choices=("paper", "official"), default="paper",
                         help="atom generator of LeNet + ACDA (default: the paper's, Appendix A.3)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers for CIFAR (default 2)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is fastest on a "
-                        "loaded machine and makes CPU results reproducible across thread counts)")
     parser.add_argument("--runs", default="checkpoints/table1", help="CIFAR checkpoints (resumable)")
-    add_output_arguments(parser)
     parser.set_defaults(proxy=True)
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be >= 1")
-    if args.seeds < 1:
-        parser.error("--seeds must be >= 1")
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be >= 1")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda requested but CUDA is not available")
-    threads = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
+    with base.threads(args.threads):
         return _run(args)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -224,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     findings = published_findings() + cifar_findings
     name = "table1_quick" if args.quick else "table1"
     if args.proxy:
-        p = PROXY["quick" if args.quick else "full"]
+        p = proxy_config(args.quick)
         train_set, val_set = texture_proxy(p["per_class_train"], p["per_class_test"], patch=p["patch"])
         proxy_cfg = replace(CIFAR_RECIPE, epochs=p["epochs"], batch_size=p["batch_size"], device=device,
                             progress=ctx.is_main)
@@ -247,8 +212,7 @@ def _run(args: argparse.Namespace) -> int:
         findings.append("--quick: a small configuration for CI; the full proxy is "
                         "`python -m reproduce.table1` (results/table1.md).")
     title = "Table 1: LeNet vs LeNet + ACDA, top-1 error (%)" + (" — quick config" if args.quick else "")
-    write_report("table1", results, allow_dirty=args.allow_dirty, out_dir=args.out, name=name, title=title, device=device, findings=findings)
-    print(Path(args.out, f"{name}.md").read_text(encoding="utf-8"))
+    base.publish("table1", results, args, name=name, title=title, device=device, findings=findings)
     return 0 if not any(math.isnan(r.value) for r in results if r.value is not None) else 1
 
 

@@ -34,8 +34,8 @@ from acda.models.adresnet import adresnet_l, adresnet_m, adresnet_s
 from acda.peers import CondConv2d, DynamicConv2d
 from acda.profile import count_flops, count_parameters
 
-from .cli import add_output_arguments
-from .report import Result, load_published, write_report
+from . import base
+from .report import Result, load_published
 
 SETTING = "ImageNet"
 LAYOUT = "DIR/train/<wnid>/*.JPEG and DIR/val/<wnid>/*.JPEG (validation images sorted into class folders)"
@@ -48,19 +48,19 @@ def _is_se(name: str) -> bool:
 def condconv_efficientnet_b0() -> nn.Module:
     model = tvm.efficientnet_b0(weights=None)
     return convert(model, inplace=True, layer=CondConv2d, num_experts=4,
-                   where=lambda n, c: n.startswith(("features.5.", "features.6.", "features.7.")) and not _is_se(n)).model
+                   where=lambda n, c: n.startswith(("features.5.", "features.6.", "features.7.")) and not _is_se(n))
 
 
 def condconv_resnet50() -> nn.Module:
     model = tvm.resnet50(weights=None)
     return convert(model, inplace=True, layer=CondConv2d, num_experts=8,
-                   where=lambda n, c: n.startswith(("layer3.", "layer4.")) and "downsample" not in n).model
+                   where=lambda n, c: n.startswith(("layer3.", "layer4.")) and "downsample" not in n)
 
 
 def dy_mobilenet_v3_small() -> nn.Module:
     model = tvm.mobilenet_v3_small(weights=None)
     return convert(model, inplace=True, layer=DynamicConv2d, num_kernels=4,
-                   where=lambda n, c: n != "features.0.0" and not _is_se(n)).model
+                   where=lambda n, c: n != "features.0.0" and not _is_se(n))
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Entry:
     built_as: str
 
 
-ENTRIES = [
+ENTRIES: dict[str, Entry] = {e.slug: e for e in [
     Entry("ResNet-18", "resnet18", lambda g: tvm.resnet18(weights=None), "torchvision resnet18"),
     Entry("ResNet-34", "resnet34", lambda g: tvm.resnet34(weights=None), "torchvision resnet34"),
     Entry("ResNet-50", "resnet50", lambda g: tvm.resnet50(weights=None), "torchvision resnet50"),
@@ -89,8 +89,41 @@ ENTRIES = [
     Entry("Ad-ResNet-s", "adresnet_s", lambda g: adresnet_s(generator=g), "acda.models.adresnet_s"),
     Entry("Ad-ResNet-m", "adresnet_m", lambda g: adresnet_m(generator=g), "acda.models.adresnet_m"),
     Entry("Ad-ResNet-l", "adresnet_l", lambda g: adresnet_l(generator=g), "acda.models.adresnet_l"),
-]
-BY_SLUG = {e.slug: e for e in ENTRIES}
+]}
+
+
+@dataclass(frozen=True)
+class Count:
+    """One model's parameter count, and what a note on it may compare it with."""
+
+    entry: Entry
+    model: nn.Module
+    generator: str
+    total: int  # parameters
+    head: int  # of which in the classifier
+    published: float  # the printed count (M), NaN where the paper prints '-'
+    decimals: float  # its printed decimals (NaN with it)
+    earlier: dict[str, float]  # row → our count (M) of the entries counted before this one
+    table: object  # the published Table 2, indexed by (row, setting, metric)
+
+    @property
+    def plain(self) -> str:
+        return f"{self.entry.built_as}: {self.total:,} parameters, of which {self.head:,} in the classifier."
+
+
+# slug → note on that row's parameter count (the rows whose count needs more than the generic checks)
+NOTES: dict[str, Callable[[Count], str]] = {}
+
+
+def note(*slugs: str) -> Callable[[Callable[[Count], str]], Callable[[Count], str]]:
+    """Register the decorated function as the parameter note of the entries ``slugs``."""
+    def register(fn: Callable[[Count], str]) -> Callable[[Count], str]:
+        for slug in slugs:
+            if slug not in ENTRIES:
+                raise KeyError(f"no Table 2 entry {slug!r}")
+            NOTES[slug] = fn
+        return fn
+    return register
 
 
 def _head(model: nn.Module) -> nn.Module:
@@ -99,6 +132,12 @@ def _head(model: nn.Module) -> nn.Module:
 
 def _acda_layers(model: nn.Module) -> list[ACDAConv2d]:
     return [m for m in model.modules() if isinstance(m, ACDAConv2d)]
+
+
+def _implied_per_layer(model: nn.Module, total: int, published: float) -> float:
+    """Parameters per ACDA layer outside its coefficients that the printed count implies."""
+    layers = _acda_layers(model)
+    return (published * 1e6 - (total - sum(count_parameters(m.generator) for m in layers))) / len(layers)
 
 
 def adresnet_search(arch: str, published: float) -> tuple[str, float, str]:
@@ -122,15 +161,15 @@ def adresnet_search(arch: str, published: float) -> tuple[str, float, str]:
     return best[1], best[2], ""
 
 
-def _adresnet_note(entry: Entry, model: nn.Module, generator: str, published: float) -> str:
+@note("adresnet_s", "adresnet_m", "adresnet_l")
+def _adresnet_note(c: Count) -> str:
+    model, generator, published, total = c.model, c.generator, c.published, c.total
     layers = _acda_layers(model)
     gen = sum(count_parameters(m.generator) for m in layers)
     coef = sum(count_parameters(m) - count_parameters(m.generator) for m in layers)
-    total = count_parameters(model)
-    implied = (published * 1e6 - (total - gen)) / len(layers)
-    arch = entry.slug[-1]
-    closest, value, _ = adresnet_search(arch, published)
-    return (f"{entry.built_as}(generator={generator!r}), Table A as documented in acda/models/adresnet.py "
+    implied = _implied_per_layer(model, total, published)
+    closest, value, _ = adresnet_search(c.entry.slug[-1], published)
+    return (f"{c.entry.built_as}(generator={generator!r}), Table A as documented in acda/models/adresnet.py "
             f"(basic/bottleneck blocks, option-B projections, stride 2 on the k×k layer, S = k // 2 scales, "
             f"m = m' = 6). {total:,} parameters: {len(layers)} ACDA layers hold {coef:,} coefficient "
             f"parameters and {gen:,} generator parameters ({gen / len(layers):,.0f} per layer), the FC layer "
@@ -140,6 +179,53 @@ def _adresnet_note(entry: Entry, model: nn.Module, generator: str, published: fl
             f"FC counted × BatchNorm counted: {closest}: {value:.3f}M ({value - published:+.3f}M).")
 
 
+@note("mobilenet_v3_small")
+def _mobilenet_note(c: Count) -> str:
+    return c.plain + (
+        f" The printed {c.published}M (with 32.6 / 13.6 = 67.4% / 86.4% top-1 / top-5) is the MobileNetV3-Small "
+        f"baseline row of the DY-CNN paper (Chen et al., CVPR 2020, the paper's ref. [6], which also "
+        f"gives the DY-MobileNetV3 row below), not the MobileNetV3 paper's (ref. [12], Howard et al. "
+        f"2019), which prints 2.5M for Small 1.0. torchvision's implementation has {c.total / 1e6:.2f}M, "
+        f"matching ref. [12]; the 0.4M difference is between the two papers' counts, which we cannot "
+        f"reproduce from either.")
+
+
+@note("dy_mobilenet_v3_small")
+def _dy_mobilenet_note(c: Count) -> str:
+    base_row = ENTRIES["mobilenet_v3_small"].row
+    ours_base = c.earlier[base_row]
+    pub_base = c.table.loc[(base_row, SETTING, "Params"), "published"]
+    return (f"{c.entry.built_as}: {c.total:,} parameters, {c.total / 1e6 - ours_base:+.2f}M over our "
+            f"MobileNetV3-small; the printed rows imply {c.published - pub_base:+.1f}M over the printed "
+            f"MobileNetV3-small ({pub_base}M). Most of the gap is the baseline's (torchvision {ours_base:.2f}M vs "
+            f"the printed {pub_base}M).")
+
+
+@note("condconv_efficientnet_b0")
+def _condconv_efficientnet_note(c: Count) -> str:
+    routing = [m for n, m in c.model.named_modules() if isinstance(m, CondConv2d) and not n.endswith("block.0.0")]
+    shared = c.total - sum(count_parameters(m.routing) for m in routing)
+    return (f"{c.entry.built_as}: {c.total:,} parameters. With one routing function shared by the three "
+            f"convolutions of each block (the official CondConv-EfficientNet-B0 with 4 experts) the "
+            f"count would be {shared:,} = {shared / 1e6:.2f}M (our count minus the routing layers of "
+            f"the depthwise and projection convs).")
+
+
+def parameter_note(c: Count) -> tuple[str, str | None]:
+    """(note, status) of a parameter row: '-' printed → reproduced here; else the row's own note
+    (``NOTES``); else an erratum where only the count without the classifier matches; else the count."""
+    if c.published != c.published:  # printed as '-'
+        return f"The paper prints '-'. Ours: {c.entry.built_as}: {c.total:,} parameters.", "reproduced here"
+    if c.entry.slug in NOTES:
+        return NOTES[c.entry.slug](c), None
+    half = 0.5 * 10.0 ** -(0 if c.decimals != c.decimals else int(c.decimals))
+    if abs(c.total / 1e6 - c.published) > half and abs((c.total - c.head) / 1e6 - c.published) <= half:
+        return (f"{c.entry.built_as}: {c.total:,} parameters; without the final FC layer ({c.head:,}) "
+                f"{c.total - c.head:,} = {(c.total - c.head) / 1e6:.2f}M, the printed number. ResNet-18 and "
+                f"ResNet-50 are printed with their FC layers, so the column mixes two conventions."), "erratum"
+    return c.plain, None
+
+
 def parameter_results(generator: str, flops: bool) -> tuple[list[Result], list[str], dict[str, float]]:
     published = load_published("table2").set_index(["row", "setting", "metric"])
     results: list[Result] = []
@@ -147,66 +233,24 @@ def parameter_results(generator: str, flops: bool) -> tuple[list[Result], list[s
     timings: dict[str, float] = {}
     implied: dict[str, float] = {}
     x = torch.randn(1, 3, 224, 224)
-    for entry in ENTRIES:
+    for entry in ENTRIES.values():
         t0 = time.perf_counter()
         torch.manual_seed(0)
         model = entry.build(generator).eval()
         total = count_parameters(model)
-        head = count_parameters(_head(model))
+        printed = published.loc[(entry.row, SETTING, "Params")]
+        count = Count(entry, model, generator, total, count_parameters(_head(model)), printed["published"],
+                      printed["decimals"], dict(counts), published)
         counts[entry.row] = total / 1e6
-        pub = published.loc[(entry.row, SETTING, "Params"), "published"]
-        note, status = f"{entry.built_as}: {total:,} parameters, of which {head:,} in the classifier.", None
-        decimals = published.loc[(entry.row, SETTING, "Params"), "decimals"]
-        half = 0.5 * 10.0 ** -(0 if decimals != decimals else int(decimals))
-        if pub != pub:  # printed as '-'
-            note = f"The paper prints '-'. Ours: {entry.built_as}: {total:,} parameters."
-            status = "reproduced here"
-        elif entry.slug.startswith("adresnet"):
-            note = _adresnet_note(entry, model, generator, pub)
-        elif abs(total / 1e6 - pub) > half and abs((total - head) / 1e6 - pub) <= half:
-            status = "erratum"
-            note = (f"{entry.built_as}: {total:,} parameters; without the final FC layer ({head:,}) "
-                    f"{total - head:,} = {(total - head) / 1e6:.2f}M, the printed number. ResNet-18 and "
-                    f"ResNet-50 are printed with their FC layers, so the column mixes two conventions.")
-        elif entry.slug == "mobilenet_v3_small":
-            note += (f" The printed {pub}M (with 32.6 / 13.6 = 67.4% / 86.4% top-1 / top-5) is the MobileNetV3-Small "
-                     f"baseline row of the DY-CNN paper (Chen et al., CVPR 2020, the paper's ref. [6], which also "
-                     f"gives the DY-MobileNetV3 row below), not the MobileNetV3 paper's (ref. [12], Howard et al. "
-                     f"2019), which prints 2.5M for Small 1.0. torchvision's implementation has {total / 1e6:.2f}M, "
-                     f"matching ref. [12]; the 0.4M difference is between the two papers' counts, which we cannot "
-                     f"reproduce from either.")
-        elif entry.slug == "dy_mobilenet_v3_small":
-            base = counts["MobileNet-V3 small [12]"]
-            pub_base = published.loc[("MobileNet-V3 small [12]", SETTING, "Params"), "published"]
-            note = (f"{entry.built_as}: {total:,} parameters, {total / 1e6 - base:+.2f}M over our MobileNetV3-small; "
-                    f"the printed rows imply {pub - pub_base:+.1f}M over the printed MobileNetV3-small ({pub_base}M). "
-                    f"Most of the gap is the baseline's (torchvision {base:.2f}M vs the printed {pub_base}M).")
-        elif entry.slug == "condconv_efficientnet_b0":
-            routing = [m for n, m in model.named_modules() if isinstance(m, CondConv2d) and not n.endswith("block.0.0")]
-            shared = total - sum(count_parameters(m.routing) for m in routing)
-            note = (f"{entry.built_as}: {total:,} parameters. With one routing function shared by the three "
-                    f"convolutions of each block (the official CondConv-EfficientNet-B0 with 4 experts) the "
-                    f"count would be {shared:,} = {shared / 1e6:.2f}M (our count minus the routing layers of "
-                    f"the depthwise and projection convs).")
+        note, status = parameter_note(count)
         results.append(Result(entry.row, SETTING, "Params", total / 1e6, "counted", note=note, status=status))
         if flops:
-            for m in model.modules():
-                if getattr(m, "inplace", False):  # in-place activations trace as aten::*_ ops without a handle
-                    m.inplace = False
-                if isinstance(m, ACDAConv2d):  # FLOPs are the math's; count the traceable unfold+einsum form
-                    m.backend = "reference"
-            with torch.no_grad():
-                gflops = count_flops(model, x).total / 1e9
-            results.append(Result(entry.row, "224x224", "GFLOPs", gflops, "fvcore", unit="G",
-                                  note="fvcore with acda.profile's handles, batch 1, 224×224; one multiply-add = 1 "
-                                       "FLOP plus bias adds (Table 6's convention); CondConv/DY-CNN include the "
-                                       "per-example kernel mixing."))
+            results.append(gflops_result(entry, model, x))
         timings[entry.row] = time.perf_counter() - t0
-        if entry.slug.startswith("adresnet"):
-            layers = _acda_layers(model)
-            implied[entry.row] = (pub * 1e6 - (total - sum(count_parameters(m.generator) for m in layers))) / len(layers)
-        del model
-    with_fc = [e.row for e in ENTRIES if _matches(results, e.row)]
+        if _acda_layers(model):
+            implied[entry.row] = _implied_per_layer(model, total, count.published)
+        del model, count
+    with_fc = [e.row for e in ENTRIES.values() if _matches(results, e.row)]
     findings = [
         "Params column conventions: rows whose printed count our count matches with the classifier included: "
         + (", ".join(with_fc) or "none") + ". ResNet-34 matches only without its FC layer (see its note).",
@@ -216,6 +260,21 @@ def parameter_results(generator: str, flops: bool) -> tuple[list[Result], list[s
         "The closest choices of the grid (generator × shortcut × FC × BatchNorm) are in each row's note.",
     ]
     return results, findings, timings
+
+
+def gflops_result(entry: Entry, model: nn.Module, x: torch.Tensor) -> Result:
+    """GFLOPs of ``model`` on ``x`` (one 224×224 image), counted by fvcore with acda.profile's handles."""
+    for m in model.modules():
+        if getattr(m, "inplace", False):  # in-place activations trace as aten::*_ ops without a handle
+            m.inplace = False
+        if isinstance(m, ACDAConv2d):  # FLOPs are the math's; count the traceable unfold+einsum form
+            m.backend = "reference"
+    with torch.no_grad():
+        gflops = count_flops(model, x).total / 1e9
+    return Result(entry.row, "224x224", "GFLOPs", gflops, "fvcore", unit="G",
+                  note="fvcore with acda.profile's handles, batch 1, 224×224; one multiply-add = 1 "
+                       "FLOP plus bias adds (Table 6's convention); CondConv/DY-CNN include the "
+                       "per-example kernel mixing.")
 
 
 def _matches(results: list[Result], row: str) -> bool:
@@ -230,7 +289,7 @@ def accuracy_results(args: argparse.Namespace) -> list[Result]:
     if args.data_root is not None:
         trained = train_models(args)
     results = []
-    for entry in ENTRIES:
+    for entry in ENTRIES.values():
         for metric, key in (("Top-1", "val_top1_err"), ("Top-5", "val_top5_err")):
             if entry.slug in trained:
                 m = trained[entry.slug]
@@ -255,7 +314,7 @@ def train_models(args: argparse.Namespace) -> dict[str, dict]:
                              label_smoothing=args.label_smoothing, amp=args.amp, num_workers=args.workers,
                              out_dir=str(Path(args.train_dir) / slug), resume=True, device=args.device)
         torch.manual_seed(config.seed)
-        metrics = fit(BY_SLUG[slug].build(args.generators[0]), train_set, val_set, config)
+        metrics = fit(ENTRIES[slug].build(args.generators[0]), train_set, val_set, config)
         metrics["recipe"] = (f"SGD lr {args.lr} (cosine, {args.warmup_epochs} warmup epochs), wd "
                              f"{args.weight_decay}, global batch {args.batch_size}, label smoothing "
                              f"{args.label_smoothing}, standard transforms")
@@ -264,16 +323,16 @@ def train_models(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reproduce.table2", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = base.parser(__doc__, "table2", {
+        "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
+        "data_root": {"help": f"ImageNet root: {LAYOUT}"},
+    })
     parser.add_argument("--generator", choices=("paper", "official", "both"), default="both",
                         help="Ad-ResNet atom generator: A.3 ('paper'), the authors' code, or both (default; "
                              "writes table2.* and table2_official.*)")
-    add_output_arguments(parser)
     parser.add_argument("--flops", action="store_true",
                         help="add GFLOPs rows at 224×224 (about 2 min per generator on 2 CPU cores)")
-    parser.add_argument("--data-root", default=None, help=f"ImageNet root: {LAYOUT}")
-    parser.add_argument("--train", nargs="+", choices=sorted(BY_SLUG), default=["adresnet_s"],
+    parser.add_argument("--train", nargs="+", choices=sorted(ENTRIES), default=["adresnet_s"],
                         help="models to train with --data-root (default: adresnet_s)")
     parser.add_argument("--train-dir", default="runs/table2", help="checkpoints and metrics logs (default: runs/table2)")
     parser.add_argument("--epochs", type=int, default=90)
@@ -284,7 +343,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--amp", action="store_true", help="mixed precision")
     parser.add_argument("--workers", type=int, default=8, help="DataLoader workers per process")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (training only)")
     args = parser.parse_args(argv)
     args.generators = ["paper", "official"] if args.generator == "both" else [args.generator]
     if args.data_root is not None and args.generator == "both":
@@ -294,11 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for generator in args.generators:
         results, findings, _ = parameter_results(generator, args.flops)
-        name = "table2" if generator == "paper" else f"table2_{generator}"
-        write_report("table2", results + accuracy, allow_dirty=args.allow_dirty, out_dir=args.out, name=name, device="cpu",
+        base.publish("table2", results + accuracy, args, name="table2" if generator == "paper" else f"table2_{generator}",
                      title=f"Table 2: ImageNet parameters and error (Ad-ResNet with the {generator} generator)",
                      findings=findings)
-        print(Path(args.out, f"{name}.md").read_text(encoding="utf-8"))
     return 0
 
 

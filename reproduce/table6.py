@@ -8,7 +8,6 @@ from real modules (``acda.profile.count_flops``: fvcore with our handles; ``coun
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 
@@ -19,11 +18,21 @@ from torch import nn
 from acda import ACDAConv2d
 from acda.profile import count_flops, count_parameters
 
-from .cli import add_output_arguments
-from .report import Result, load_published, write_report
+from . import base
+from .report import Result, load_published
 
 CHANNELS, SIZE, KERNELS = 256, 100, (3, 5, 7)
-ROWS = ("Conv", "ACDA (conv only)", "ACDA (+ atom generation)")
+# the table's rows
+CONV = "Conv"
+CONV_ONLY = "ACDA (conv only)"
+WITH_GENERATOR = "ACDA (+ atom generation)"
+# notes of the rows whose count needs no comparison with other numbers
+NOTES = {
+    (CONV, "FLOPs"): ("c'·c·l²·hw multiply-adds + c·hw bias adds; Table 6 counts FLOPs this way "
+                      "(the §4.4 text formula c'hw·c(1+l²) does not, see Findings)"),
+    (CONV_ONLY, "FLOPs"): ("atom conv c'·m·l²·hw + coefficient 1×1 conv c'·m·c·hw + c·hw bias adds "
+                           "(paper Eq. 5, 6)"),
+}
 
 
 def count_layers(kernel_size: int, generator: str, device: str) -> dict[tuple[str, str], float]:
@@ -38,12 +47,12 @@ def count_layers(kernel_size: int, generator: str, device: str) -> dict[tuple[st
     gen_flops = acda_flops.module("generator")
     gen_params = count_parameters(acda.generator)
     return {
-        ("Conv", "FLOPs"): conv_flops / 1e6,
-        ("ACDA (conv only)", "FLOPs"): (acda_flops.total - gen_flops) / 1e6,
-        ("ACDA (+ atom generation)", "FLOPs"): acda_flops.total / 1e6,
-        ("Conv", "Params"): count_parameters(conv) / 1e6,
-        ("ACDA (conv only)", "Params"): (count_parameters(acda) - gen_params) / 1e6,
-        ("ACDA (+ atom generation)", "Params"): count_parameters(acda) / 1e6,
+        (CONV, "FLOPs"): conv_flops / 1e6,
+        (CONV_ONLY, "FLOPs"): (acda_flops.total - gen_flops) / 1e6,
+        (WITH_GENERATOR, "FLOPs"): acda_flops.total / 1e6,
+        (CONV, "Params"): count_parameters(conv) / 1e6,
+        (CONV_ONLY, "Params"): (count_parameters(acda) - gen_params) / 1e6,
+        (WITH_GENERATOR, "Params"): count_parameters(acda) / 1e6,
     }
 
 
@@ -79,7 +88,7 @@ def generator_search(conv_only: dict[int, dict[str, float]], published) -> dict[
             values = {"FLOPs": hw * (weights + (o * k * k if extra else 0)) / 1e6,
                       "Params": (weights + (2 * (width + o) if extra else 0)) / 1e6}
             for metric, value in values.items():
-                pub = published.loc[(ROWS[2], f"{k}x{k}", metric)]
+                pub = published.loc[(WITH_GENERATOR, f"{k}x{k}", metric)]
                 total = conv_only[k][metric] + value
                 ok[metric] &= np.round(total, int(pub.decimals)) == pub.published
                 if metric == "FLOPs":
@@ -99,73 +108,76 @@ def generator_search(conv_only: dict[int, dict[str, float]], published) -> dict[
             "designs": 3 * 2 * 2 * 2 * 2 * len(d)}
 
 
+def conv_params_note(k: int, value: float, pub) -> tuple[str, str | None]:
+    """(note, status) of the Conv's parameter count: an erratum where the printed number swaps two digits."""
+    if not _is_digit_swap(value, pub.published, int(pub.decimals)):
+        return "", None
+    return (f"{CHANNELS}·{CHANNELS}·{k}² + {CHANNELS} = {round(value * 1e6):,} parameters "
+            f"prints as {value:.2f}; the paper's {pub.published:.2f} swaps two digits. The "
+            f"FLOPs of the same column match to the digit, so the layer is the {k}x{k} one."), "erratum"
+
+
+def generator_note(k: int, metric: str, pub, counts: dict, other_counts: dict, implied: dict[int, float],
+                   generator: str, other: str) -> str:
+    """Note of a (+ atom generation) row: the generator cost the printed rows imply against ours."""
+    c, o = counts[k], other_counts[k]
+    gen_flops = c[(WITH_GENERATOR, "FLOPs")] - c[(CONV_ONLY, "FLOPs")]
+    gen_params = c[(WITH_GENERATOR, "Params")] - c[(CONV_ONLY, "Params")]
+    hw = SIZE * SIZE
+    max_weights = implied[k] * 1e6 / hw
+    ours = (f"Our {generator} generator (S={k // 2}) has {gen_flops:.2f} M FLOPs and "
+            f"{gen_params * 1e6:,.0f} parameters; the {other} "
+            f"generator gives {o[(WITH_GENERATOR, 'FLOPs')]:,.1f} M FLOPs and "
+            f"{o[(WITH_GENERATOR, 'Params')]:.3f} M parameters for the whole layer.")
+    if metric == "FLOPs":
+        return (
+            f"The printed rows imply a generator cost of {implied[3]:.2f} / {implied[5]:.2f} / "
+            f"{implied[7]:.2f} M FLOPs for 3×3 / 5×5 / 7×7 (row minus the exact conv-only "
+            f"count): flat in k, as with a fixed S, while the Params row grows with k, as "
+            f"with S = k // 2. Our generator is larger than the printed cost allows. " + ours
+        )
+    max_total = c[(CONV_ONLY, "Params")] + max_weights / 1e6
+    bound = (f"A generator evaluated at all hw = {hw:,} pixels costs at least hw × its "
+             f"weights, so the printed {implied[k]:.2f} M generator FLOPs allow at most "
+             f"{max_weights:,.0f} weights, a total of at most {max_total:.4f} M.")
+    if pub.published > round(max_total, int(pub.decimals)):
+        return (f"{bound} The printed {pub.published:.2f} exceeds that: this Params row "
+                f"and the FLOPs row of the same column cannot both hold (an erratum between "
+                f"the paper's two rows; our own count, in 'reproduced', matches neither). " + ours)
+    return f"{bound} The printed {pub.published:.2f} is within that bound. " + ours
+
+
 def build_results(generator: str, device: str) -> tuple[list[Result], list[str]]:
     published = load_published("table6").set_index(["row", "setting", "metric"])
     other = "official" if generator == "paper" else "paper"
     counts = {k: count_layers(k, generator, device) for k in KERNELS}
     counts_other = {k: count_layers(k, other, device) for k in KERNELS}
-    hw = SIZE * SIZE
     results: list[Result] = []
     # Generator cost implied by the printed rows: (+ atom generation) − our exact (conv only).
-    implied = {k: published.loc[(ROWS[2], f"{k}x{k}", "FLOPs"), "published"]
-               - counts[k][(ROWS[1], "FLOPs")] for k in KERNELS}
+    implied = {k: published.loc[(WITH_GENERATOR, f"{k}x{k}", "FLOPs"), "published"]
+               - counts[k][(CONV_ONLY, "FLOPs")] for k in KERNELS}
     for k in KERNELS:
         setting = f"{k}x{k}"
-        c = counts[k]
-        for (row, metric), value in c.items():
+        for (row, metric), value in counts[k].items():
             pub = published.loc[(row, setting, metric)]
-            note, status = "", None
-            if row == "Conv" and metric == "FLOPs":
-                note = ("c'·c·l²·hw multiply-adds + c·hw bias adds; Table 6 counts FLOPs this way "
-                        "(the §4.4 text formula c'hw·c(1+l²) does not, see Findings)")
-            elif row == "ACDA (conv only)" and metric == "FLOPs":
-                note = ("atom conv c'·m·l²·hw + coefficient 1×1 conv c'·m·c·hw + c·hw bias adds "
-                        "(paper Eq. 5, 6)")
-            elif row == "Conv" and metric == "Params" and _is_digit_swap(value, pub.published, int(pub.decimals)):
-                status = "erratum"
-                note = (f"{CHANNELS}·{CHANNELS}·{k}² + {CHANNELS} = {round(value * 1e6):,} parameters "
-                        f"prints as {value:.2f}; the paper's {pub.published:.2f} swaps two digits. The "
-                        f"FLOPs of the same column match to the digit, so the layer is the {setting} one.")
-            elif row == ROWS[2]:
-                gen_flops = c[(ROWS[2], "FLOPs")] - c[(ROWS[1], "FLOPs")]
-                gen_params = c[(ROWS[2], "Params")] - c[(ROWS[1], "Params")]
-                max_weights = implied[k] * 1e6 / hw
-                o = counts_other[k]
-                ours = (f"Our {generator} generator (S={k // 2}) has {gen_flops:.2f} M FLOPs and "
-                        f"{gen_params * 1e6:,.0f} parameters; the {other} "
-                        f"generator gives {o[(ROWS[2], 'FLOPs')]:,.1f} M FLOPs and "
-                        f"{o[(ROWS[2], 'Params')]:.3f} M parameters for the whole layer.")
-                if metric == "FLOPs":
-                    note = (
-                        f"The printed rows imply a generator cost of {implied[3]:.2f} / {implied[5]:.2f} / "
-                        f"{implied[7]:.2f} M FLOPs for 3×3 / 5×5 / 7×7 (row minus the exact conv-only "
-                        f"count): flat in k, as with a fixed S, while the Params row grows with k, as "
-                        f"with S = k // 2. Our generator is larger than the printed cost allows. " + ours
-                    )
-                else:
-                    max_total = c[(ROWS[1], "Params")] + max_weights / 1e6
-                    bound = (f"A generator evaluated at all hw = {hw:,} pixels costs at least hw × its "
-                             f"weights, so the printed {implied[k]:.2f} M generator FLOPs allow at most "
-                             f"{max_weights:,.0f} weights, a total of at most {max_total:.4f} M.")
-                    if pub.published > round(max_total, int(pub.decimals)):
-                        note = (f"{bound} The printed {pub.published:.2f} exceeds that: this Params row "
-                                f"and the FLOPs row of the same column cannot both hold (an erratum between "
-                                f"the paper's two rows; our own count, in 'reproduced', matches neither). " + ours)
-                    else:
-                        note = f"{bound} The printed {pub.published:.2f} is within that bound. " + ours
+            note, status = NOTES.get((row, metric), ""), None
+            if (row, metric) == (CONV, "Params"):
+                note, status = conv_params_note(k, value, pub)
+            elif row == WITH_GENERATOR:
+                note = generator_note(k, metric, pub, counts, counts_other, implied, generator, other)
             results.append(Result(row, setting, metric, value, "fvcore" if metric == "FLOPs" else "counted",
                                   note=note, status=status))
     search = generator_search(
-        {k: {"FLOPs": counts[k][(ROWS[1], "FLOPs")], "Params": counts[k][(ROWS[1], "Params")]} for k in KERNELS},
+        {k: {"FLOPs": counts[k][(CONV_ONLY, "FLOPs")], "Params": counts[k][(CONV_ONLY, "Params")]} for k in KERNELS},
         published)
     fits = search["fits"]
     c3 = counts[3]
     formula = CHANNELS * SIZE * SIZE * CHANNELS * (1 + 9) / 1e6
     findings = [
         f"The §4.4 text formula for a convolution, c'hw·c(1+l²), gives {formula:,.2f} M for 3×3 where "
-        f"Table 6 prints 5,900.8 and our count is {c3[('Conv', 'FLOPs')]:,.2f} M: the table counts "
+        f"Table 6 prints 5,900.8 and our count is {c3[(CONV, 'FLOPs')]:,.2f} M: the table counts "
         f"c'c·l²·hw multiply-adds plus c·hw bias adds, the formula adds c'c·hw = "
-        f"{formula - c3[('Conv', 'FLOPs')] + CHANNELS * SIZE * SIZE / 1e6:,.2f} M on top of the multiply-adds.",
+        f"{formula - c3[(CONV, 'FLOPs')] + CHANNELS * SIZE * SIZE / 1e6:,.2f} M on top of the multiply-adds.",
         "The §4.4 formula's ACDA terms c'm(1+l²) + c'mc lack the factor hw; with hw restored they count "
         "c'm bias adds per pixel where the table's rows count c.",
         f"Generator search (closed form over {search['designs']:,} designs; see generator_search): "
@@ -181,22 +193,16 @@ def build_results(generator: str, device: str) -> tuple[list[Result], list[str]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reproduce.table6", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu", help="device to build the layers on (default: cpu)")
+    parser = base.parser(__doc__, "table6", {"device": {"default": "cpu",
+                                                        "help": "device to build the layers on (default: cpu)"}})
     parser.add_argument("--generator", choices=("paper", "official"), default="paper",
                         help="atom generation network Φ: Appendix A.3 ('paper') or the authors' code")
-    add_output_arguments(parser)
     args = parser.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda requested but CUDA is not available")
-    results, findings = build_results(args.generator, args.device)
+    device = str(base.resolve_device(args.device))
+    results, findings = build_results(args.generator, device)
     name = "table6" if args.generator == "paper" else f"table6_{args.generator}"
-    df = write_report("table6", results, allow_dirty=args.allow_dirty, out_dir=args.out, name=name, device=args.device,
-                      title=f"Table 6: FLOPs and parameters of one layer ({args.generator} generator)",
-                      findings=findings)
-    with open(f"{args.out}/{name}.md", encoding="utf-8") as f:
-        print(f.read())
+    df = base.publish("table6", results, args, name=name, device=device, findings=findings,
+                      title=f"Table 6: FLOPs and parameters of one layer ({args.generator} generator)")
     return 0 if len(df) else 1
 
 

@@ -16,7 +16,6 @@ if they exceed the memory available, the row reports OOM with both numbers, as t
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -32,8 +31,8 @@ from acda.models import get_model
 from acda.peers import DFNConv2d
 from acda.profile import count_parameters, peak_memory
 
-from .cli import add_output_arguments
-from .report import Result, load_published, write_report
+from . import base
+from .report import Result, load_published
 
 ROWS = {"conv": "Conv", "dfn": "DFN", "acda": "ACDA (two-layer implementation)"}
 SETTING = "Ad-ResNet-s"
@@ -206,20 +205,15 @@ def _params_note(kind: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reproduce.table7", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = base.parser(__doc__, "table7", {"device": {}})
     parser.add_argument("--batch", type=int, default=None,
                         help="images per iteration (default: 64 on CUDA, as ImageNet's 256 over 4 GPUs; 2 on CPU)")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--iters", type=int, default=5, help="timed iterations after the warm-up (median)")
     parser.add_argument("--backend", default="auto", help="ACDA atom-convolution backend (default: auto)")
-    add_output_arguments(parser)
     parser.add_argument("--name", default="table7", help="output file name (default: table7)")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda requested but CUDA is not available")
+    device = base.resolve_device(args.device)
     for name in ("batch", "image_size", "iters"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -229,11 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or (64 if device.type == "cuda" else 2)
     torch.manual_seed(0)
     results = build_results(device, batch, args.image_size, args.iters, args.backend)
-    write_report("table7", results, allow_dirty=args.allow_dirty, out_dir=args.out, name=args.name, device=str(device),
-                 title="Table 7: training memory and time, Ad-ResNet-s with Conv / DFN / ACDA",
-                 findings=findings())
-    with open(f"{args.out}/{args.name}.md", encoding="utf-8") as f:
-        print(f.read())
+    base.publish("table7", results, args, name=args.name, device=str(device), findings=findings(),
+                 title="Table 7: training memory and time, Ad-ResNet-s with Conv / DFN / ACDA")
     return 0
 
 

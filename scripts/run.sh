@@ -3,21 +3,23 @@
 #   bash scripts/run.sh repro   set up, then run the main job: python -m reproduce.table6
 #   bash scripts/run.sh test    set up, then run the test suite (pytest)
 #   bash scripts/run.sh setup   set up only
-# Setup installs this package and its pinned dependencies (torch==2.14.1, torchvision==0.29.1, ...)
-# into the current Python with pip; it is skipped when nothing changed since the last run.
+# Setup installs this package with the suite's extras (pip install -e ".[repro,test,lint]") at the
+# exact versions of constraints.txt (torch==2.14.1, torchvision==0.29.1, ...) into the current Python;
+# it is skipped when neither pyproject.toml nor constraints.txt changed since the last run.
+# (The library alone, with compatible versions: pip install . — it needs only torch and scipy.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 setup() {
   local stamp=.setup-stamp want
-  want="$($PY -c 'import sys; print(sys.executable)') $(sha256sum pyproject.toml | cut -c1-16)"
+  want="$($PY -c 'import sys; print(sys.executable)') $(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-     && $PY -c 'import acda, reproduce, torch, torchvision, fvcore, pytest, pytest_benchmark' 2>/dev/null; then
+     && $PY -c 'import acda, reproduce, torch, torchvision, fvcore, pandas, pytest, pytest_benchmark' 2>/dev/null; then
     return 0
   fi
-  echo "== installing acda-repro and its dependencies (first run only) =="
-  $PY -m pip install --disable-pip-version-check -q -e ".[test,lint]"
+  echo "== installing acda-repro[repro,test,lint] at the versions of constraints.txt (first run only) =="
+  $PY -m pip install --disable-pip-version-check -q -e ".[repro,test,lint]" -c constraints.txt
   echo "$want" > "$stamp"
 }
 

@@ -122,6 +122,12 @@ def test_bad_arguments_raise(kwargs, match):
         adresnet_s(**kwargs)
 
 
+def test_num_classes_must_be_an_int():
+    for bad in (10.0, True):
+        with pytest.raises(TypeError, match="num_classes must be an int"):
+            adresnet_s(num_classes=bad)
+
+
 def test_repr_names_the_choices():
     assert "conv='acda', generator='paper', shortcut='B', stride_on='kxk'" in repr(adresnet_s())
     assert isinstance(adresnet_s(), AdResNet)

@@ -94,6 +94,7 @@ def test_multiscale_padding_and_scales():
         (lambda: fourier_bessel_basis(4), "kernel_size must be a positive odd"),
         (lambda: fourier_bessel_basis(0), "kernel_size must be a positive odd"),
         (lambda: fourier_bessel_basis(3, 9), r"num_bases must be an int in \[1, 8\]"),
+        (lambda: fourier_bessel_basis(3, True), r"num_bases must be an int in \[1, 8\]"),
         (lambda: multiscale_bases(5, num_scales=3), r"num_scales must be an int in \[1, 2\]"),
         (lambda: multiscale_bases(3, num_bases=0), "num_bases"),
     ],

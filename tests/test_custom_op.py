@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from acda import ACDAConv2d, acda_conv2d, atom_conv2d
-from acda.ops import custom_op, resolve_backend
+from acda import ACDAConv2d, acda_conv2d, atom_conv2d, ops
+from acda.ops import custom_op, reference, resolve_backend
 from acda.profile import closed_form, count_flops, flop_counter_macs
 
 
@@ -34,6 +34,52 @@ def test_auto_dispatch_and_bad_backend():
     x, atoms = _small(torch.float32)
     with pytest.raises(TypeError, match="backend must be a str"):
         atom_conv2d(x, atoms, 2, 1, backend=None)
+
+
+def test_an_unknown_backend_name_is_refused_where_it_is_given():
+    known = r"\['native', 'reference', 'shift', 'triton'\]"
+    x, atoms = _small(torch.float32)
+    with pytest.raises(ValueError, match=rf"backend must be 'auto' or one of {known}, got 'cuda-magic'"):
+        ACDAConv2d(3, 4, 3, backend="cuda-magic")  # at construction, not at the first forward
+    with pytest.raises(ValueError, match=rf"one of {known}"):
+        atom_conv2d(x, atoms, 2, 1, backend="cuda-magic")
+    with pytest.raises(ValueError, match=rf"one of {known}"):
+        acda_conv2d(x, atoms, torch.randn(5, 3, 4), None, 2, 1, backend="cuda-magic")
+    with pytest.raises(ValueError, match=rf"unknown backend 'cuda-magic'; registered: {known}"):
+        torch.ops.acda.atom_conv2d(x, atoms, [2, 2], [1, 1], [1, 1], "cuda-magic")
+
+
+def test_a_backend_is_added_with_one_keyword_call():
+    with pytest.raises(TypeError):
+        ops.register_backend("positional", reference.forward, reference.backward, torch.contiguous_format,
+                             lambda device: True)
+    with pytest.raises(TypeError):
+        ops.Backend("positional", reference.forward, reference.backward, torch.contiguous_format, lambda device: True)
+    backend = ops.register_backend("test_unfold", forward=reference.forward, backward=reference.backward,
+                                   memory_format=torch.contiguous_format, available=lambda device: True)
+    try:
+        assert ops.BACKENDS["test_unfold"] is backend and ops.get_backend("test_unfold") is backend
+        assert "test_unfold" in ops.backend_names() and backend.fused_forward is None
+        x, atoms = _small(torch.float64, requires_grad=True)
+        coef = torch.randn(5, 3, 4, dtype=torch.float64, requires_grad=True)
+        out = acda_conv2d(x, atoms, coef, None, 2, 1, backend="test_unfold")  # no fused pair: atom conv + 1×1
+        grads = torch.autograd.grad(out.square().sum(), (x, atoms, coef))
+        want = acda_conv2d(x, atoms, coef, None, 2, 1, backend="reference")
+        torch.testing.assert_close(out, want)
+        torch.testing.assert_close(grads, torch.autograd.grad(want.square().sum(), (x, atoms, coef)))
+        with pytest.raises(ValueError, match="already registered"):
+            ops.register_backend("test_unfold", forward=reference.forward, backward=reference.backward,
+                                 memory_format=torch.contiguous_format, available=lambda device: True)
+    finally:
+        del ops.BACKENDS["test_unfold"]
+    with pytest.raises(ValueError, match="both fused_forward and fused_backward"):
+        ops.register_backend("half_fused", forward=reference.forward, backward=reference.backward,
+                             memory_format=torch.contiguous_format, available=lambda device: True,
+                             fused_forward=reference.fused_forward)
+    with pytest.raises(ValueError, match="other than 'auto'"):
+        ops.register_backend("auto", forward=reference.forward, backward=reference.backward,
+                             memory_format=torch.contiguous_format, available=lambda device: True)
+    assert "half_fused" not in ops.BACKENDS and "auto" not in ops.BACKENDS
 
 
 def test_default_backend_runs_the_custom_op_forward_and_backward(spy_backend):

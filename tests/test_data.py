@@ -1,5 +1,6 @@
 """Dataset readers on fixtures generated in the real on-disk formats, and their layout errors."""
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from PIL import Image
 
 from acda.data import DatasetLayoutError
 from acda.data.cifar import cifar, load_cifar_arrays
-from acda.data.imagenet import eval_transform, imagenet
+from acda.data.imagenet import ImageFileError, eval_transform, imagenet
 from acda.data.proxy import PROXY_IMAGES, texture_patches, texture_proxy
 
 
@@ -137,3 +138,56 @@ def test_texture_proxy_is_real_disjoint_and_deterministic():
     assert train[0][0].shape == (3, 32, 32)
     with pytest.raises(ValueError, match="per_class"):
         texture_patches(0, train=True)
+
+
+def _jpeg_tree(root, split, classes, per_class=1, size=(40, 48)):
+    for c, wnid in enumerate(classes):
+        d = root / split / wnid
+        d.mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((*size, 3), 30 * c + i, np.uint8)).save(d / f"{wnid}_{i}.JPEG")
+
+
+def test_imagenet_val_labels_follow_the_train_class_index(tmp_path):
+    # Fault: val lacks the middle class. Built independently, val's third class would get label 1.
+    _jpeg_tree(tmp_path, "train", ["n01", "n02", "n03"])
+    _jpeg_tree(tmp_path, "val", ["n01", "n03"])
+    train = imagenet(tmp_path, "train")
+    with pytest.warns(UserWarning, match=r"'val' has no images of 1 of 'train'.*n02"):
+        val = imagenet(tmp_path, "val")
+    assert val.classes == train.classes == ["n01", "n02", "n03"]
+    assert val.class_to_idx == train.class_to_idx
+    assert sorted((Path(p).parent.name, t) for p, t in val.samples) == [("n01", 0), ("n03", 2)]
+    # an explicit class index (e.g. a checkpoint's) wins; without a train split, val indexes its own folders
+    assert imagenet(tmp_path, "val", classes=["n03", "n01"]).samples[0][1] == 1
+
+
+def test_imagenet_split_with_a_class_train_lacks_is_an_error(tmp_path):
+    _jpeg_tree(tmp_path, "train", ["n01", "n02"])
+    _jpeg_tree(tmp_path, "val", ["n01", "n02", "n09"])
+    with pytest.raises(DatasetLayoutError, match=r"split 'val' has class folders that 'train' lacks: n09"):
+        imagenet(tmp_path, "val")
+
+
+def test_imagenet_without_train_split_indexes_its_own_classes(tmp_path):
+    _jpeg_tree(tmp_path, "val", ["n01", "n03"])
+    assert imagenet(tmp_path, "val").class_to_idx == {"n01": 0, "n03": 1}
+
+
+def test_truncated_jpeg_error_names_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "train" / "n01"
+    d.mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(d / "good.JPEG")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(d / "bad.JPEG", quality=95)
+    data = (d / "bad.JPEG").read_bytes()
+    (d / "bad.JPEG").write_bytes(data[: len(data) // 2])
+    ds = imagenet(tmp_path, "train")
+    bad = [i for i, (p, _) in enumerate(ds.samples) if p.endswith("bad.JPEG")][0]
+    with pytest.raises(ImageFileError, match=r"bad\.JPEG.*truncated") as err:
+        ds[bad]
+    assert isinstance(err.value, OSError) and err.value.path.endswith("bad.JPEG")
+    assert ds[1 - bad][0].shape == (3, 224, 224)
+    # through a DataLoader worker process the message still names the file
+    with pytest.raises(Exception, match=r"bad\.JPEG"):
+        list(torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1))

@@ -1,4 +1,4 @@
-"""Figure 6 reproducer (reproduce/figure6.py): metrics, the reduced CI run, determinism, regression."""
+"""Figure 6 reproducer (reproduce/figure6/): metrics, the reduced CI run, determinism, regression."""
 import os
 import subprocess
 import sys
@@ -10,20 +10,30 @@ from torch import nn
 
 from acda.data.toy import make_pattern_scene
 from reproduce import figure6
+from reproduce.figure6.metrics import (
+    SHIFT_BOUND,
+    evaluate,
+    find_centres,
+    match_centres,
+    mean_share_at_centres,
+    scale_norms,
+    shift_error,
+)
+from reproduce.figure6.recipe import Config
+from reproduce.figure6.training import build_layers, least_squares_conv, train
 from reproduce.regression import compare_files
 from reproduce.report import read_results
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-SHIFT_BOUND = figure6.SHIFT_BOUND  # float32 outputs of size ~1: rounding is ~1e-7; a real shift fails by >1e-2
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 def test_match_centres_counts_hits_misses_and_false_alarms():
     true = torch.tensor([[10, 10], [20, 20], [30, 30]])
     found = torch.tensor([[10, 10], [21, 19], [50, 50], [20, 21]])  # exact, 1 px off, false, duplicate
-    assert figure6.match_centres(found, true) == (1, 2)
-    assert figure6.match_centres(torch.empty(0, 2, dtype=torch.long), true) == (3, 0)
-    assert figure6.match_centres(found, true, tolerance=0) == (2, 3)
+    assert match_centres(found, true) == (1, 2)
+    assert match_centres(torch.empty(0, 2, dtype=torch.long), true) == (3, 0)
+    assert match_centres(found, true, tolerance=0) == (2, 3)
 
 
 def test_find_centres_keeps_local_maxima_above_threshold():
@@ -31,58 +41,58 @@ def test_find_centres_keeps_local_maxima_above_threshold():
     y[5, 5], y[5, 6] = 0.9, 0.7  # one peak, its neighbour suppressed
     y[15, 15] = 0.4  # below threshold
     y[10, 2] = 0.6
-    assert figure6.find_centres(y, 0.5).tolist() == [[5, 5], [10, 2]]
+    assert find_centres(y, 0.5).tolist() == [[5, 5], [10, 2]]
 
 
 def test_shift_error_is_zero_for_trained_layers_and_detects_a_wrong_shift():
     scene = make_pattern_scene(0, amplitude=3.0, noise_std=0.3)
     original, shifted = scene.render(0), scene.render(20)
     torch.manual_seed(0)
-    for layer in figure6.build_layers(original.image, 1, torch.device("cpu")):
+    for layer in build_layers(original.image, 1, torch.device("cpu")):
         with torch.no_grad():
             y, ys = layer(original.image), layer(shifted.image)
-        assert figure6.shift_error(y, ys, 20) < SHIFT_BOUND
-        assert figure6.shift_error(y, ys, 19) > 1e-2  # the metric would see a misaligned output
-        assert figure6.shift_error(y, y, 20) > 1e-2
+        assert shift_error(y, ys, 20) < SHIFT_BOUND
+        assert shift_error(y, ys, 19) > 1e-2  # the metric would see a misaligned output
+        assert shift_error(y, y, 20) > 1e-2
 
 
 def test_same_initial_scale_and_least_squares_is_the_conv_optimum():
     data = make_pattern_scene(1, amplitude=3.0, noise_std=0.3).render(0)
     torch.manual_seed(1)
-    conv, acda = figure6.build_layers(data.image, 1, torch.device("cpu"))
+    conv, acda = build_layers(data.image, 1, torch.device("cpu"))
     with torch.no_grad():
         assert conv.bias.item() == acda.bias.item() == 0
         torch.testing.assert_close(acda(data.image).std(), conv(data.image).std())
-        best = figure6.evaluate(figure6.least_squares_conv(data.image, data.target), data, 0.5)
+        best = evaluate(least_squares_conv(data.image, data.target), data, 0.5)
         for _ in range(3):
             other = nn.Conv2d(1, 1, 7, padding=3)
             other.weight.mul_(0.1)
-            assert best.mse <= figure6.evaluate(other, data, 0.5).mse
-        assert best.mse <= figure6.evaluate(conv, data, 0.5).mse
+            assert best.mse <= evaluate(other, data, 0.5).mse
+        assert best.mse <= evaluate(conv, data, 0.5).mse
 
 
 def test_train_stops_at_convergence_or_cap():
     data = make_pattern_scene(2, amplitude=3.0, noise_std=0.3).render(0)
-    cfg = figure6.Config(seeds=(2,), max_steps=5000, window=50, tol=1e-2)
+    cfg = Config(seeds=(2,), max_steps=5000, window=50, tol=1e-2)
     torch.manual_seed(2)
-    conv, _ = figure6.build_layers(data.image, 1, torch.device("cpu"))
-    log = figure6.train(conv, data, cfg, "test", progress=False)
+    conv, _ = build_layers(data.image, 1, torch.device("cpu"))
+    log = train(conv, data, cfg, "test", progress=False)
     assert log.converged and log.steps % 50 == 0 and log.steps < 5000
     assert abs(log.losses[-1] - log.losses[-51]) < 1e-2 * log.losses[-51]
-    capped = figure6.train(conv, data, figure6.Config(seeds=(2,), max_steps=7, tol=1e-12), "test", progress=False)
+    capped = train(conv, data, Config(seeds=(2,), max_steps=7, tol=1e-12), "test", progress=False)
     assert not capped.converged and capped.steps == 7 and len(capped.losses) == 8
 
 
 def test_scale_norms_shape_and_effective_coefficients():
     data = make_pattern_scene(0).render(0)
     torch.manual_seed(0)
-    _, acda = figure6.build_layers(data.image, 1, torch.device("cpu"))
-    norms = figure6.scale_norms(acda, data.image)
+    _, acda = build_layers(data.image, 1, torch.device("cpu"))
+    norms = scale_norms(acda, data.image)
     assert norms.shape == (3, 100, 100) and (norms >= 0).all()
     with torch.no_grad():
         alpha = acda.generator.coefficients(data.image, (100, 100))[0, 0]  # m = 1
     torch.testing.assert_close(norms[2], acda.coef.abs().item() * alpha[12:18].norm(dim=0))
-    shares = figure6.mean_share_at_centres(norms, data)
+    shares = mean_share_at_centres(norms, data)
     for share in shares.values():
         torch.testing.assert_close(share.sum(), torch.tensor(1.0))
 
@@ -91,7 +101,7 @@ def test_scale_norms_shape_and_effective_coefficients():
                                     {"shift": 0}, {"lr": -1.0}])
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
-        figure6.Config(**kwargs)
+        Config(**kwargs)
 
 
 def test_cli_help_and_bad_arguments():

@@ -43,6 +43,8 @@ def test_lenet_acda_replaces_exactly_the_two_convs():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="num_classes"):
         get_model("lenet", num_classes=0)
+    with pytest.raises(TypeError, match="num_classes must be an int, got bool"):
+        get_model("lenet", num_classes=True)
     with pytest.raises(ValueError, match="generator"):
         get_model("lenet_acda", generator="nope")
     with pytest.raises(ValueError, match="image_size"):

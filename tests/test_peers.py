@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acda import acda_conv2d
+from acda import acda_conv2d, per_pixel_conv2d
 from acda.peers import CondConv2d, DFNConv2d, DynamicConv2d
 
 GEOMETRIES = [(1, 1, 1), (2, 1, 1), (1, 0, 1), (1, 2, 2), (2, 2, 1)]  # stride, padding, dilation
@@ -127,3 +127,14 @@ def test_extra_repr():
     assert "num_experts=8" in repr(CondConv2d(3, 4, 3))
     assert "num_kernels=4, temperature=30" in repr(DynamicConv2d(3, 4, 3))
     assert "num_atoms=None" in repr(DFNConv2d(3, 4, 3, num_atoms=None))
+
+
+@pytest.mark.parametrize("stride,padding,dilation", GEOMETRIES)
+def test_per_pixel_conv2d_with_the_same_filter_everywhere_is_a_convolution(stride, padding, dilation):
+    x = torch.randn(2, 3, 9, 10, dtype=torch.float64)
+    weight = torch.randn(4, 3, 3, 5, dtype=torch.float64)
+    want = F.conv2d(x, weight, None, stride, padding, dilation)
+    filters = weight.expand(2, *want.shape[-2:], *weight.shape)  # (N, H', W', O, C, k_h, k_w)
+    torch.testing.assert_close(per_pixel_conv2d(x, filters, stride, padding, dilation), want)
+    with pytest.raises(ValueError, match="equal N and C"):
+        per_pixel_conv2d(x[:, :2], filters, stride, padding, dilation)

@@ -2,7 +2,8 @@
 
 Every committed results/<name>.{csv,json,md} is checked here: the Markdown regenerates from the CSV
 and JSON byte for byte, the published columns equal reproduce/published/, the provenance names a
-clean commit. Mutating one committed value of each kind makes the regression fail.
+clean commit, the three files carry one run id. Mutating one committed value of each kind makes the
+regression fail, and so do files of two different runs side by side.
 """
 import json
 import math
@@ -12,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reproduce import regression
-from reproduce.regression import FALSE_ALARM, compare_files, detectable_change, welch
-from reproduce.report import PUBLISHED_DIR, load_published, read_results, render
+from reproduce import regression, report
+from reproduce.regression import FALSE_ALARM, compare_files, detectable_change, run_id_problems, welch
+from reproduce.report import PUBLISHED_DIR, Result, load_published, read_results, render, write_report
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 REPORTS = sorted(p.stem for p in RESULTS.glob("*.csv") if not p.stem.startswith("benchmarks"))
@@ -50,12 +51,18 @@ def test_published_columns_and_provenance(name):
     assert (df.kind != "seeded").all() or (df[df.kind == "seeded"].samples != "").all()
 
 
+@pytest.mark.parametrize("name", REPORTS)
+def test_committed_report_files_carry_one_run_id(name):
+    assert run_id_problems(RESULTS, name) == []
+
+
 def _problems_after(name: str, tmp_path: Path, mutate) -> list[str]:
     """Copy a committed report, apply ``mutate`` to its CSV frame (all text), and regress."""
     df = pd.read_csv(RESULTS / f"{name}.csv", dtype=str, keep_default_na=False)
     mutate(df)
     df.to_csv(tmp_path / f"{name}.csv", index=False)
     shutil.copy(RESULTS / f"{name}.json", tmp_path / f"{name}.json")
+    shutil.copy(RESULTS / f"{name}.md", tmp_path / f"{name}.md")
     return compare_files(tmp_path, RESULTS, name)
 
 
@@ -135,10 +142,50 @@ def test_a_timing_must_be_measured_but_is_never_compared(tmp_path):
 
 def test_findings_are_compared_where_runs_are_comparable(tmp_path):
     shutil.copy(RESULTS / "table6.csv", tmp_path / "table6.csv")
+    shutil.copy(RESULTS / "table6.md", tmp_path / "table6.md")
     meta = json.loads((RESULTS / "table6.json").read_text())
     meta["findings"][0] = "edited"
     (tmp_path / "table6.json").write_text(json.dumps(meta))
     assert any("finding 1" in p for p in compare_files(tmp_path, RESULTS, "table6"))
+
+
+def _two_runs(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """The same one-row report written twice with different values, into a/ and b/."""
+    (tmp_path / "tx.csv").write_text("row,setting,metric,unit,published,decimals,better,note\nA,s,FLOPs,M,10.0,1,,\n")
+    monkeypatch.setattr(report, "PUBLISHED_DIR", tmp_path)
+    for folder, value in (("a", 10.0), ("b", 12.0)):
+        write_report("tx", [Result("A", "s", "FLOPs", value, "fvcore")], out_dir=tmp_path / folder, title="Table X")
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_files_of_two_runs_fail_naming_the_files(tmp_path, monkeypatch):
+    """A run killed between replacing the CSV and the JSON leaves the new CSV beside the old JSON and Markdown."""
+    a, b = _two_runs(tmp_path, monkeypatch)
+    assert run_id_problems(a, "tx") == run_id_problems(b, "tx") == []
+    assert compare_files(a, a, "tx") == []
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(b / "tx.csv", mixed / "tx.csv")
+    for suffix in (".json", ".md"):
+        shutil.copy(a / f"tx{suffix}", mixed / f"tx{suffix}")
+    problems = run_id_problems(mixed, "tx")
+    assert len(problems) == 1 and "run ids differ" in problems[0] and "different runs" in problems[0]
+    for suffix in (".csv", ".json", ".md"):
+        assert str(mixed / f"tx{suffix}") in problems[0]
+    assert problems[0] in compare_files(mixed, a, "tx")  # the new report ...
+    assert problems[0] in compare_files(a, mixed, "tx")  # ... and the committed one are checked
+    shutil.copy(b / "tx.json", mixed / "tx.json")  # CSV and JSON of run b, Markdown of run a
+    assert str(mixed / "tx.md") in run_id_problems(mixed, "tx")[0]
+
+
+def test_a_report_without_run_ids_or_a_file_fails(tmp_path, monkeypatch):
+    a, _ = _two_runs(tmp_path, monkeypatch)
+    meta = json.loads((a / "tx.json").read_text())
+    del meta["run_id"]
+    (a / "tx.json").write_text(json.dumps(meta))
+    assert any("no run id in" in p and str(a / "tx.json") in p for p in run_id_problems(a, "tx"))
+    (a / "tx.md").unlink()
+    assert any(str(a / "tx.md") in p and "missing" in p for p in run_id_problems(a, "tx"))
 
 
 def test_welch_and_detectable_change():

@@ -1,10 +1,11 @@
+import json
 import math
 
 import pytest
 
 from reproduce import report
 from reproduce.regression import regress
-from reproduce.report import Result, build_table, status_for, write_report
+from reproduce.report import Result, build_table, read_results, status_for, write_report
 
 PROV = {"device": "cpu", "isa": "X", "torch": "t", "mkl": "m", "onednn": "o", "fingerprint": "f", "commit": "c"}
 
@@ -77,6 +78,18 @@ def test_write_report_is_atomic_and_compares(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.json", "tx.md"]  # no temp files left
     assert regress(out / "tx.csv", out / "tx.csv") == []
     assert (out / "tx.json").is_file()
+
+    # One run id in all three files: a hash of the contents, so an identical rerun writes identical files.
+    run_id = read_results(out / "tx.csv").run_id.unique().tolist()
+    assert len(run_id) == 1 and len(run_id[0]) == 12
+    assert json.loads((out / "tx.json").read_text())["run_id"] == run_id[0]
+    assert f"· run {run_id[0]}" in md.splitlines()[2]
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    write_report("tx", rows, out_dir=out, title="Table X")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    write_report("tx", [Result("A", "s1", "FLOPs", 10.01, "fvcore", note="a note")], out_dir=out, title="Table X")
+    assert read_results(out / "tx.csv").run_id.iloc[0] != run_id[0]
+    write_report("tx", rows, out_dir=out, title="Table X")
 
     # A crash while writing leaves the previous file intact and no temporary file behind.
     before = (out / "tx.csv").read_text()

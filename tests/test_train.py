@@ -1,4 +1,4 @@
-"""The one trainer (acda/train.py): exact resume after a crash or a kill, checkpoints, schedules."""
+"""The one trainer (acda/train/): exact resume after a crash or a kill, checkpoints, schedules."""
 import json
 import math
 import os
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from acda import train as train_mod
 from acda.data.proxy import texture_proxy
 from acda.models import get_model
 from acda.train import TrainConfig, fit, load_checkpoint
+from acda.train import loop as train_loop
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_resume_after_crash_is_bit_identical(tmp_path, monkeypatch):
 
     # Control: without restoring the RNG states (augmentation draws from them) the run differs,
     # so the equality above really depends on the saved state.
-    monkeypatch.setattr(train_mod, "_set_rng_state", lambda state, gen: None)
+    monkeypatch.setattr(train_loop, "_set_rng_state", lambda state, gen: None)
     with pytest.raises(Crash):
         fit(get_model("lenet_acda"), train, val, _config(tmp_path / "ctl"), on_epoch_end=_crash_after(1))
     torch.manual_seed(999)

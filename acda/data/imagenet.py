@@ -3,9 +3,21 @@
 Layout under ``root``: ``train/<wnid>/*.JPEG`` and ``val/<wnid>/*.JPEG`` (the validation images
 sorted into class folders, e.g. with the usual ``valprep.sh``). Train: RandomResizedCrop 224 +
 horizontal flip; eval: Resize 256 + CenterCrop 224; both normalised with the ImageNet mean/std.
+
+One class index for all splits: label i is the i-th of the *train* split's class folders (sorted
+wnids), for the val split too, so that a val folder that lacks a class cannot shift the labels of
+the classes after it. A split with a class folder that train lacks is an error naming both splits
+and the classes; a val split that lacks some of train's classes is allowed (a warning names them):
+its labels stay those of train. Without a train folder (evaluation-only data) a split indexes its
+own folders; ``classes=`` fixes the index explicitly (e.g. the classes a checkpoint was trained on).
+
+Images that cannot be decoded (e.g. a truncated JPEG) raise ``ImageFileError`` (an ``OSError``)
+naming the file, instead of PIL's bare ``OSError: image file is truncated``.
 """
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -14,7 +26,8 @@ from torchvision.transforms import v2
 
 from .layout import DatasetLayoutError, require_dir
 
-__all__ = ["imagenet", "train_transform", "eval_transform", "EXPECTED_LAYOUT", "MEAN", "STD"]
+__all__ = ["imagenet", "ImageNetFolder", "ImageFileError", "load_image", "class_folders", "train_transform",
+           "eval_transform", "EXPECTED_LAYOUT", "MEAN", "STD"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 EXPECTED_LAYOUT = ("  <data-root>/train/<wnid>/*.JPEG   (e.g. train/n01440764/n01440764_10026.JPEG)\n"
@@ -32,19 +45,79 @@ def eval_transform(size: int = 224, resize: int = 256) -> v2.Compose:
                        v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(MEAN), list(STD))])
 
 
-def imagenet(root: str | Path, split: str = "train", transform=None) -> datasets.ImageFolder:
-    """``ImageFolder`` over ``root/split`` (default transform: the standard one for the split)."""
+class ImageFileError(OSError):
+    """An image file that cannot be read or decoded; the message and ``path`` name the file."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def load_image(path: str):
+    """torchvision's default image loader (PIL, RGB), re-raising any failure with the file's path."""
+    try:
+        return datasets.folder.default_loader(path)
+    except Exception as e:  # noqa: BLE001 -- OSError (truncated, unidentified), ValueError, DecompressionBombError
+        raise ImageFileError(f"cannot read image {path!r}: {type(e).__name__}: {e}", path) from e
+
+
+class ImageNetFolder(datasets.ImageFolder):
+    """``ImageFolder`` with a given class index (``classes[i]`` has label i) and the path-naming loader."""
+
+    def __init__(self, root: str | Path, classes: Sequence[str], transform=None, allow_empty: bool = False) -> None:
+        self._class_index = list(classes)
+        super().__init__(str(root), transform=transform, loader=load_image, allow_empty=allow_empty)
+
+    def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
+        return list(self._class_index), {c: i for i, c in enumerate(self._class_index)}
+
+
+def class_folders(folder: Path) -> list[str]:
+    """The sorted names of the class folders (sub-directories) of a split folder."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def _short(names: Sequence[str], n: int = 10) -> str:
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def imagenet(root: str | Path, split: str = "train", transform=None,
+             classes: Sequence[str] | None = None) -> ImageNetFolder:
+    """``ImageFolder`` over ``root/split`` (default transform: the standard one for the split), with
+    the train split's class index (module docstring) unless ``classes`` is given."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(root)
     if not root.is_dir():
         raise DatasetLayoutError("ImageNet", root, "the data root does not exist", EXPECTED_LAYOUT)
     folder = require_dir(root / split, "ImageNet", root, EXPECTED_LAYOUT)
-    if not any(p.is_dir() for p in folder.iterdir()):
+    own = class_folders(folder)
+    if not own:
         raise DatasetLayoutError("ImageNet", root, f"{str(folder)!r} has no class folders", EXPECTED_LAYOUT)
+    if classes is not None:
+        classes, reference = list(classes), "the given classes"
+    elif split != "train" and (root / "train").is_dir() and class_folders(root / "train"):
+        classes, reference = class_folders(root / "train"), "train"
+    else:
+        classes, reference = own, split
+    extra = sorted(set(own) - set(classes))
+    if extra:
+        raise DatasetLayoutError("ImageNet", root, f"split {split!r} has class folders that {reference!r} lacks: "
+                                 f"{_short(extra)}; the labels of both must come from one class index",
+                                 EXPECTED_LAYOUT)
     if transform is None:
         transform = train_transform() if split == "train" else eval_transform()
     try:
-        return datasets.ImageFolder(str(folder), transform=transform)
+        ds = ImageNetFolder(folder, classes, transform, allow_empty=reference != split)
     except (FileNotFoundError, RuntimeError) as e:  # ImageFolder: a class folder without images
         raise DatasetLayoutError("ImageNet", root, f"{str(folder)!r}: {e}", EXPECTED_LAYOUT) from None
+    if reference != split:
+        present = {t for _, t in ds.samples}
+        missing = [c for i, c in enumerate(classes) if i not in present]
+        if len(missing) == len(classes):
+            raise DatasetLayoutError("ImageNet", root, f"{str(folder)!r} has no images", EXPECTED_LAYOUT)
+        if missing:
+            warnings.warn(f"ImageNet: split {split!r} has no images of {len(missing)} of {reference!r}'s "
+                          f"{len(classes)} classes ({_short(missing)}); its labels follow {reference!r}'s class "
+                          "index", stacklevel=2)
+    return ds

@@ -1,4 +1,5 @@
-"""In-memory uint8 image datasets and the CIFAR-style transforms shared by CIFAR and the proxies."""
+"""In-memory datasets (uint8 images with labels; input/target tensor pairs) and the CIFAR-style
+transforms shared by CIFAR and the proxies."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -7,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-__all__ = ["TensorImageDataset", "cifar_train_transform", "cifar_eval_transform"]
+__all__ = ["TensorImageDataset", "TensorPairDataset", "cifar_train_transform", "cifar_eval_transform"]
 
 
 class TensorImageDataset(Dataset):
@@ -32,6 +33,37 @@ class TensorImageDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.labels[index])
+
+
+class TensorPairDataset(Dataset):
+    """Input/target tensor pairs for dense tasks (density maps, restoration), item ``(input, target)``.
+
+    ``inputs``/``targets``: one tensor (N, ...) each, or two equally long sequences of tensors (images
+    of varying size; evaluate those with batch size 1). ``transform(input, target)`` -> ``(input,
+    target)``, if given, is applied jointly (e.g. the same random crop or flip to both).
+    """
+
+    def __init__(self, inputs: torch.Tensor | Sequence[torch.Tensor], targets: torch.Tensor | Sequence[torch.Tensor],
+                 transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+                 ) -> None:
+        if isinstance(inputs, torch.Tensor) != isinstance(targets, torch.Tensor):
+            raise TypeError("inputs and targets must both be tensors or both sequences of tensors")
+        if not isinstance(inputs, torch.Tensor):
+            inputs, targets = list(inputs), list(targets)
+            if not all(isinstance(t, torch.Tensor) for t in inputs + targets):
+                raise TypeError("inputs and targets must be tensors or sequences of tensors")
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        self.inputs, self.targets, self.transform = inputs, targets, transform
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.inputs[index], self.targets[index]
+        if self.transform is not None:
+            x, y = self.transform(x, y)
+        return x, y
 
 
 def _normalize(mean: Sequence[float], std: Sequence[float]) -> list:

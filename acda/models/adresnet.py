@@ -45,9 +45,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..convert import Conv2dReplacement
 from ..generator import GENERATORS
 from ..layers import ACDAConv2d
 from ..peers import DFNConv2d
+from ..utils import check_positive_int
 from ._registry import register_model
 
 __all__ = ["AdResNet", "Stage", "ARCHS", "adresnet_s", "adresnet_m", "adresnet_l",
@@ -187,8 +189,7 @@ class AdResNet(nn.Module):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        check_positive_int("num_classes", num_classes)
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
         if shortcut not in SHORTCUTS:
@@ -229,8 +230,9 @@ class AdResNet(nn.Module):
         self._init(zero_init_residual)
 
     def _init(self, zero_init_residual: bool) -> None:
-        # torchvision's ResNet initialisation; ACDA/DFN layers keep their own (generator included).
-        own = {id(sub) for layer in self.modules() if isinstance(layer, ACDAConv2d | DFNConv2d)
+        # torchvision's ResNet initialisation; ACDA/DFN (any Conv2dReplacement) layers keep their own,
+        # generator included.
+        own = {id(sub) for layer in self.modules() if isinstance(layer, Conv2dReplacement)
                for sub in layer.modules()}
         for m in self.modules():
             if id(m) in own:

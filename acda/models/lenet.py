@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..layers import ACDAConv2d
+from ..utils import check_positive_int
 from ._registry import register_model
 
 __all__ = ["LeNet", "lenet", "lenet_acda"]
@@ -30,8 +31,7 @@ class LeNet(nn.Module):
         super().__init__()
         for name, value in (("num_classes", num_classes), ("in_channels", in_channels),
                             ("image_size", image_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, value)
         if conv not in ("conv", "acda"):
             raise ValueError(f"conv must be 'conv' or 'acda', got {conv!r}")
         if conv == "conv" and acda_kwargs:

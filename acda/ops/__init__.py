@@ -25,12 +25,16 @@ convolution, Eq. 6; ``torch.ops.acda.acda_conv2d``):
 Backends without them (``fused_forward is None``) run ``acda_conv2d`` as ``atom_conv2d`` followed by
 a 1×1 convolution.
 
-Registered backends (``BACKENDS``, the one registry; ``acda.functional`` dispatches through it):
-``"reference"`` (``acda.ops.reference``: unfold + einsum, the oracle, any device), ``"shift"``
-(``acda.ops.shift``: shift-and-accumulate in plain PyTorch, fused, any device), ``"native"``
-(``acda.ops.native``: C++ CPU kernels compiled on first use, falling back to ``"shift"``),
-``"triton"`` (``acda.ops.triton_atom_conv``: CUDA, or CPU under ``TRITON_INTERPRET=1``).
-``resolve_backend`` maps ``"auto"`` to the best available one for a device.
+Registry: ``BACKENDS`` (name → ``Backend``, the one registry; ``acda.functional`` and the custom ops
+dispatch through it). A backend is added with one keyword call, ``register_backend(name, forward=...,
+backward=..., memory_format=..., available=...[, fused_forward=..., fused_backward=...])``, below for
+the built-in ones (or from any module, for a backend kept elsewhere). Built in: ``"reference"``
+(``acda.ops.reference``: unfold + einsum, the oracle, any device), ``"shift"`` (``acda.ops.shift``:
+shift-and-accumulate in plain PyTorch, fused, any device), ``"native"`` (``acda.ops.native``: C++ CPU
+kernels compiled on first use, falling back to ``"shift"``), ``"triton"`` (``acda.ops.triton_atom_conv``,
+imported on first use: CUDA, or CPU under ``TRITON_INTERPRET=1``).
+``get_backend`` looks a name up (``ValueError`` listing the registered names for an unknown one);
+``resolve_backend`` also maps ``"auto"`` to the best available one for a device.
 """
 from __future__ import annotations
 
@@ -44,10 +48,11 @@ import torch
 
 from . import native, reference, shift
 
-__all__ = ["Backend", "BACKENDS", "resolve_backend", "backend_names"]
+__all__ = ["Backend", "BACKENDS", "register_backend", "get_backend", "check_backend", "resolve_backend",
+           "backend_names"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Backend:
     """One implementation of the atom convolution (see the module docstring for the contract)."""
 
@@ -58,6 +63,67 @@ class Backend:
     available: Callable[[torch.device], bool]
     fused_forward: Callable[..., torch.Tensor] | None = None
     fused_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(
+    name: str,
+    *,
+    forward: Callable[..., torch.Tensor],
+    backward: Callable[..., tuple[torch.Tensor | None, torch.Tensor | None]],
+    memory_format: torch.memory_format,
+    available: Callable[[torch.device], bool],
+    fused_forward: Callable[..., torch.Tensor] | None = None,
+    fused_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None,
+) -> Backend:
+    """Add a backend to ``BACKENDS`` under ``name`` and return it (``ValueError`` if the name is taken).
+
+    ``fused_forward`` and ``fused_backward`` come together or not at all.
+    """
+    if not isinstance(name, str) or not name or name == "auto":
+        raise ValueError(f"a backend name must be a non-empty str other than 'auto', got {name!r}")
+    if name in BACKENDS:
+        raise ValueError(f"a backend named {name!r} is already registered")
+    if (fused_forward is None) != (fused_backward is None):
+        raise ValueError(f"backend {name!r}: give both fused_forward and fused_backward, or neither")
+    backend = Backend(name=name, forward=forward, backward=backward, memory_format=memory_format,
+                      available=available, fused_forward=fused_forward, fused_backward=fused_backward)
+    BACKENDS[name] = backend
+    return backend
+
+
+def backend_names() -> list[str]:
+    return sorted(BACKENDS)
+
+
+def check_backend(backend: str) -> str:
+    """``backend`` itself if it is ``"auto"`` or a registered name; ``TypeError``/``ValueError`` otherwise."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto' or one of {backend_names()}, got {backend!r}")
+    return backend
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend ``name`` (``ValueError`` listing the registered names if there is none)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; registered: {backend_names()}")
+    return BACKENDS[name]
+
+
+def resolve_backend(backend: str, device: torch.device | str) -> str:
+    """``"auto"`` → ``"triton"`` on CUDA when available, ``"native"`` on CPU, else ``"shift"``."""
+    if check_backend(backend) != "auto":
+        return backend
+    device = torch.device(device)
+    if device.type == "cuda" and BACKENDS["triton"].available(device):
+        return "triton"
+    if device.type in ("cpu", "meta"):
+        return "native"
+    return "shift"
 
 
 def _triton_module():
@@ -80,30 +146,16 @@ def _triton_available(device: torch.device) -> bool:
     return device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1"
 
 
-BACKENDS: dict[str, Backend] = {
-    "reference": Backend("reference", reference.forward, reference.backward, torch.contiguous_format,
-                         lambda device: True),
-    "shift": Backend("shift", shift.forward, shift.backward, torch.contiguous_format, lambda device: True,
-                     shift.fused_forward, shift.fused_backward),
-    "native": Backend("native", native.forward, native.backward, torch.channels_last,
-                      lambda device: device.type in ("cpu", "meta"), native.fused_forward, native.fused_backward),
-    "triton": Backend("triton", _triton_forward, _triton_backward, torch.contiguous_format, _triton_available),
-}
+def _anywhere(device: torch.device) -> bool:
+    return True
 
 
-def backend_names() -> list[str]:
-    return sorted(BACKENDS)
-
-
-def resolve_backend(backend: str, device: torch.device | str) -> str:
-    """``"auto"`` → ``"triton"`` on CUDA when available, ``"native"`` on CPU, else ``"shift"``."""
-    if backend != "auto":
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be 'auto' or one of {backend_names()}, got {backend!r}")
-        return backend
-    device = torch.device(device)
-    if device.type == "cuda" and BACKENDS["triton"].available(device):
-        return "triton"
-    if device.type in ("cpu", "meta"):
-        return "native"
-    return "shift"
+register_backend("reference", forward=reference.forward, backward=reference.backward,
+                 memory_format=torch.contiguous_format, available=_anywhere)
+register_backend("shift", forward=shift.forward, backward=shift.backward, memory_format=torch.contiguous_format,
+                 available=_anywhere, fused_forward=shift.fused_forward, fused_backward=shift.fused_backward)
+register_backend("native", forward=native.forward, backward=native.backward, memory_format=torch.channels_last,
+                 available=lambda device: device.type in ("cpu", "meta"),
+                 fused_forward=native.fused_forward, fused_backward=native.fused_backward)
+register_backend("triton", forward=_triton_forward, backward=_triton_backward,
+                 memory_format=torch.contiguous_format, available=_triton_available)

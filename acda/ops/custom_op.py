@@ -21,9 +21,10 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
-from . import BACKENDS, reference
+from . import get_backend, reference
 
-__all__ = ["atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward", "macs", "coefficient_macs"]
+__all__ = ["atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward", "macs", "coefficient_macs",
+           "acda_macs"]
 
 
 def macs(x_shape, atoms_shape) -> int:
@@ -37,6 +38,15 @@ def coefficient_macs(atoms_shape, coef_shape) -> int:
     return n * oh * ow * math.prod(int(s) for s in coef_shape)
 
 
+def acda_macs(x_shape, atoms_shape, coef_shape) -> int:
+    """Multiply-adds of two-layer ACDA (Eq. 5 then Eq. 6): ``macs`` + ``coefficient_macs``, no bias.
+
+    The one formula for the fused op: its FLOP formula here, ``acda.profile``'s fvcore handle and
+    closed form, and the benchmarks all count through it.
+    """
+    return macs(x_shape, atoms_shape) + coefficient_macs(atoms_shape, coef_shape)
+
+
 def _out_dtype(x: Tensor, atoms: Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, atoms.dtype)
 
@@ -44,8 +54,8 @@ def _out_dtype(x: Tensor, atoms: Tensor) -> torch.dtype:
 @torch.library.custom_op("acda::atom_conv2d", mutates_args=())
 def atom_conv2d(x: Tensor, atoms: Tensor, stride: list[int], padding: list[int], dilation: list[int],
                 backend: str) -> Tensor:
-    """Atom convolution with backend ``backend`` (a key of ``acda.ops.BACKENDS``): (N, C·m, H', W')."""
-    impl = BACKENDS[backend]
+    """Atom convolution with backend ``backend`` (a name in ``acda.ops.BACKENDS``): (N, C·m, H', W')."""
+    impl = get_backend(backend)
     out = impl.forward(x, atoms, tuple(stride), tuple(padding), tuple(dilation))
     return out.to(_out_dtype(x, atoms)).contiguous(memory_format=impl.memory_format)
 
@@ -55,7 +65,7 @@ def _atom_conv2d_fake(x, atoms, stride, padding, dilation, backend):
     n, c = x.shape[:2]
     m, oh, ow = atoms.shape[1], atoms.shape[4], atoms.shape[5]
     return torch.empty((n, c * m, oh, ow), dtype=_out_dtype(x, atoms), device=x.device,
-                       memory_format=BACKENDS[backend].memory_format)
+                       memory_format=get_backend(backend).memory_format)
 
 
 @torch.library.custom_op("acda::atom_conv2d_backward", mutates_args=())
@@ -63,7 +73,7 @@ def atom_conv2d_backward(grad_out: Tensor, x: Tensor, atoms: Tensor, stride: lis
                          dilation: list[int], needs_x: bool, needs_atoms: bool, backend: str,
                          ) -> tuple[Tensor, Tensor]:
     """(grad_x, grad_atoms) of ``atom_conv2d``; an empty tensor stands for a gradient not requested."""
-    impl = BACKENDS[backend]
+    impl = get_backend(backend)
     gx, ga = impl.backward(grad_out, x, atoms, tuple(stride), tuple(padding), tuple(dilation),
                            needs_x, needs_atoms)
     gx = gx.to(x.dtype).contiguous(memory_format=impl.memory_format) if needs_x else x.new_empty(0)
@@ -73,7 +83,7 @@ def atom_conv2d_backward(grad_out: Tensor, x: Tensor, atoms: Tensor, stride: lis
 
 @atom_conv2d_backward.register_fake
 def _atom_conv2d_backward_fake(grad_out, x, atoms, stride, padding, dilation, needs_x, needs_atoms, backend):
-    gx = (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=BACKENDS[backend].memory_format)
+    gx = (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=get_backend(backend).memory_format)
           if needs_x else x.new_empty(0))
     ga = torch.empty(atoms.shape, dtype=atoms.dtype, device=atoms.device) if needs_atoms else atoms.new_empty(0)
     return gx, ga
@@ -116,7 +126,7 @@ def _atom_conv2d_backward_flops(grad_shape, x_shape, atoms_shape, stride, paddin
 def acda_conv2d(x: Tensor, atoms: Tensor, coef: Tensor, bias: Tensor | None, stride: list[int], padding: list[int],
                 dilation: list[int], backend: str) -> Tensor:
     """Two-layer ACDA (Eq. 5 then Eq. 6) with the fused implementation of ``backend``: (N, O, H', W')."""
-    impl = BACKENDS[backend]
+    impl = get_backend(backend)
     out = impl.fused_forward(x, atoms, coef, bias, tuple(stride), tuple(padding), tuple(dilation))
     return out.to(_out_dtype(x, atoms)).contiguous(memory_format=impl.memory_format)
 
@@ -126,7 +136,7 @@ def _acda_conv2d_fake(x, atoms, coef, bias, stride, padding, dilation, backend):
     n, o = x.shape[0], coef.shape[0]
     oh, ow = atoms.shape[4], atoms.shape[5]
     return torch.empty((n, o, oh, ow), dtype=_out_dtype(x, atoms), device=x.device,
-                       memory_format=BACKENDS[backend].memory_format)
+                       memory_format=get_backend(backend).memory_format)
 
 
 @torch.library.custom_op("acda::acda_conv2d_backward", mutates_args=())
@@ -134,7 +144,7 @@ def acda_conv2d_backward(grad_out: Tensor, x: Tensor, atoms: Tensor, coef: Tenso
                          padding: list[int], dilation: list[int], needs_x: bool, needs_atoms: bool,
                          needs_coef: bool, backend: str) -> tuple[Tensor, Tensor, Tensor]:
     """(grad_x, grad_atoms, grad_coef) of ``acda_conv2d``; an empty tensor stands for a gradient not requested."""
-    impl = BACKENDS[backend]
+    impl = get_backend(backend)
     gx, ga, gc = impl.fused_backward(grad_out, x, atoms, coef, tuple(stride), tuple(padding), tuple(dilation),
                                      needs_x, needs_atoms, needs_coef)
     gx = gx.to(x.dtype).contiguous(memory_format=impl.memory_format) if needs_x else x.new_empty(0)
@@ -146,7 +156,7 @@ def acda_conv2d_backward(grad_out: Tensor, x: Tensor, atoms: Tensor, coef: Tenso
 @acda_conv2d_backward.register_fake
 def _acda_conv2d_backward_fake(grad_out, x, atoms, coef, stride, padding, dilation, needs_x, needs_atoms,
                                needs_coef, backend):
-    gx = (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=BACKENDS[backend].memory_format)
+    gx = (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=get_backend(backend).memory_format)
           if needs_x else x.new_empty(0))
     ga = torch.empty(atoms.shape, dtype=atoms.dtype, device=atoms.device) if needs_atoms else atoms.new_empty(0)
     gc = torch.empty(coef.shape, dtype=coef.dtype, device=coef.device) if needs_coef else coef.new_empty(0)
@@ -181,7 +191,7 @@ acda_conv2d.register_autograd(_fused_backward, setup_context=_fused_setup_contex
 
 @register_flop_formula(torch.ops.acda.acda_conv2d)
 def _acda_conv2d_flops(x_shape, atoms_shape, coef_shape, *args, out_shape=None, **kwargs) -> int:
-    return 2 * (macs(x_shape, atoms_shape) + coefficient_macs(atoms_shape, coef_shape))
+    return 2 * acda_macs(x_shape, atoms_shape, coef_shape)
 
 
 @register_flop_formula(torch.ops.acda.acda_conv2d_backward)

@@ -3,8 +3,9 @@
 The sources in ``csrc/`` are compiled with ``torch.utils.cpp_extension.load`` the first time they
 are needed and cached in ``$ACDA_EXTENSIONS_DIR`` (default ``~/.cache/acda-repro/extensions``), one
 build per torch version, per at::vec instruction set (``torch.backends.cpu.get_cpu_capability()``:
-AVX512, AVX2 or the portable default) and per content hash of the sources, so a cache shared
-between machines or versions stays correct. No build step at install time, hence no build-time
+AVX512, AVX2 or the portable default) and per hash of the sources' content and the compiler flags,
+so a cache shared between machines or versions stays correct. The sources are compiled from a copy in the build folder,
+so checkouts in different places share one build. No build step at install time, hence no build-time
 dependency on torch (pip's build isolation is not an issue).
 
 Kernels (``csrc/atom_kernels.h``): channels-last x, atoms read through their strides, no unfolded
@@ -34,6 +35,7 @@ from types import ModuleType
 
 import torch
 
+from ..utils import atomic_write
 from . import shift
 
 __all__ = ["forward", "backward", "fused_forward", "fused_backward", "load_extension", "extension_dir",
@@ -67,13 +69,30 @@ def compile_flags() -> list[str]:
     return ["-O3", "-fopenmp", *_FLAGS.get(_capability(), [])]
 
 
+def _staged_sources(build: Path) -> list[str]:
+    """Copies of ``csrc/`` inside the build folder, the files the compiler is given.
+
+    The build command then names the same paths whichever checkout (or installed copy) of this package
+    asks, so checkouts sharing the cache reuse one build instead of rebuilding it for each other.
+    """
+    staged = build / "src"
+    for path in sorted(_CSRC.iterdir()):
+        data = path.read_bytes()
+        target = staged / path.name
+        if not target.is_file() or target.read_bytes() != data:  # rewritten only when missing or different
+            atomic_write(target, data)
+    return [str(staged / name) for name in _SOURCES]
+
+
 def load_extension(*, verbose: bool = False) -> ModuleType | None:
     """Compile (first call) or load the cached C++ extension; ``None`` (and one warning) if that fails."""
     with _lock:
         if "module" in _state:
             return _state["module"]  # type: ignore[return-value]
         cap = _capability()
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir()))).hexdigest()[:10]
+        flags = compile_flags()
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir()))
+                                + " ".join(flags).encode()).hexdigest()[:10]
         build = extension_dir() / f"{cap.lower()}-{digest}"
         module: ModuleType | None
         try:
@@ -82,8 +101,8 @@ def load_extension(*, verbose: bool = False) -> ModuleType | None:
             build.mkdir(parents=True, exist_ok=True)
             module = load(
                 name=f"acda_native_{cap.lower()}_{digest}",
-                sources=[str(_CSRC / name) for name in _SOURCES],
-                extra_cflags=compile_flags(),
+                sources=_staged_sources(build),
+                extra_cflags=flags,
                 extra_ldflags=["-fopenmp"],
                 build_directory=str(build),
                 verbose=verbose,

@@ -56,6 +56,8 @@ from typing import Any
 
 import torch
 
+from ..utils import conv_output_size, is_int, pair
+
 __all__ = ["is_available", "interpreting", "forward", "backward"]
 
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -240,12 +242,9 @@ def _kernels(interpret: bool) -> dict[str, Any]:
 def _pair3(stride, padding, dilation) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     out = []
     for name, value, minimum in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
-        if (not isinstance(value, (tuple, list)) or len(value) != 2
-                or not all(isinstance(e, int) and not isinstance(e, bool) for e in value)):
+        if not isinstance(value, (tuple, list)) or len(value) != 2 or not all(map(is_int, value)):
             raise TypeError(f"{name} must be a tuple of 2 ints, got {value!r}")
-        if min(value) < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-        out.append((int(value[0]), int(value[1])))
+        out.append(pair(value, name, minimum=minimum))
     return out[0], out[1], out[2]
 
 
@@ -272,10 +271,7 @@ def _check_inputs(x: torch.Tensor, atoms: torch.Tensor, stride, padding, dilatio
     n, _, kh, kw, oh, ow = atoms.shape
     if n != x.shape[0]:
         raise ValueError(f"atoms batch size {n} does not match x batch size {x.shape[0]}")
-    expected = tuple(
-        (s + 2 * p - d * (k - 1) - 1) // st + 1
-        for s, k, st, p, d in zip(x.shape[-2:], (kh, kw), stride, padding, dilation)
-    )
+    expected = conv_output_size(tuple(x.shape[-2:]), (kh, kw), stride, padding, dilation)
     if (oh, ow) != expected or min(expected) < 1:
         raise ValueError(
             f"atoms must have output spatial size {expected} (>= 1) for input {tuple(x.shape[-2:])}, kernel "

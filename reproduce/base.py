@@ -1,0 +1,186 @@
+"""What every reproducer shares: its command line, devices and threads, publishing, worker processes, plots.
+
+A reproducer is its data plus a few calls::
+
+    parser = base.parser(__doc__, "table6", {"device": {"default": "cpu"}})
+    args = parser.parse_args(argv)          # --device and --threads validated here, once
+    with base.threads(args.threads):
+        results, findings = build_results(...)
+    base.publish("table6", results, args, title=..., findings=findings)   # write, then print the Markdown
+
+Shared options (``OPTIONS``), each added only where the reproducer names it; ``--out`` and
+``--allow-dirty`` are on every reproducer that writes a report (``report=True``):
+
+- ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:i``; refused at parse time
+  when CUDA is asked for but absent (``resolve_device``);
+- ``threads``: torch CPU threads for the run (``threads``), at least 1;
+- ``seeds``: a count (``type=int``, at least 1) or, with ``nargs="+"``, the seeds themselves
+  (distinct, non-negative);
+- ``quick``: the small configuration CI checks; ``data_root``: where the real dataset lives.
+
+Each option's argparse keywords (``help``, ``default``, ``nargs``, …) can be overridden per reproducer.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from acda.utils import atomic_write
+
+from .report import Result, write_report
+
+__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "threads", "usable_cpus", "run_jobs", "publish",
+           "pyplot", "save_figure"]
+
+# name → argparse keywords; a reproducer may override any of them
+OPTIONS: dict[str, dict[str, Any]] = {
+    "device": {"default": "auto", "help": "auto (CUDA when available), cpu, cuda or cuda:i (default: %(default)s)"},
+    "threads": {"type": int, "default": None,
+                "help": "torch CPU threads (default: torch's; 1 is fastest on a loaded machine and makes CPU "
+                        "results reproducible across thread counts)"},
+    "seeds": {"type": int, "default": 1, "help": "seeds per model (default: %(default)s)"},
+    "quick": {"action": "store_true", "help": "the small configuration CI checks"},
+    "data_root": {"default": None, "help": "root folder of the dataset"},
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` that validates the shared options once, after parsing."""
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None):
+        parsed = super().parse_args(args, namespace)
+        if getattr(parsed, "device", None) is not None:
+            try:
+                resolve_device(parsed.device)
+            except ValueError as e:
+                self.error(str(e))
+        threads_ = getattr(parsed, "threads", None)
+        if threads_ is not None and threads_ < 1:
+            self.error(f"--threads must be >= 1, got {threads_}")
+        seeds = getattr(parsed, "seeds", None)
+        if isinstance(seeds, int) and seeds < 1:
+            self.error(f"--seeds must be >= 1, got {seeds}")
+        if isinstance(seeds, list) and (len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds)):
+            self.error(f"--seeds must be distinct non-negative integers, got {seeds}")
+        return parsed
+
+
+def parser(doc: str | None, prog: str, options: Iterable[str] | Mapping[str, Mapping[str, Any]] = (), *,
+           report: bool = True) -> Parser:
+    """The command line of ``python -m reproduce.<prog>`` (``prog`` "" for the index): ``doc`` as its
+    description, the shared ``options`` it names (a mapping gives each one's argparse overrides), and
+    ``--out`` / ``--allow-dirty`` when it writes a report. Add the reproducer's own options to the result."""
+    p = Parser(prog="python -m reproduce" + (f".{prog}" if prog else ""), description=doc,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    overrides = dict(options) if isinstance(options, Mapping) else dict.fromkeys(options, {})
+    unknown = set(overrides) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown shared options {sorted(unknown)}; known: {sorted(OPTIONS)}")
+    for name in OPTIONS:  # a fixed order, whatever the reproducer's
+        if name in overrides:
+            p.add_argument("--" + name.replace("_", "-"), **{**OPTIONS[name], **overrides[name]})
+    if report:
+        p.add_argument("--out", default="results", help="output directory (default: results/)")
+        p.add_argument("--allow-dirty", action="store_true",
+                       help="write the repository's results/ from a tree with uncommitted changes (refused "
+                            "otherwise; the commit column then says '<sha>-dirty')")
+    return p
+
+
+# ---------------------------------------------------------------- devices and threads
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` → ``cuda`` when available, else ``cpu``; ``cpu``, ``cuda``, ``cuda:i`` as given.
+    ValueError for anything else, or for CUDA when it is not available."""
+    if str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:i, got {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:i, got {name!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+@contextlib.contextmanager
+def threads(count: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(count)`` inside the block (nothing when ``count`` is None); restored after."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def run_jobs(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int, desc: str = "runs",
+             in_process: bool = False, worker_args: tuple = ()) -> list[Any]:
+    """``[fn(*task) for task in tasks]`` in order: in this process when ``jobs`` is 1 or ``in_process``,
+    otherwise in ``jobs`` spawned worker processes, each call as ``fn(*task, *worker_args)`` (``fn`` must
+    be importable by its module's name: defined at the top level of a module other than ``__main__``)."""
+    jobs = min(jobs, len(tasks))
+    if jobs <= 1 or in_process:
+        return [fn(*task) for task in tqdm(tasks, desc=desc, disable=None)]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *task, *worker_args) for task in tasks]
+        for _ in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=None):
+            pass
+        return [f.result() for f in futures]
+
+
+# ---------------------------------------------------------------- publishing
+
+def publish(table: str, results: Iterable[Result], args: argparse.Namespace, *, name: str | None = None,
+            title: str | None = None, device: str = "cpu", findings: Sequence[str] = ()):
+    """``write_report`` into ``args.out`` (``args.allow_dirty``), then print the Markdown it wrote.
+    Returns the table as read back from the CSV."""
+    name = name or table
+    df = write_report(table, results, out_dir=args.out, name=name, title=title, device=device, findings=findings,
+                      allow_dirty=args.allow_dirty)
+    print(Path(args.out, f"{name}.md").read_text(encoding="utf-8"))
+    return df
+
+
+# ---------------------------------------------------------------- plots
+
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
+    """Save ``fig`` as PNG through a temporary file and a rename (never a half-written file), without
+    the matplotlib version in its metadata (so equal figures are equal files), and close it."""
+    plt = pyplot()
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None}))
+    finally:
+        plt.close(fig)

@@ -1,0 +1,102 @@
+"""The two layers of Figure 6 at the same initial scale, their training loop and the least-squares Conv."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from acda import ACDAConv2d
+from acda.data import TensorPairDataset
+from acda.data.toy import PatternMap
+from acda.train import Restoration, TrainConfig, fit
+
+from .metrics import find_centres, match_centres
+from .recipe import KERNEL, RADIUS, Config
+
+__all__ = ["TrainLog", "build_layers", "train", "least_squares_conv"]
+
+
+@dataclass
+class TrainLog:
+    """Steps taken, whether the criterion was met, the loss after each step, and the centre errors
+    (missed + false) at every ``window``-th step."""
+
+    steps: int
+    converged: bool
+    losses: list[float] = field(repr=False)
+    centre_errors: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def first_perfect_step(self) -> int | None:
+        """First checked step from which the centre errors stay 0 to the end; None if they never do."""
+        first = None
+        for step, errors in sorted(self.centre_errors.items()):
+            first = (first if first is not None else step) if errors == 0 else None
+        return first
+
+
+def build_layers(image: torch.Tensor, num_atoms: int, device: torch.device) -> tuple[nn.Conv2d, ACDAConv2d]:
+    """Conv and ACDA with default init, biases 0, ACDA's A rescaled to the Conv's output std."""
+    conv = nn.Conv2d(1, 1, KERNEL, padding=RADIUS, device=device)
+    # backend "reference" (unfold + einsum): the fastest here for one channel on one CPU thread
+    acda = ACDAConv2d(1, 1, KERNEL, padding=RADIUS, num_atoms=num_atoms, generator="paper", backend="reference",
+                      device=device)
+    with torch.no_grad():
+        conv.bias.zero_()
+        acda.bias.zero_()
+        acda.coef.mul_(conv(image).std() / acda(image).std())
+    return conv, acda
+
+
+def train(layer: nn.Module, data: PatternMap, cfg: Config, desc: str, progress: bool = True) -> TrainLog:
+    """SGD on the MSE until the relative loss change over ``cfg.window`` steps is below ``cfg.tol``.
+
+    Runs on the shared trainer (``acda.train.fit``): the one image is the whole training set, so one
+    epoch is one full-batch step (``epochs = max_steps``, constant learning rate, no weight decay),
+    and the stopping rule is ``fit``'s early-stopping hook. The hook sees the model after ``epoch``
+    updates; at every ``window``-th step (and the last) it evaluates the loss and the centre errors
+    there, exactly where the rule needs them. ``losses[t]`` is the loss after t updates.
+    """
+    log = TrainLog(cfg.max_steps, False, [])
+    config = TrainConfig(epochs=cfg.max_steps, lr=cfg.lr, momentum=cfg.momentum, weight_decay=0.0,
+                         schedule="constant", batch_size=1, device=data.image.device.type, progress=progress)
+    task = Restoration(criterion="mse", ssim=False, clamp=False)  # image → target map, pixel-wise MSE
+
+    def check(step: int) -> bool:
+        """Loss and centre errors after ``step`` updates; True when the stopping rule is met."""
+        with torch.no_grad():
+            output = layer(data.image)
+        value = F.mse_loss(output, data.target).item()
+        if not math.isfinite(value):
+            raise RuntimeError(f"{desc}: loss diverged to {value} at step {step} (lr={cfg.lr}, "
+                               f"momentum={cfg.momentum}); lower --momentum")
+        log.losses.append(value)
+        if step % cfg.window:
+            return False
+        log.centre_errors[step] = sum(match_centres(find_centres(output.cpu(), cfg.threshold), data.centres))
+        if step and abs(log.losses[step - cfg.window] - value) < cfg.tol * log.losses[step - cfg.window]:
+            log.steps, log.converged = step, True
+        return log.converged
+
+    def on_epoch_end(epoch: int, row: dict) -> bool:
+        if len(log.losses) == epoch - 1:  # this epoch's training loss: the loss after epoch − 1 updates
+            log.losses.append(row["train_loss"])
+        return check(epoch) if epoch % cfg.window == 0 or epoch == cfg.max_steps else False
+
+    if not check(0):
+        fit(layer, TensorPairDataset(data.image, data.target), None, config, task=task, on_epoch_end=on_epoch_end)
+    return log
+
+
+def least_squares_conv(image: torch.Tensor, target: torch.Tensor) -> nn.Conv2d:
+    """The 7×7 filter and bias minimising the MSE exactly (float64 least squares over all pixels)."""
+    patches = F.unfold(image.double(), KERNEL, padding=RADIUS)[0].T  # (H·W, 49)
+    design = torch.cat([patches, torch.ones(len(patches), 1, dtype=patches.dtype)], dim=1)
+    solution = torch.linalg.lstsq(design.cpu(), target.double().reshape(-1, 1).cpu()).solution[:, 0]
+    conv = nn.Conv2d(1, 1, KERNEL, padding=RADIUS, device=image.device)
+    with torch.no_grad():
+        conv.weight.copy_(solution[:-1].view(1, 1, KERNEL, KERNEL))
+        conv.bias.copy_(solution[-1:])
+    return conv
