@@ -25,14 +25,8 @@ __all__ = ["topk_correct", "topk_hits", "topk_error", "density_count", "count_er
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, int]:
     """{k: number of samples whose target is among the k highest logits}; k > classes is clipped."""
-    if logits.dim() != 2 or target.shape != logits.shape[:1]:
-        raise ValueError(f"logits must be (N, classes) and target (N,), got {tuple(logits.shape)} and "
-                         f"{tuple(target.shape)}")
-    if not ks or any(not isinstance(k, int) or k < 1 for k in ks):
-        raise ValueError(f"ks must be positive ints, got {ks!r}")
-    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
-    hit = top.eq(target[:, None])
-    return {k: int(hit[:, :k].any(dim=1).sum()) for k in ks}
+    hits = topk_hits(logits, target, ks)
+    return {k: int(hits[:, i].sum()) for i, k in enumerate(ks)}
 
 
 def topk_hits(logits: torch.Tensor, target: torch.Tensor, ks: Sequence[int] = (1, 5)) -> torch.Tensor:
