@@ -104,15 +104,6 @@ def test_write_report_is_atomic_and_compares(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["tx.csv", "tx.json", "tx.md"]
 
 
-def test_atomic_write_cleans_up_on_failure(tmp_path, monkeypatch):
-    target = tmp_path / "x.csv"
-    target.write_text("old")
-    monkeypatch.setattr(report.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk")))
-    with pytest.raises(OSError):
-        report.atomic_write(target, "new")
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.csv"]
-
-
 def test_regress_reports_drift_of_an_exact_row(tmp_path, monkeypatch):
     _published(tmp_path, monkeypatch)
     committed = tmp_path / "c.csv"

@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+import acda.utils as acda_utils
 from acda.utils import (
     atomic_write,
     check_int,
@@ -71,3 +72,12 @@ def test_atomic_write_text_bytes_and_writer(tmp_path):
         atomic_write(path, fails)
     assert path.read_bytes() == b"\x00\x01"  # the old file is intact, no temporary left behind
     assert sorted(p.name for p in path.parent.iterdir()) == ["out.txt"]
+
+
+def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path, monkeypatch):
+    target = tmp_path / "x.csv"
+    target.write_text("old")
+    monkeypatch.setattr(acda_utils.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk")))
+    with pytest.raises(OSError, match="disk"):
+        atomic_write(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.csv"]
