@@ -3,3 +3,6 @@ from .layout import DatasetLayoutError
 from .tensors import TensorImageDataset, TensorPairDataset
 
 __all__ = ["DatasetLayoutError", "TensorImageDataset", "TensorPairDataset"]
+from .crowd import CrowdDataset, density_map, shanghaitech_a, sum_pool, ucf_qnrf
+
+__all__ += ["CrowdDataset", "density_map", "shanghaitech_a", "sum_pool", "ucf_qnrf"]

@@ -34,6 +34,8 @@ Choices where Table A is silent (each an argument of ``AdResNet`` and of the bui
 - Dense variant (A.4, crowd counting): ``maxpool=False`` removes the first max pool and
   ``features_only=True`` removes the Output stage; ``forward`` then returns the Conv4_x map
   (N, C, H/16, W/16). ``adresnet_{s,m,l}_dense`` build exactly that.
+- ``stem_channels`` (default 64, Table A's Conv0): the width of the 7×7 stem; with stages of
+  scaled widths it builds the reduced-width variants of ``acda.models.crowd``.
 """
 from __future__ import annotations
 
@@ -183,6 +185,7 @@ class AdResNet(nn.Module):
         maxpool: bool = True,
         features_only: bool = False,
         in_channels: int = 3,
+        stem_channels: int = 64,
         num_atoms: int = 6,
         num_bases: int = 6,
         num_scales: int | None = None,
@@ -190,6 +193,7 @@ class AdResNet(nn.Module):
     ) -> None:
         super().__init__()
         check_positive_int("num_classes", num_classes)
+        check_positive_int("stem_channels", stem_channels)
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
         if shortcut not in SHORTCUTS:
@@ -202,10 +206,11 @@ class AdResNet(nn.Module):
         self.generator_variant = generator
         self.shortcut_kind, self.stride_on = shortcut, stride_on
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, stem_channels, 7, 2, 3, bias=False), nn.BatchNorm2d(stem_channels),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1) if maxpool else nn.Identity(),
         )
-        channels = 64
+        channels = stem_channels
         self.stages = nn.ModuleList()
         for i, st in enumerate(stages):
             blocks = []
