@@ -4,5 +4,7 @@ from .tensors import TensorImageDataset, TensorPairDataset
 
 __all__ = ["DatasetLayoutError", "TensorImageDataset", "TensorPairDataset"]
 from .crowd import CrowdDataset, density_map, shanghaitech_a, sum_pool, ucf_qnrf
+from .crowd_proxy import CrowdProxy, crowd_proxy
 
 __all__ += ["CrowdDataset", "density_map", "shanghaitech_a", "sum_pool", "ucf_qnrf"]
+__all__ += ["CrowdProxy", "crowd_proxy"]

@@ -1,0 +1,444 @@
+"""Table 3: crowd counting, MAE/MSE on ShanghaiTech Part A and UCF-QNRF, and parameters (paper §4.2).
+
+Parameter rows: counted here (``acda.profile.count_parameters``) from the registered crowd models
+of ``acda.models.crowd`` at full width with their default decoder (Baseline, Ad-ResNet-s/-m with
+the paper's generator, CondConv-s/-l), and compared with the counts Table 3 prints beside the
+method names. The notes and findings say what the printed counts imply
+(``acda.models.crowd.table3_parameter_study``).
+
+MAE/MSE rows (``--data-root DIR`` holding ``part_A_final`` and/or ``UCF-QNRF_ECCV18``): each model
+of ``--train`` (default: Baseline, Ad-ResNet-s, Ad-ResNet-m) is trained by ``acda.train.fit`` with
+``task=DensityCounting()`` and evaluated by it on the whole test images (batch 1) after every
+epoch; the rows report the last epoch (no selection on the test set). "MSE" is the root of the
+mean squared count error, as crowd papers compute it (``val_rmse``). Checkpoints go to
+``--runs/<dataset>/<model>/seed<k>/`` and an interrupted run resumes. Without data the rows say
+"needs data" and name the layout expected.
+
+Recipe (the paper gives only "a fixed-size Gaussian kernel" and "a mean square error (MSE) loss";
+everything else is ours and an option): Adam, lr 1e-4, constant, L2 weight decay 1e-4 (not on
+biases and norms); batches of 8 random 256×256 crops with horizontal flips (an incomplete last
+batch is dropped); pixel-wise MSE on σ = 4 px fixed-Gaussian density maps at the input resolution
+(``acda.data.crowd``; UCF-QNRF resized to a long side ≤ 2048); 200 epochs. The paper starts from
+ImageNet-trained networks: ``--pretrained crowd_adresnet_s=runs/table2/adresnet_s/best.pt`` loads a
+backbone from a Table 2 checkpoint (``python -m reproduce.table2 --train``; any ``acda.train``
+checkpoint holding the same backbone works); without it backbones start from scratch.
+Whole-image inputs are zero-padded (bottom/right) to the backbone's stride inside the evaluated
+model and the density map is cropped back, so the count covers exactly the image.
+
+Rows of the other crowd counters the table quotes (MCNN … BL) are "not implemented".
+
+    python -m reproduce.table3 [--out results/]
+    python -m reproduce.table3 --data-root DIR [--dataset shtech_a|ucf_qnrf|both] [--train MODEL ...]
+                               [--epochs N] [--seeds N] [--pretrained MODEL=CKPT ...] [--width-mult W]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from acda.data import DatasetLayoutError
+from acda.data.crowd import (
+    SHANGHAITECH_A_LAYOUT,
+    UCF_QNRF_LAYOUT,
+    CrowdDataset,
+    pad_to_multiple,
+    shanghaitech_a,
+    ucf_qnrf,
+)
+from acda.models import get_model
+from acda.models.crowd import CrowdCounter, table3_parameter_study
+from acda.profile import count_parameters
+from acda.train import DensityCounting, TrainConfig, distributed_context, fit, load_checkpoint
+
+from . import base
+from .report import Result, load_published
+from .stats import mean_std, welch
+
+PARAMS_SETTING = "crowd model"
+# Table 3's row → (registered model, the row's name in table3_parameter_study)
+MODELS = {
+    "Baseline": ("crowd_baseline", "Baseline"),
+    "Ad-ResNet-s": ("crowd_adresnet_s", "Ad-ResNet-s"),
+    "Ad-ResNet-m": ("crowd_adresnet_m", "Ad-ResNet-m"),
+    "CondConv-s [40]": ("crowd_condconv_s", "CondConv-s"),
+    "CondConv-l [40]": ("crowd_condconv_l", "CondConv-l"),
+}
+ROW_OF = {slug: row for row, (slug, _) in MODELS.items()}
+ACDA_MODELS = ("crowd_adresnet_s", "crowd_adresnet_m")
+DEFAULT_TRAIN = ("crowd_baseline", "crowd_adresnet_s", "crowd_adresnet_m")
+OTHERS = ("MCNN [45]", "Switch-CNN [29]", "SCNet [38]", "ic-CNN [28]", "SANet [5]", "CL-CNN [14]", "PACNN [32]",
+          "SFCN [35]", "CAN [21]", "Wan et al. [34]", "BL [22]")
+OTHERS_WITH_PARAMS = ("SFCN [35]", "CAN [21]", "BL [22]")
+METRICS = {"MAE": "val_mae", "MSE": "val_rmse"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    setting: str  # Table 3's column
+    folder: str  # under --data-root
+    layout: str
+    load: object  # (root, split, **kwargs) -> CrowdDataset
+
+
+DATASETS = {d.key: d for d in (
+    Dataset("shtech_a", "SHTech-A", "part_A_final", SHANGHAITECH_A_LAYOUT, shanghaitech_a),
+    Dataset("ucf_qnrf", "UCF-QNRF", "UCF-QNRF_ECCV18", UCF_QNRF_LAYOUT, ucf_qnrf),
+)}
+
+NOT_IMPLEMENTED = ("another crowd counter, with its own architecture, loss and training, whose numbers Table 3 "
+                   "quotes from its paper; this suite implements only the models the ACDA paper builds and "
+                   "trains itself (Baseline, Ad-ResNet-s/-m, CondConv-s/-l)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter rows
+# ---------------------------------------------------------------------------------------------
+
+def build(slug: str, *, width_mult: float = 1.0, generator: str = "paper") -> CrowdCounter:
+    """The registered crowd model ``slug`` (the ACDA models with ``generator``)."""
+    kwargs = {"width_mult": width_mult}
+    if slug in ACDA_MODELS:
+        kwargs["generator"] = generator
+    return get_model(slug, **kwargs)
+
+
+def _meta(slug: str, **kwargs) -> CrowdCounter:
+    with torch.device("meta"):  # no memory, no initialisation: counting only
+        return build(slug, **kwargs)
+
+
+def _grid_text(study: dict, name: str) -> str:
+    c, points = study["closest"][name], study["grid"]["points"][name]
+    gen = f"generator={c['generator']!r}, " if name.startswith("Ad-ResNet") else ""
+    return (f"Closest decoder of the grid (transposed-conv kernel {study['grid']['decoder_kernel']} × first width "
+            f"{study['grid']['decoder_width']} × output stride {study['grid']['output_stride']}"
+            + (" × generator" if gen else "") + f", {points} points): {gen}kernel {c['decoder_kernel']}, width "
+            f"{c['decoder_width']}, output stride {c['output_stride']}: {c['params']:,} ({c['delta_M']:+.3f}M); "
+            "no single decoder fits all rows (findings).")
+
+
+def parameter_note(row: str, model: CrowdCounter, study: dict) -> str:
+    slug, name = MODELS[row]
+    total, bb, dec = (count_parameters(m) for m in (model, model.backbone, model.decoder))
+    printed = study["printed"][name]
+    widths = "/".join(map(str, model.decoder.widths))
+    text = (f"{slug}() at full width{', paper generator (A.3)' if slug in ACDA_MODELS else ''}, default decoder "
+            f"({len(model.decoder.widths)} stride-2 {model.decoder.kernel_size}×{model.decoder.kernel_size} "
+            f"transposed convs {widths} + BN + ReLU, 1×1 head, output stride {model.output_stride}): {total:,} = "
+            f"backbone {bb:,} + decoder {dec:,}")
+    implied = study["implied_decoder"][name]
+    if slug in ACDA_MODELS:
+        official = next(r for r in study["rows"] if r["row"] == name)["official"]["params"]
+        text += (f"; with the authors' generator {official:,}. The printed {printed}M leaves {implied['paper']:,} "
+                 f"for a decoder after our backbone ({implied['official']:,} with the authors' generator). ")
+    else:
+        text += f". The printed {printed}M leaves {implied['paper']:,} for a decoder after our backbone. "
+    bd = study["baseline_difference"]
+    if slug in ("crowd_baseline", "crowd_adresnet_s"):
+        text += (f"Ad-ResNet-s − Baseline (the decoders cancel): printed +{bd['printed_M']:.2f}M, ours "
+                 f"{bd['paper']['ours'] / 1e6:+.3f}M; the printed difference implies "
+                 f"{bd['implied_generator_per_layer']:,.0f} generator parameters per ACDA layer, ours "
+                 f"{bd['paper']['generator_per_layer']:,.0f} (A.3) / {bd['official']['generator_per_layer']:,.0f} "
+                 f"(authors'), Table 2's printed Ad-ResNet-s {bd['imagenet_implied_generator_per_layer']:,.0f}. ")
+    if slug == "crowd_baseline":
+        text += (f"Each ACDA k×k layer is a standard 3×3 conv here: k×k convs (7×7, 5×5) would make the backbone "
+                 f"alone {bd['same_kernel_backbone']:,}, above the printed total. ")
+    if slug == "crowd_adresnet_m":
+        imd = study["imagenet_difference"]
+        text += (f"Printed crowd − Table 2 (ImageNet) counts plus the FC layer imply a decoder of "
+                 f"{imd['Ad-ResNet-m']['implied_decoder']:,} here and {imd['Ad-ResNet-s']['implied_decoder']:,} "
+                 f"for Ad-ResNet-s ({imd['Ad-ResNet-m']['implied_decoder'] / imd['Ad-ResNet-s']['implied_decoder']:.2f}"
+                 f"×, as the backbones' output widths 1024 / 512). ")
+    if slug in ("crowd_condconv_s", "crowd_condconv_l"):
+        experts = 4 if slug.endswith("_s") else 8
+        imagenet = study["printed_imagenet"][name]
+        text += (f"EfficientNet-B0 with CondConv ({experts} experts, one routing per layer) in stages 5–7, Table "
+                 f"2's CondConv-EfficientNet rule; the printed count is the official {experts}-expert release's "
+                 f"{imagenet}M + {printed - imagenet:.1f}M. ")
+    return text + _grid_text(study, name)
+
+
+def parameter_results(study: dict | None = None) -> tuple[list[Result], list[str]]:
+    """Counted Params rows of our five models, the not-implemented Params rows, and the findings."""
+    study = table3_parameter_study() if study is None else study
+    results, deltas, signs = [], [], []
+    for row, (slug, name) in MODELS.items():
+        model = _meta(slug)
+        total = count_parameters(model)
+        results.append(Result(row, PARAMS_SETTING, "Params", total / 1e6, "counted",
+                              note=parameter_note(row, model, study)))
+        signs.append(total / 1e6 - study["printed"][name])
+        deltas.append(f"{row} {signs[-1]:+.3f}M")
+    for row in OTHERS_WITH_PARAMS:
+        results.append(Result(row, PARAMS_SETTING, "Params", None, "counted", status="not implemented",
+                              note=f"not implemented: {NOT_IMPLEMENTED}."))
+    larger = all(d > 0 for d in signs)
+    findings = [f"Params at full width with the default decoder, ours − printed: {', '.join(deltas)}"
+                + (": every model is larger than printed. " if larger else ". ") + "The decoder is not "
+                "described beyond 'consecutive transposed convolution layers with batch normalization and "
+                "ReLU'; the findings below say which decoders come closest and which differences no decoder "
+                "can change."]
+    return results, findings + list(study["findings"])
+
+
+# ---------------------------------------------------------------------------------------------
+# MAE / MSE rows
+# ---------------------------------------------------------------------------------------------
+
+class WholeImage(nn.Module):
+    """A ``CrowdCounter`` on images of any size: zero-pads the input (bottom/right) to a multiple of the
+    backbone's stride and crops the density map back to ⌈H/s⌉ × ⌈W/s⌉ (s = output stride), so the
+    count is over the image only. No parameters of its own."""
+
+    def __init__(self, model: CrowdCounter) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x, _ = pad_to_multiple(x, self.model.stride)
+        s = self.model.output_stride
+        return self.model(x)[..., :-(-h // s), :-(-w // s)]
+
+
+def load_backbone(model: CrowdCounter, path: str | Path) -> int:
+    """Load ``model.backbone`` from the ``model`` entry of an ``acda.train`` checkpoint (e.g. Table 2's
+    ``best.pt`` of the ImageNet model with the same backbone); the classifier and any other extra
+    entries are ignored. Every backbone tensor must be there with its shape. Returns how many loaded."""
+    state = {k.removeprefix("module."): v for k, v in load_checkpoint(path)["model"].items()}
+    own = model.backbone.state_dict()
+    missing = [k for k in own if k not in state]
+    wrong = [f"{k} {tuple(state[k].shape)} ≠ {tuple(v.shape)}" for k, v in own.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or wrong:
+        problems = ([f"{len(missing)} tensors missing, e.g. {missing[:3]}"] if missing else []) + (
+            [f"{len(wrong)} of other shapes, e.g. {wrong[:3]}"] if wrong else [])
+        raise ValueError(f"{str(path)!r} does not hold this model's backbone: {'; '.join(problems)}")
+    model.backbone.load_state_dict({k: state[k] for k in own})
+    return len(own)
+
+
+def recipe_text(args: argparse.Namespace, slug: str) -> str:
+    crop = args.crop_size
+    init = (f"backbone loaded from {args.pretrained[slug]}" if slug in args.pretrained else
+            "backbone from scratch (the paper starts from ImageNet-trained networks)")
+    return (f"Adam lr {args.lr:g} (constant), L2 weight decay {args.weight_decay:g} (not on biases/norms), "
+            f"batches of {args.batch_size} random {crop}×{crop} crops + flips (an incomplete last batch dropped), "
+            f"{args.epochs} epochs, pixel-wise MSE on σ = 4 px density maps, width × {args.width_mult:g}"
+            + (f", {args.generator} generator" if slug in ACDA_MODELS else "") + f", {init}")
+
+
+def run_dir(args: argparse.Namespace, dataset: str, slug: str, seed: int) -> str:
+    tag = slug + (f"_w{args.width_mult:g}" if args.width_mult != 1 else "")
+    tag += f"_{args.generator}" if slug in ACDA_MODELS and args.generator != "paper" else ""
+    tag += "_pretrained" if slug in args.pretrained else ""
+    return str(Path(args.runs) / dataset / tag / f"seed{seed}")
+
+
+def train_one(args: argparse.Namespace, slug: str, train_set: CrowdDataset, test_set: CrowdDataset, seed: int,
+              device: str, dataset: str, log=print) -> dict:
+    config = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, weight_decay=args.weight_decay,
+                         schedule="constant", batch_size=args.batch_size, drop_last=True, eval_batch_size=1,
+                         num_workers=args.num_workers, seed=seed, amp=args.amp, device=device,
+                         out_dir=run_dir(args, dataset, slug, seed), resume=True)
+    torch.manual_seed(seed)
+    model = build(slug, width_mult=args.width_mult, generator=args.generator)
+    if slug in args.pretrained:
+        load_backbone(model, args.pretrained[slug])
+    metrics = fit(WholeImage(model), train_set, test_set, config, task=DensityCounting())
+    log(f"{dataset} {slug} seed {seed}: MAE {metrics['val_mae']:.2f}, MSE {metrics['val_rmse']:.2f}")
+    return metrics
+
+
+def trained_results(setting: str, slug: str, runs: list[dict], recipe: str, n_test: int,
+                    width_mult: float = 1.0) -> list[Result]:
+    """The MAE/MSE rows of ``slug`` trained on ``setting``, one sample per seed. At a reduced width the
+    model is not the paper's: the rows are proxies (own setting, never compared) and the published
+    rows say what is missing."""
+    out = []
+    for metric, key in METRICS.items():
+        values = [m[key] for m in runs]
+        note = (f"trained here: {recipe}; last epoch's model on the {n_test} whole test images (batch 1), mean "
+                "over seeds")
+        if width_mult != 1:
+            out.append(Result(ROW_OF[slug], f"{setting}, width ×{width_mult:g}", metric, None, "trained",
+                              status="proxy", unit="people", samples=values,
+                              note=f"PROXY: a reduced-width model (channels × {width_mult:g}), not the paper's; "
+                                   f"never compared with the paper. {note}"))
+            out.append(Result(ROW_OF[slug], setting, metric, None, "trained", status="needs data",
+                              note=f"only a reduced-width model (--width-mult {width_mult:g}) was trained in this "
+                                   "run: see its proxy row; --width-mult 1 trains the paper's model"))
+            continue
+        tol = 2 * mean_std(values)[1] if len(values) > 1 else None
+        out.append(Result(ROW_OF[slug], setting, metric, None, "trained", samples=values, tolerance=tol,
+                          note=note + ("; tolerance = 2 × std over seeds" if tol else "")))
+    return out
+
+
+def needs_data(setting: str, slug: str, why: str) -> list[Result]:
+    return [Result(ROW_OF[slug], setting, metric, None, "trained", status="needs data", note=why)
+            for metric in METRICS]
+
+
+def layout_note(ds: Dataset, why: str = "") -> str:
+    layout = "; ".join(" ".join(line.split()) for line in ds.layout.splitlines())
+    return (f"needs data{': ' + why if why else ''}. Pass --data-root DIR with {layout}. --train picks the models "
+            f"(default {' '.join(DEFAULT_TRAIN)}; the CondConv rows need crowd_condconv_s / crowd_condconv_l)")
+
+
+def comparison_finding(setting: str, runs: dict[str, list[dict]], width_mult: float = 1.0) -> str | None:
+    """Baseline vs Ad-ResNet-s (and -m) MAE when both were trained on ``setting``."""
+    if "crowd_baseline" not in runs:
+        return None
+    base_mae = [m["val_mae"] for m in runs["crowd_baseline"]]
+    parts = []
+    for slug in ACDA_MODELS:
+        if slug not in runs:
+            continue
+        mae = [m["val_mae"] for m in runs[slug]]
+        (a, sa), (b, sb) = mean_std(base_mae), mean_std(mae)
+        pm = (lambda sd, n: f" ± {sd:.2f}" if n > 1 else "")  # noqa: E731
+        text = f"{ROW_OF[slug]} {b:.2f}{pm(sb, len(mae))} vs Baseline {a:.2f}{pm(sa, len(base_mae))} MAE"
+        if len(mae) > 1 and len(base_mae) > 1:
+            text += f" (Welch p = {welch(base_mae, mae):.2g})"
+        parts.append(text)
+    if not parts:
+        return None
+    pub = load_published("table3").set_index(["row", "setting", "metric"])["published"]
+    printed = "; ".join(f"{ROW_OF[slug]} {pub[(ROW_OF[slug], setting, 'MAE')]:g} vs Baseline "
+                        f"{pub[('Baseline', setting, 'MAE')]:g}" for slug in ACDA_MODELS if slug in runs)
+    where = f" at width ×{width_mult:g} (PROXY: not the paper's models)" if width_mult != 1 else ""
+    return (f"{setting}, trained here{where} ({len(base_mae)} seed(s)): " + "; ".join(parts)
+            + f". Printed: {printed}.")
+
+
+def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[str], str]:
+    """MAE/MSE rows of our five models (trained, or needs data), the training findings, and the device."""
+    results: list[Result] = []
+    findings: list[str] = []
+    device = "cpu"
+    root = None if args.data_root is None else Path(args.data_root)
+    wanted = tuple(DATASETS) if args.dataset == "both" else (args.dataset,)
+    if root is not None:
+        ctx = distributed_context(args.device)
+        device = ctx.device.type if args.device == "auto" else args.device
+        log = log if ctx.is_main else (lambda *a, **k: None)
+    found = {k for k, ds in DATASETS.items()
+             if root is not None and (root.name == ds.folder or (root / ds.folder).is_dir())}
+    if root is not None and args.dataset == "both" and not found:
+        raise DatasetLayoutError("Table 3 data", root, "neither part_A_final nor UCF-QNRF_ECCV18 is there",
+                                 "\n".join(ds.layout for ds in DATASETS.values()))
+    for ds in DATASETS.values():
+        # an explicitly requested dataset is loaded even if absent: its loader names what is missing
+        if root is None or ds.key not in wanted or (args.dataset == "both" and ds.key not in found):
+            why = ("" if root is None else f"not requested (--dataset {args.dataset})" if ds.key not in wanted
+                   else f"no {ds.folder} under {root}")
+            for slug in ROW_OF:
+                results += needs_data(ds.setting, slug, layout_note(ds, why))
+            continue
+        train_set = ds.load(root, "train", crop_size=args.crop_size)
+        test_set = ds.load(root, "test", augment=False)
+        runs: dict[str, list[dict]] = {}
+        for slug in ROW_OF:
+            if slug not in args.train:
+                results += needs_data(ds.setting, slug, f"not trained in this run (add --train {slug})")
+                continue
+            runs[slug] = [train_one(args, slug, train_set, test_set, seed, device, ds.key, log)
+                          for seed in range(args.seeds)]
+            results += trained_results(ds.setting, slug, runs[slug], recipe_text(args, slug), len(test_set),
+                                       args.width_mult)
+        finding = comparison_finding(ds.setting, runs, args.width_mult)
+        if finding:
+            findings.append(finding)
+    if any(r.samples for r in results):
+        findings.append("Trained rows report the last epoch's model; fit also evaluates every epoch on the test "
+                        "set (metrics.csv and best.pt in each run folder), but selecting an epoch on the test set "
+                        "would not be a held-out result, so best.pt is not used here.")
+    return results, findings, device
+
+
+def other_results() -> list[Result]:
+    """MAE/MSE rows of the crowd counters Table 3 quotes (their Params rows are in ``parameter_results``)."""
+    return [Result(row, ds.setting, metric, None, "trained", status="not implemented",
+                   note=f"not implemented: {NOT_IMPLEMENTED}.")
+            for row in OTHERS for ds in DATASETS.values() for metric in METRICS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+def _pretrained(items: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
+    out = {}
+    for item in items:
+        slug, sep, path = item.partition("=")
+        if not sep or slug not in ROW_OF or not path:
+            parser.error(f"--pretrained takes MODEL=CHECKPOINT with MODEL one of {sorted(ROW_OF)}, got {item!r}")
+        out[slug] = path
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base.parser(__doc__, "table3", {
+        "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
+        "threads": {},
+        "seeds": {"help": "seeds per trained model (default %(default)s)"},
+        "data_root": {"help": "folder holding part_A_final/ and/or UCF-QNRF_ECCV18/ (layouts in the 'needs data' "
+                              "notes)"},
+    })
+    parser.add_argument("--dataset", choices=("shtech_a", "ucf_qnrf", "both"), default="both",
+                        help="dataset(s) to train on (default: both, each one found under --data-root)")
+    parser.add_argument("--train", nargs="+", choices=sorted(ROW_OF), default=list(DEFAULT_TRAIN),
+                        help="models to train with --data-root (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=200, help="training epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=8, help="crops per batch (default %(default)s)")
+    parser.add_argument("--crop-size", type=int, default=256, help="square training crop (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay (default %(default)s)")
+    parser.add_argument("--width-mult", type=float, default=1.0,
+                        help="channel multiplier of the trained models (default 1: the paper's; Params rows are "
+                             "always counted at full width)")
+    parser.add_argument("--generator", choices=("paper", "official"), default="paper",
+                        help="atom generator of the trained Ad-ResNets (default: the paper's, Appendix A.3)")
+    parser.add_argument("--pretrained", nargs="+", default=[], metavar="MODEL=CKPT",
+                        help="initialise MODEL's backbone from an acda.train checkpoint, e.g. "
+                             "crowd_adresnet_s=runs/table2/adresnet_s/best.pt")
+    parser.add_argument("--amp", action="store_true", help="mixed precision")
+    parser.add_argument("--num-workers", type=int, default=4, help="DataLoader workers (default %(default)s)")
+    parser.add_argument("--runs", default="checkpoints/table3", help="checkpoints (resumable; default %(default)s)")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "crop_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not args.lr > 0 or not args.width_mult > 0 or args.weight_decay < 0 or args.num_workers < 0:
+        parser.error("--lr and --width-mult must be positive, --weight-decay and --num-workers non-negative")
+    args.pretrained = _pretrained(args.pretrained, parser)
+    with base.threads(args.threads):
+        try:
+            return _run(args)
+        except DatasetLayoutError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    counts, findings, device = count_rows(args)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes the report
+        return 0
+    params, param_findings = parameter_results()
+    results = params + counts + other_results()
+    base.publish("table3", results, args, title="Table 3: crowd counting (MAE/MSE) and parameters", device=device,
+                 findings=param_findings + findings)
+    return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
