@@ -1,6 +1,7 @@
 """Table 3 reproducer: the published numbers, counted parameter rows, needs-data rows, and the real-data
 training path on tiny generated files in the ShanghaiTech A and UCF-QNRF formats."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from acda.models.crowd import table3_parameter_study
 from acda.profile import count_parameters
 from acda.train.checkpoint import save_checkpoint
 from reproduce import table3
+from reproduce.regression import compare_files
 from reproduce.report import load_published, read_results
 
 # Table 3 as printed: method (Params in M or None), SHTech-A MAE, MSE, UCF-QNRF MAE, MSE ('-' = None)
@@ -104,7 +106,7 @@ def test_a_changed_model_changes_its_row(study, monkeypatch):
 
 def test_without_data_root(tmp_path, capsys, study, monkeypatch):
     monkeypatch.setattr(table3, "table3_parameter_study", lambda: study)
-    assert table3.main(["--out", str(tmp_path), "--allow-dirty"]) == 0
+    assert table3.main(["--no-proxy", "--out", str(tmp_path), "--allow-dirty"]) == 0
     assert capsys.readouterr().out.startswith("# Table 3")
     df = read_results(tmp_path / "table3.csv").set_index(["row", "setting", "metric"])
     params = df.xs("Params", level="metric")
@@ -219,7 +221,7 @@ def test_data_path_trains_and_evaluates_on_generated_files(tmp_path, capsys, stu
     _write_datasets(tmp_path / "data")
     args = ["--data-root", str(tmp_path / "data"), "--epochs", "1", "--width-mult", "0.0625", "--batch-size", "2",
             "--crop-size", "32", "--num-workers", "0", "--device", "cpu", "--runs", str(tmp_path / "runs"),
-            "--out", str(tmp_path / "out"), "--allow-dirty"]
+            "--out", str(tmp_path / "out"), "--allow-dirty", "--no-proxy"]
     assert table3.main(args) == 0
     out = capsys.readouterr().out
     assert "PROXY: not the paper's models" in out and "Trained rows report the last epoch" in out
@@ -245,3 +247,62 @@ def test_data_path_trains_and_evaluates_on_generated_files(tmp_path, capsys, stu
     assert table3.main(args) == 0
     again = read_results(tmp_path / "out" / "table3.csv").set_index(["row", "setting", "metric"])
     assert again["reproduced"].equals(df["reproduced"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The proxy (lfw faces on scikit-image photographs)
+# ---------------------------------------------------------------------------------------------
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+TINY_PROXY = {"train": 16, "test": 8, "epochs": 2, "seeds": 3}
+
+
+def test_small_proxy_has_seeded_rows_a_reference_and_findings(tmp_path, capsys, study, monkeypatch, one_thread):
+    monkeypatch.setattr(table3, "table3_parameter_study", lambda: study)
+    assert table3.main(["--quick", "--out", str(tmp_path), "--allow-dirty"], proxy_overrides=TINY_PROXY) == 0
+    md = capsys.readouterr().out
+    assert "quick config" in md and "Welch p" in md
+    df = read_results(tmp_path / "table3_quick.csv")
+    proxy = df[df.setting.str.startswith("proxy (quick): lfw faces on skimage photos, 64×64")]
+    seeded = proxy[proxy.row.isin(["Baseline", "Ad-ResNet-s"])]
+    assert len(seeded) == 4 and (seeded.status == "proxy").all() and (seeded.kind == "seeded").all()
+    assert (seeded.n == 3).all() and seeded.published.isna().all() and (seeded.reproduced >= 0).all()
+    assert seeded[seeded.metric == "MSE"].note.str.contains("root of the mean squared").all()
+    ref = proxy[proxy.row == table3.TRIVIAL_ROW].set_index("metric")
+    assert set(ref.index) == {"MAE", "MSE"} and (ref.status == "proxy").all()
+    assert 0 < ref.loc["MAE", "reproduced"] <= ref.loc["MSE", "reproduced"]
+    findings = [line for line in md.splitlines() if "Proxy (NOT SHTech/UCF-QNRF" in line]
+    assert len(findings) == 2 and all("Welch p = " in f and "significant at 0.05" in f for f in findings)
+    assert (tmp_path / "table3_quick_proxy.png").stat().st_size > 1000
+
+
+def test_trivial_errors():
+    class Counts:
+        def __init__(self, counts):
+            self.counts_ = counts
+
+        def __len__(self):
+            return len(self.counts_)
+
+        def count(self, i):
+            return self.counts_[i]
+
+    mean, mae, rmse = table3.trivial_errors(Counts([2, 4]), Counts([1, 5]))
+    assert (mean, mae, rmse) == (3.0, 2.0, 2.0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (RESULTS / "table3_quick.csv").exists(),
+                    reason="results/table3_quick.csv not committed yet (generate it with "
+                           "`python -m reproduce.table3 --quick --threads 1 --out results`)")
+def test_quick_proxy_matches_committed_results(tmp_path, capsys):
+    assert table3.main(["--quick", "--threads", "1", "--no-plots", "--out", str(tmp_path)]) == 0
+    md = capsys.readouterr().out
+    assert "PROXY, not SHTech/UCF-QNRF" in md and "proxy (quick)" in md and "Welch p" in md
+    df = read_results(tmp_path / "table3_quick.csv")
+    proxy = df[df.setting.str.startswith("proxy")]
+    seeded = proxy[proxy.kind == "seeded"]
+    assert (proxy.status == "proxy").all() and proxy.published.isna().all() and len(seeded) == 4
+    assert (seeded.n == table3.PROXY["quick"]["seeds"]).all()
+    problems = compare_files(tmp_path, RESULTS, "table3_quick")
+    assert problems == [], "\n".join(problems)
