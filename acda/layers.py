@@ -132,6 +132,56 @@ class ACDAConv2d(Conv2dReplacement):
         """Per-pixel dynamic atoms ``D`` (paper Eq. 4), shape (N, m, k, k, H', W')."""
         return self.generator(x, self._check_input(x))
 
+    def coefficients(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-pixel basis coefficients α (paper §3.2, "multi-scale atom bases", Fig. 4).
+
+        Shape (N, m, S, m', H', W'): α[n, a, s, b, i, j] weighs basis element b of scale s
+        (``generator.bases`` reshaped to (S, m', k, k), the s-th scale's support
+        (2s + 3)×(2s + 3) centred in the k×k window) in atom a at output pixel (i, j), so that
+        ``generate_atoms(x)[n, a] = Σ_{s,b} α[n, a, s, b]·ψ[s, b]`` (D_ij = α_ij·ψ). A 1×1 layer has
+        S = 1 scale of one element.
+        """
+        alpha = self.generator.coefficients(x, self._check_input(x))
+        n, m, sb, h, w = alpha.shape
+        scales = self.coefficient_scales
+        return alpha.view(n, m, scales, sb // scales, h, w)
+
+    @property
+    def coefficient_scales(self) -> int:
+        """S, the number of scales α is split into (1 for a 1×1 kernel)."""
+        return self.generator.num_basis_elements // self.num_bases if self.kernel_size[0] > 1 else 1
+
+    def scale_norms(self, x: torch.Tensor, effective: bool = True) -> torch.Tensor:
+        """Per-pixel L2 norm of the basis coefficients on each scale, shape (N, S, H', W').
+
+        The adaptive receptive field of paper §3.3 (Fig. 6, Fig. 7): how much of pixel (i, j)'s
+        filters is drawn from each scale's bases. ``effective=True`` (the default): the norm over
+        (o, c, b) of the effective coefficients β_ij[o, c, s, b] = Σ_a A[o, c, a]·α_ij[a, s, b], the
+        coefficients of the filters K_ij[o, c] = Σ_{s,b} β_ij[o, c, s, b]·ψ[s, b] actually applied
+        (with one input and one output channel, the norm of Σ_a A_a·α_ij,a on each scale);
+        ``effective=False``: the norm of α over atoms a and basis elements b.
+        """
+        alpha = self.coefficients(x)
+        if not effective:
+            return torch.linalg.vector_norm(alpha, dim=(1, 3))
+        coef = self.coef.to(alpha.dtype)
+        if self.out_channels * self.in_channels <= self.num_atoms:  # β is no larger than α: form it
+            beta = torch.einsum("oca,nasbhw->nsocbhw", coef, alpha)
+            return beta.reshape(beta.shape[0], beta.shape[1], -1, *beta.shape[-2:]).norm(dim=2)
+        # many channels: ‖β_s‖² = Σ_b α_s,bᵀ G α_s,b with the m×m Gram matrix G = Σ_{o,c} A[o,c]ᵀA[o,c]
+        gram = torch.einsum("oca,ocd->ad", coef, coef)
+        weighted = torch.einsum("ad,ndsbhw->nasbhw", gram, alpha)
+        return (alpha * weighted).sum(dim=(1, 3)).clamp_min(0).sqrt()
+
+    def scale_share(self, x: torch.Tensor, effective: bool = True, eps: float = 1e-12) -> torch.Tensor:
+        """Each scale's share of the per-pixel coefficient norm, shape (N, S, H', W') (paper §3.3, Fig. 7).
+
+        ``scale_norms(x, effective)`` divided by its sum over the S scales (clamped below at
+        ``eps``), so that at every pixel the shares are ≥ 0 and sum to 1.
+        """
+        norms = self.scale_norms(x, effective)
+        return norms / norms.sum(dim=1, keepdim=True).clamp_min(eps)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         atoms = self.generate_atoms(x)
         return acda_conv2d(

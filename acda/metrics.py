@@ -133,7 +133,8 @@ def intra_image_cosine_distance(alpha: torch.Tensor, num_scales: int, mode: str 
                                 eps: float = 1e-12) -> dict[str, torch.Tensor]:
     """Appendix A.5: average pairwise cosine distance of the basis coefficients α within an image.
 
-    ``alpha``: (N, m, S·m', H', W') from ``AtomGenerator.coefficients``. For image n, atom a and
+    ``alpha``: (N, m, S·m', H', W') from ``AtomGenerator.coefficients`` (``ACDAConv2d.coefficients``
+    flattened over its scale and basis dimensions). For image n, atom a and
     scale s, take the α vectors v_p ∈ R^{m'} (the m' coefficients of scale s) at all P = H'·W'
     positions; their distances are ``1 − cos(v_p, v_q)`` over the P·(P−1)/2 unordered pairs p < q.
 
@@ -181,7 +182,7 @@ def alpha_diversity(model: torch.nn.Module, x: torch.Tensor,
 
     Runs ``model(x)`` once in eval mode, takes each ACDA layer's input, and returns
     {mode: {layer name: ``intra_image_cosine_distance`` of its α}} with α from
-    ``layer.generator.coefficients``.
+    ``layer.coefficients``.
     """
     layers = {name: m for name, m in model.named_modules() if isinstance(m, ACDAConv2d)}
     if not layers:
@@ -197,10 +198,9 @@ def alpha_diversity(model: torch.nn.Module, x: torch.Tensor,
             out: dict[str, dict[str, dict]] = {mode: {} for mode in modes}
             for name, layer in layers.items():
                 inp = inputs[name]
-                alpha = layer.generator.coefficients(inp, layer.output_size(tuple(inp.shape[-2:])))
-                scales = layer.generator.num_basis_elements // layer.num_bases
+                alpha = layer.coefficients(inp)  # (N, m, S, m', H', W')
                 for mode in modes:
-                    out[mode][name] = intra_image_cosine_distance(alpha, scales, mode)
+                    out[mode][name] = intra_image_cosine_distance(alpha.flatten(2, 3), alpha.shape[2], mode)
     finally:
         for h in handles:
             h.remove()

@@ -10,7 +10,9 @@ from torch import nn
 
 from acda.data.toy import make_pattern_scene
 from reproduce import figure6
-from reproduce.figure6.metrics import (
+from reproduce.regression import compare_files
+from reproduce.report import read_results
+from reproduce.toymap.metrics import (
     SHIFT_BOUND,
     evaluate,
     find_centres,
@@ -19,10 +21,8 @@ from reproduce.figure6.metrics import (
     scale_norms,
     shift_error,
 )
-from reproduce.figure6.recipe import Config
-from reproduce.figure6.training import build_layers, least_squares_conv, train
-from reproduce.regression import compare_files
-from reproduce.report import read_results
+from reproduce.toymap.recipe import Config
+from reproduce.toymap.training import build_layers, least_squares_conv, train
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}

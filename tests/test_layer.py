@@ -167,3 +167,53 @@ def test_autocast_mixed_precision():
         out = layer(x)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), layer(x), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(7, 1, 3), (5, 2, 1), (3, 1, "same")])
+def test_coefficients_reconstruct_atoms(kernel, stride, padding):
+    """α of ``ACDAConv2d.coefficients`` is (N, m, S, m', H', W') and the atoms are Σ_{s,b} α·ψ (D = αψ)."""
+    torch.manual_seed(0)
+    layer = ACDAConv2d(3, 4, kernel, stride, padding, num_atoms=2, num_bases=5).double()
+    x = torch.randn(2, 3, 11, 9, dtype=torch.float64)
+    alpha = layer.coefficients(x)
+    s = kernel // 2
+    assert alpha.shape == (2, 2, s, 5, *layer.output_size((11, 9)))
+    bases = layer.generator.bases.double().view(s, 5, kernel, kernel)
+    torch.testing.assert_close(torch.einsum("nasbhw,sbuv->nauvhw", alpha, bases), layer.generate_atoms(x))
+
+
+def test_coefficients_of_a_1x1_layer():
+    layer = ACDAConv2d(3, 4, 1, num_atoms=2)
+    x = torch.randn(1, 3, 5, 6)
+    assert layer.coefficients(x).shape[:3] == (1, 2, 1)
+    assert layer.scale_share(x).shape == (1, 1, 5, 6)
+    torch.testing.assert_close(layer.scale_share(x), torch.ones(1, 1, 5, 6))
+
+
+@pytest.mark.parametrize("in_ch,out_ch,atoms", [(1, 1, 1), (1, 1, 3), (3, 4, 2)])
+def test_scale_norms_and_share(in_ch, out_ch, atoms):
+    """Norms per scale of β = Σ_a A·α (effective) and of α; the shares are ≥ 0 and sum to 1 per pixel."""
+    torch.manual_seed(1)
+    layer = ACDAConv2d(in_ch, out_ch, 7, padding=3, num_atoms=atoms).double()
+    x = torch.randn(2, in_ch, 8, 10, dtype=torch.float64)
+    alpha = layer.coefficients(x)
+    beta = torch.einsum("oca,nasbhw->nocsbhw", layer.coef, alpha)  # both paths (direct, Gram) against it
+    torch.testing.assert_close(layer.scale_norms(x), beta.pow(2).sum(dim=(1, 2, 4)).sqrt())
+    torch.testing.assert_close(layer.scale_norms(x, effective=False), alpha.pow(2).sum(dim=(1, 3)).sqrt())
+    for effective in (True, False):
+        share = layer.scale_share(x, effective=effective)
+        assert share.shape == (2, 3, 8, 10)
+        assert (share >= 0).all()
+        torch.testing.assert_close(share.sum(dim=1), torch.ones(2, 8, 10, dtype=torch.float64))
+        norms = layer.scale_norms(x, effective=effective)
+        torch.testing.assert_close(share, norms / norms.sum(dim=1, keepdim=True))
+
+
+def test_scale_norms_of_a_single_scale():
+    """Coefficients on the 3×3 scale only: that scale takes the whole share."""
+    layer = ACDAConv2d(1, 1, 7, padding=3, num_atoms=1)
+    with torch.no_grad():
+        layer.generator.head.weight.view(1, 3, 6, -1)[:, 1:] = 0
+        layer.generator.head.bias.view(1, 3, 6)[:, 1:] = 0
+    share = layer.scale_share(torch.randn(1, 1, 6, 6))
+    torch.testing.assert_close(share[0, 0], torch.ones(6, 6))

@@ -26,7 +26,7 @@ half bright, half dark; amplitude 3) on Gaussian noise (std 0.3); target 1 at ea
   20 px toward the bottom-right; the shift error is max |y_shifted[i + 20, j + 20] − y[i, j]| over
   the original pixels whose 7×7 window lies inside both maps (rows and columns 3 … 76).
 - Scales (Fig. 7's idea): per pixel, the norm of ACDA's effective basis coefficients
-  β_ij = Σ_a A_a α_ij,a on each scale (the 3×3, 5×5, 7×7 slices of ``generator.coefficients``),
+  β_ij = Σ_a A_a α_ij,a on each scale (``ACDAConv2d.scale_norms``: the 3×3, 5×5, 7×7 slices of ``ACDAConv2d.coefficients``),
   each scale's share of the three norms, and its mean at the centres of each pattern size.
 
 Each run (seed) uses one CPU thread, in ``--jobs`` worker processes, so the numbers do not depend on
@@ -38,9 +38,10 @@ their mean), so that the regression can compare runs across machines (``reproduc
 
     python -m reproduce.figure6 [--seeds 0 1 2 3 4] [--steps N] [--quick] [--device cpu] [--out results/]
 
-Modules: ``recipe`` (the configuration), ``training`` (the two layers, their training loop and the
-least-squares Conv), ``metrics`` (detection, shift and scale metrics), ``experiment`` (one seed, all
-seeds), ``rows`` (the report's rows), ``findings`` (the report's findings), ``plots``, ``cli``.
+Modules: ``reproduce.toymap`` (shared with Figure 7): ``recipe`` (the configuration), ``training`` (the
+two layers, their training loop and the least-squares Conv), ``metrics`` (detection, shift and scale
+metrics), ``experiment`` (one seed, all seeds), ``plots``; here: ``rows`` (the report's rows),
+``findings`` (the report's findings), ``cli``.
 """
 from __future__ import annotations
 

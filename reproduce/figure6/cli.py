@@ -6,11 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import base
+from ..toymap.experiment import run_all
+from ..toymap.plots import plot_figure6, plot_scales
+from ..toymap.recipe import QUICK, Config
 from . import __doc__ as DESCRIPTION
-from .experiment import run_all
 from .findings import findings
-from .plots import plot_figure6, plot_scales
-from .recipe import QUICK, Config
 from .rows import build_results
 
 __all__ = ["main"]

@@ -8,9 +8,9 @@ import torch
 from acda.data.toy import PATTERN_SIZES
 
 from ..stats import mean_std, welch
-from .experiment import SeedRun
-from .metrics import Outcome
-from .recipe import Config
+from ..toymap.experiment import SeedRun
+from ..toymap.metrics import Outcome
+from ..toymap.recipe import Config
 
 __all__ = ["findings", "shares_by_size", "pooled_ratio", "detection", "significance", "least_squares", "translation", "training",
            "plain_sgd", "scales"]

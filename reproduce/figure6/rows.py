@@ -4,9 +4,9 @@ from __future__ import annotations
 from acda.data.toy import PATTERN_SIZES
 
 from ..report import Result, load_published
-from .experiment import SeedRun
-from .metrics import SHIFT_BOUND
-from .recipe import RADIUS, Config
+from ..toymap.experiment import SeedRun
+from ..toymap.metrics import SHIFT_BOUND
+from ..toymap.recipe import RADIUS, Config
 
 __all__ = ["METRICS", "build_results"]
 

@@ -80,11 +80,10 @@ def shift_error(output: torch.Tensor, shifted_output: torch.Tensor, shift: int) 
 
 
 def scale_norms(layer: ACDAConv2d, image: torch.Tensor) -> torch.Tensor:
-    """(S, H, W): per-pixel norm of the effective coefficients β_ij = Σ_a A_a α_ij,a on each scale."""
+    """(S, H, W): per-pixel norm of the effective coefficients β_ij = Σ_a A_a α_ij,a on each scale
+    (``ACDAConv2d.scale_norms`` of the one image)."""
     with torch.no_grad():
-        alpha = layer.generator.coefficients(image, layer.output_size(tuple(image.shape[-2:])))
-        beta = torch.einsum("a,nabhw->nbhw", layer.coef[0, 0], alpha)[0]  # one in/out channel
-    return beta.view(layer.num_scales, layer.num_bases, *beta.shape[-2:]).norm(dim=1).cpu()
+        return layer.scale_norms(image)[0].cpu()
 
 
 def mean_share_at_centres(norms: torch.Tensor, data: PatternMap) -> dict[int, torch.Tensor]:
