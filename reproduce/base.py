@@ -48,6 +48,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
                 "help": "torch CPU threads (default: torch's; 1 is fastest on a loaded machine and makes CPU "
                         "results reproducible across thread counts)"},
     "seeds": {"type": int, "default": 1, "help": "seeds per model (default: %(default)s)"},
+    "jobs": {"type": int, "default": None,
+             "help": "worker processes on CPU, one thread each (default: the CPU count); results do not depend "
+                     "on it"},
     "quick": {"action": "store_true", "help": "the small configuration CI checks"},
     "data_root": {"default": None, "help": "root folder of the dataset"},
 }
@@ -66,6 +69,11 @@ class Parser(argparse.ArgumentParser):
         threads_ = getattr(parsed, "threads", None)
         if threads_ is not None and threads_ < 1:
             self.error(f"--threads must be >= 1, got {threads_}")
+        if hasattr(parsed, "jobs"):
+            if parsed.jobs is None:
+                parsed.jobs = usable_cpus()
+            elif parsed.jobs < 1:
+                self.error(f"--jobs must be >= 1, got {parsed.jobs}")
         seeds = getattr(parsed, "seeds", None)
         if isinstance(seeds, int) and seeds < 1:
             self.error(f"--seeds must be >= 1, got {seeds}")

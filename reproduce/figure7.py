@@ -110,15 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": {"nargs": "+", "default": None,
                   "help": f"seeds (default {' '.join(map(str, FULL.seeds))}; quick: "
                           f"{' '.join(map(str, QUICK7.seeds))})"},
+        "jobs": {},
         "quick": {"help": f"Figure 6's quick configuration ({QUICK7.size}×{QUICK7.size} map, step cap "
                           f"{QUICK7.max_steps}) on {len(QUICK7.seeds)} seeds, written as figure7_quick.* (CI)"},
     })
     parser.add_argument("--steps", type=int, default=None,
                         help=f"step cap per layer (default {FULL.max_steps}; quick: {QUICK7.max_steps})")
     parser.add_argument("--name", default=None, help="output name (default figure7, or figure7_quick with --quick)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes on CPU, one thread each (default: the CPU count); "
-                             "results do not depend on it")
     args = parser.parse_args(argv)
     overrides = {}
     if args.seeds is not None:
@@ -130,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     name = args.name or ("figure7_quick" if args.quick else "figure7")
-    jobs = args.jobs if args.jobs is not None else base.usable_cpus()
-    if jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {jobs}")
+    jobs = args.jobs
     device = str(base.resolve_device(args.device))
     runs, _ = run_all(cfg, device, jobs)
     base.publish("figure7", build_results(runs), args, name=name, device=device, findings=findings(runs),

@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": {"default": "cpu", "help": "device (default: cpu)"},
         "seeds": {"nargs": "+", "default": None,
                   "help": f"seeds (default {' '.join(map(str, Config.seeds))}; quick: 0–{max(QUICK.seeds)})"},
+        "jobs": {},
         "quick": {"help": f"reduced run ({len(QUICK.seeds)} seeds on a {QUICK.size}×{QUICK.size} map, step cap "
                           f"{QUICK.max_steps}, no plain-SGD runs) written as figure6_quick.* (CI)"},
     })
@@ -32,9 +33,6 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"pattern amplitude (default {Config.amplitude})")
     parser.add_argument("--noise", type=float, default=None, help=f"noise standard deviation (default {Config.noise_std})")
     parser.add_argument("--name", default=None, help="output name (default figure6, or figure6_quick with --quick)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes on CPU, one thread each (default: the CPU count); "
-                             "results do not depend on it")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else Config()
@@ -51,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     name = args.name or ("figure6_quick" if args.quick else "figure6")
-    jobs = args.jobs if args.jobs is not None else base.usable_cpus()
-    if jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {jobs}")
+    jobs = args.jobs
     device = str(base.resolve_device(args.device))
     runs, plain = run_all(cfg, device, jobs)
     base.publish("figure6", build_results(runs, cfg, plain), args, name=name, device=device,
