@@ -123,7 +123,8 @@ def test_two_process_gloo_equals_one_process(tmp_path):
             if key in ("val_top1_err", "val_top5_err", "val_samples", "train_top1_err", "epoch"):
                 assert value == single[key], (name, key)  # counts: exact
             else:
-                assert value == pytest.approx(single[key], rel=1e-4, abs=1e-6), (name, key)
+                rel = 1e-5 if name == "classification" else 1e-4  # classification: the original bound
+                assert value == pytest.approx(single[key], rel=rel, abs=1e-6), (name, key)
         # The 2-process weights evaluated in one process give exactly the 2-process metrics.
         single_model.load_state_dict(ckpt["model"])
         again = evaluate(single_model, val, config(None), task=task)
