@@ -68,24 +68,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from acda.data import DatasetLayoutError
 from acda.data.crowd import (
     SHANGHAITECH_A_LAYOUT,
     UCF_QNRF_LAYOUT,
     CrowdDataset,
-    pad_to_multiple,
     shanghaitech_a,
     ucf_qnrf,
 )
-from acda.data.crowd_proxy import crowd_proxy, crowd_proxy_preview
-from acda.models import get_model
+from acda.data.crowd_proxy import crowd_proxy_preview
 from acda.models.crowd import CrowdCounter, table3_parameter_study
 from acda.profile import count_parameters
 from acda.train import DensityCounting, TrainConfig, distributed_context, fit, load_checkpoint
 
 from . import base
+from .crowdproxy import (
+    ACDA_MODELS,
+    DENSITY_SCALE,
+    GENERATOR,
+    PROXY_MODELS,
+    WholeImage,
+    build,
+    proxy_config,
+    proxy_datasets,
+    proxy_recipe,
+    proxy_setting,
+    proxy_train_one,
+)
 from .report import Result, load_published
 from .stats import mean_std, welch
 
@@ -99,14 +109,11 @@ MODELS = {
     "CondConv-l [40]": ("crowd_condconv_l", "CondConv-l"),
 }
 ROW_OF = {slug: row for row, (slug, _) in MODELS.items()}
-ACDA_MODELS = ("crowd_adresnet_s", "crowd_adresnet_m")
 DEFAULT_TRAIN = ("crowd_baseline", "crowd_adresnet_s", "crowd_adresnet_m")
 OTHERS = ("MCNN [45]", "Switch-CNN [29]", "SCNet [38]", "ic-CNN [28]", "SANet [5]", "CL-CNN [14]", "PACNN [32]",
           "SFCN [35]", "CAN [21]", "Wan et al. [34]", "BL [22]")
 OTHERS_WITH_PARAMS = ("SFCN [35]", "CAN [21]", "BL [22]")
 METRICS = {"MAE": "val_mae", "MSE": "val_rmse"}
-DENSITY_SCALE = 100.0  # the network learns 100 × the density map (module docstring)
-GENERATOR = "official"  # atom generator of the trained Ad-ResNets (module docstring)
 
 
 @dataclass(frozen=True)
@@ -131,14 +138,6 @@ NOT_IMPLEMENTED = ("another crowd counter, with its own architecture, loss and t
 # ---------------------------------------------------------------------------------------------
 # Parameter rows
 # ---------------------------------------------------------------------------------------------
-
-def build(slug: str, *, width_mult: float = 1.0, generator: str = "paper") -> CrowdCounter:
-    """The registered crowd model ``slug`` (the ACDA models with ``generator``)."""
-    kwargs = {"width_mult": width_mult}
-    if slug in ACDA_MODELS:
-        kwargs["generator"] = generator
-    return get_model(slug, **kwargs)
-
 
 def _meta(slug: str, **kwargs) -> CrowdCounter:
     with torch.device("meta"):  # no memory, no initialisation: counting only
@@ -222,22 +221,6 @@ def parameter_results(study: dict | None = None) -> tuple[list[Result], list[str
 # ---------------------------------------------------------------------------------------------
 # MAE / MSE rows
 # ---------------------------------------------------------------------------------------------
-
-class WholeImage(nn.Module):
-    """A ``CrowdCounter`` on images of any size: zero-pads the input (bottom/right) to a multiple of the
-    backbone's stride and crops the density map back to ⌈H/s⌉ × ⌈W/s⌉ (s = output stride), so the
-    count is over the image only. No parameters of its own."""
-
-    def __init__(self, model: CrowdCounter) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        x, _ = pad_to_multiple(x, self.model.stride)
-        s = self.model.output_stride
-        return self.model(x)[..., :-(-h // s), :-(-w // s)]
-
 
 def load_backbone(model: CrowdCounter, path: str | Path) -> int:
     """Load ``model.backbone`` from the ``model`` entry of an ``acda.train`` checkpoint (e.g. Table 2's
@@ -408,72 +391,7 @@ def other_results() -> list[Result]:
 # Proxy rows (lfw faces on scikit-image photographs)
 # ---------------------------------------------------------------------------------------------
 
-PROXY_MODELS = ("crowd_baseline", "crowd_adresnet_s")
 TRIVIAL_ROW = "Train-mean count (reference)"
-# full: the default (≈ 15 min on 2 cores); quick: the CI configuration (≈ 2 min on 2 cores), 10 seeds so that
-# the cross-machine regression can see a change. Face sizes and counts scale with the image side.
-PROXY = {
-    "full": {"size": 128, "train": 240, "test": 60, "epochs": 20, "seeds": 5, "width_mult": 0.125,
-             "count": (10, 60), "scale": (6.0, 24.0), "batch_size": 4, "lr": 3e-3, "density_scale": DENSITY_SCALE,
-             "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 1.0, "grad_clip": 1.0,
-             "generator": GENERATOR},
-    "quick": {"size": 64, "train": 128, "test": 32, "epochs": 10, "seeds": 10, "width_mult": 0.125,
-              "count": (5, 30), "scale": (3.0, 12.0), "batch_size": 4, "lr": 3e-3, "density_scale": DENSITY_SCALE,
-              "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 1.0, "grad_clip": 1.0,
-              "generator": GENERATOR},
-}
-
-
-def proxy_config(quick: bool, **overrides) -> dict:
-    """A copy of ``PROXY["quick"]`` or ``PROXY["full"]`` with ``overrides``."""
-    cfg = dict(PROXY["quick" if quick else "full"])
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown proxy settings {sorted(unknown)}")
-    return {**cfg, **overrides}
-
-
-def proxy_setting(cfg: dict, quick: bool) -> str:
-    n = cfg["size"]
-    return (f"proxy{' (quick)' if quick else ''}: lfw faces on skimage photos, {n}×{n}, {cfg['train']}/"
-            f"{cfg['test']} images, width ×{cfg['width_mult']:g}")
-
-
-def proxy_datasets(cfg: dict):
-    kwargs = {"size": cfg["size"], "seed": 0, "count": cfg["count"], "scale": cfg["scale"]}
-    return crowd_proxy("train", cfg["train"], **kwargs), crowd_proxy("test", cfg["test"], **kwargs)
-
-
-def proxy_recipe(cfg: dict) -> str:
-    schedule = (f"{cfg['schedule']}" + (f" after {cfg['warmup_epochs']:g} warmup epoch(s)" if cfg["warmup_epochs"] else "")
-                + (f", gradient norm clipped at {cfg['grad_clip']:g}" if cfg["grad_clip"] else ""))
-    return (f"Adam lr {cfg['lr']:g} ({schedule}), L2 weight decay {cfg['weight_decay']:g} (not on biases/norms), batches of "
-            f"{cfg['batch_size']} whole {cfg['size']}×{cfg['size']} images + flips, {cfg['epochs']} epochs, "
-            f"pixel-wise MSE on {cfg['density_scale']:g} × the σ = 4 px density map (the count is the output's sum "
-            f"/ {cfg['density_scale']:g}), width × {cfg['width_mult']:g}, {cfg['generator']} generator, from scratch; "
-            f"faces per image uniform in {cfg['count'][0]}–{cfg['count'][1]}, side {cfg['scale'][0]:g}→"
-            f"{cfg['scale'][1]:g} px top→bottom")
-
-
-_DATA: dict[str, tuple] = {}  # proxy datasets of this process, by configuration
-
-
-def proxy_train_one(slug: str, seed: int, cfg: dict, device: str = "cpu") -> dict:
-    """Train ``slug`` on the proxy of ``cfg`` with ``seed``; the last epoch's metrics. One CPU thread
-    (``base.run_jobs`` workers), so the numbers do not depend on the number of jobs."""
-    key = repr(sorted(cfg.items()))
-    if key not in _DATA:
-        _DATA[key] = proxy_datasets(cfg)
-    train_set, test_set = _DATA[key]
-    config = TrainConfig(epochs=cfg["epochs"], optimizer="adam", lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                         schedule=cfg["schedule"], warmup_epochs=cfg["warmup_epochs"], grad_clip=cfg["grad_clip"],
-                         batch_size=cfg["batch_size"], drop_last=True, eval_batch_size=1,
-                         seed=seed, device=device, progress=False)
-    with base.threads(1):
-        torch.manual_seed(seed)
-        model = build(slug, width_mult=cfg["width_mult"], generator=cfg["generator"])
-        return fit(WholeImage(model), train_set, test_set, config,
-                   task=DensityCounting(density_scale=cfg["density_scale"]))
 
 
 def trivial_errors(train_set, test_set) -> tuple[float, float, float]:

@@ -16,7 +16,7 @@ from acda.models import _registry, get_model
 from acda.models.crowd import table3_parameter_study
 from acda.profile import count_parameters
 from acda.train.checkpoint import save_checkpoint
-from reproduce import table3
+from reproduce import crowdproxy, table3
 from reproduce.regression import compare_files
 from reproduce.report import load_published, read_results
 
@@ -303,6 +303,6 @@ def test_quick_proxy_matches_committed_results(tmp_path, capsys):
     proxy = df[df.setting.str.startswith("proxy")]
     seeded = proxy[proxy.kind == "seeded"]
     assert (proxy.status == "proxy").all() and proxy.published.isna().all() and len(seeded) == 4
-    assert (seeded.n == table3.PROXY["quick"]["seeds"]).all()
+    assert (seeded.n == crowdproxy.PROXY["quick"]["seeds"]).all()
     problems = compare_files(tmp_path, RESULTS, "table3_quick")
     assert problems == [], "\n".join(problems)
