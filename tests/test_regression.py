@@ -23,7 +23,8 @@ REPORTS = sorted(p.stem for p in RESULTS.glob("*.csv") if not p.stem.startswith(
 
 def test_every_committed_report_is_covered():
     assert {"table6", "table6_official", "table2", "table2_official", "sec32", "table7", "table1", "table1_quick",
-            "a5", "a5_quick", "figure6", "figure6_quick"} == set(REPORTS)
+            "a5", "a5_quick", "figure6", "figure6_quick", "table3", "table3_quick", "figure7",
+            "figure7_quick"} == set(REPORTS)
     for name in REPORTS:
         assert (RESULTS / f"{name}.json").is_file() and (RESULTS / f"{name}.md").is_file()
 
@@ -97,7 +98,8 @@ def _other_machine(df):
 
 @pytest.mark.parametrize("name,row,metric", [("table1_quick", "LeNet + ACDA", "Top-1 error"),
                                              ("figure6_quick", "ACDA", "MSE"),
-                                             ("a5_quick", "LeNet + ACDA (proxy-trained)", "Cosine distance mean")])
+                                             ("a5_quick", "LeNet + ACDA (proxy-trained)", "Cosine distance mean"),
+                                             ("table3_quick", "Ad-ResNet-s", "MAE")])
 def test_seeded_rows_across_machines(tmp_path, name, row, metric):
     df = read_results(RESULTS / f"{name}.csv")
     target = df[(df.row == row) & (df.metric == metric) & (df.kind == "seeded")].iloc[0]
