@@ -84,8 +84,9 @@ def _candidates(L: int, variant: str) -> list[tuple[float, int]]:
     factor = 2.0 if L < 2 else 1.5
     max_zero = math.pi * R * factor
     candidates = []  # (j_kq, k)
+    count = max(32, math.ceil(max_zero / math.pi) + 2)  # j_kq > π(q − 1/4): every zero below the cut
     for k in range(_MAX_ANGULAR_ORDER + 1):
-        zeros = special.jn_zeros(k, 32)
+        zeros = _bessel_zeros(k, count)
         if variant == "paper":
             kept = zeros[zeros <= max_zero]
         else:  # DCFNet's table: the cut is on the next zero j_{k,q+1}
@@ -95,7 +96,31 @@ def _candidates(L: int, variant: str) -> list[tuple[float, int]]:
     return candidates
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
+def _bessel_zeros(k: int, count: int) -> np.ndarray:
+    zeros = special.jn_zeros(k, count)
+    zeros.setflags(write=False)
+    return zeros
+
+
+def _bessel_on_grid(k: int, x: np.ndarray) -> np.ndarray:
+    """``special.jv(k, x)`` evaluated once per distinct value of ``x`` (a grid repeats each radius up
+    to 8 times), so it is bit-identical to the direct call and several times faster."""
+    values, inverse = np.unique(x, return_inverse=True)
+    return special.jv(k, values)[inverse.reshape(x.shape)]
+
+
+@functools.lru_cache(maxsize=256)
+def _scale_bases(kernel_size: int, variant: str, count: int) -> tuple[np.ndarray, int]:
+    """The first ``count`` normalised elements of one scale (read-only float64 (count, k, k)) and how
+    many candidates the scale keeps. Only these small arrays are cached (bounded); the full candidate
+    set of a large kernel (up to k² − 1 elements of k × k) is built, used for the normaliser and dropped."""
+    psi = _fourier_bessel_numpy(kernel_size, variant)
+    head = psi[:count].copy()
+    head.setflags(write=False)
+    return head, psi.shape[0]
+
+
 def _fourier_bessel_numpy(kernel_size: int, variant: str = "paper") -> np.ndarray:
     """All kept candidates of one scale, normalised, as float64 of shape (B, k, k)."""
     if kernel_size == 1:
@@ -112,7 +137,7 @@ def _fourier_bessel_numpy(kernel_size: int, variant: str = "paper") -> np.ndarra
 
     elements = []
     for zero, k in _candidates(L, "paper"):
-        radial = special.jv(k, zero * r) / abs(special.jv(k + 1, zero))
+        radial = _bessel_on_grid(k, zero * r) / abs(special.jv(k + 1, zero))
         radial = np.where(r >= 1.0, 0.0, radial)
         if k == 0:
             elements.append(radial)
@@ -140,7 +165,7 @@ def _fourier_bessel_official(kernel_size: int) -> np.ndarray:
 
     elements = []
     for zero, k in _candidates(L, "official"):
-        radial = 1.0 / abs(special.jv(k + 1, zero)) * special.jv(k, r * zero)
+        radial = 1.0 / abs(special.jv(k + 1, zero)) * _bessel_on_grid(k, r * zero)
         radial[r >= 1.0] = 0.0
         if k == 0:
             elements.append(radial)
@@ -166,16 +191,17 @@ def fourier_bessel_basis(
     """
     _check_odd_size(kernel_size)
     _check_variant(variant)
-    psi = _fourier_bessel_numpy(kernel_size, variant)
     if kernel_size == 1:
         num_bases = 1
-    if not is_int(num_bases) or num_bases < 1 or num_bases > psi.shape[0]:
+    valid = is_int(num_bases) and num_bases >= 1
+    psi, available = _scale_bases(kernel_size, variant, num_bases if valid else 1)
+    if not valid or num_bases > available:
         where = "" if variant == "paper" else f" (variant={variant!r})"
         raise ValueError(
-            f"num_bases must be an int in [1, {psi.shape[0]}] for kernel_size={kernel_size}{where}, "
+            f"num_bases must be an int in [1, {available}] for kernel_size={kernel_size}{where}, "
             f"got {num_bases}"
         )
-    return torch.from_numpy(psi[:num_bases].copy()).to(dtype)
+    return torch.from_numpy(psi.copy()).to(dtype)
 
 
 def default_num_scales(kernel_size: int) -> int:

@@ -167,3 +167,25 @@ def test_official_multiscale_set():
 def test_bad_variant_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_large_kernels_keep_every_zero_below_the_cut():
+    """Scales above 39×39 need more than 32 zeros per order; none below the cut may be dropped."""
+    from scipy import special
+
+    from acda.bases import _candidates
+
+    L = 25
+    cut = math.pi * (L + 0.5) * 1.5
+    expected = sum(int((special.jn_zeros(k, 80) <= cut).sum()) for k in range(16))
+    assert len(_candidates(L, "paper")) == expected > 16 * 32 // 2
+
+
+def test_bases_cache_is_bounded_and_holds_only_the_used_elements():
+    from acda.bases import _scale_bases
+
+    _scale_bases.cache_clear()
+    multiscale_bases(21, 6)
+    assert _scale_bases.cache_info().maxsize == 256
+    assert all(head.shape[0] == 6 and not head.flags.writeable
+               for head, _ in (_scale_bases(2 * s + 1, "paper", 6) for s in range(1, 11)))
