@@ -26,6 +26,29 @@ Note: the sampled elements are orthogonal across different angular orders and be
 and sin of one order (exactly, by the 4-fold symmetry of the grid), but two elements of the same
 angular order and different radial zeros are only approximately orthogonal on a coarse grid;
 ``gram`` shows by how much.
+
+Variants (``variant=``). ``"paper"`` is the recipe above. ``"official"`` is what the authors'
+released layer uses (``fb.py`` and ``bases_list`` in github.com/ZeWang95/ACDA, a Python port of
+DCFNet's ``calculate_FB_bases.m``); ``AtomGenerator(variant="official")`` selects it. It differs
+in three ways. It also follows the authors' arithmetic order, so that its float32 values are
+theirs up to the last bits of the Bessel zeros (theirs come from a table file, ours from scipy):
+
+- Orientation (transpose). The port takes polar coordinates of the pair (row offset, column
+  offset), i.e. ``θ = atan2(dx, dy)``, angles measured from the row axis. Every element is the
+  paper element transposed: ``ψ_official[b, u, v] = ψ_paper[b, v, u]`` (up to the scalar below).
+  Transposing maps cos/sin of one angular order to ± each other, so the span of each scale's
+  first m' elements is unchanged; the coefficients that produce a given atom are not.
+- Candidate set, hence normalisation. The authors' table of Bessel zeros (``bessel.npy``) has the
+  columns ``(k, q, j_kq, j_{k,q+1})``, as documented in DCFNet's ``calculate_FB_bases.m`` and for
+  ASPIRE's ``bessel.mat`` of the same format, and the cut of step 2 is applied to the fourth one:
+  a candidate is kept when the *next* zero ``j_{k,q+1} <= π·R·f``. That keeps 6 / 14 / 38
+  candidates at 3×3 / 5×5 / 7×7 instead of 8 / 24 / 48 (there, the first ones of the paper's
+  sorted list: the kept elements are the same functions), so the normalisation ``c`` of step 4 is
+  taken over fewer candidates: official elements are larger than the paper ones by
+  1.0126 / 1.0574 / 1.0068 at 3×3 / 5×5 / 7×7, and a 3×3 scale has at most 6 elements (so
+  ``num_bases <= 6`` for every official multi-scale set).
+- Precision. The authors cast the bases to float32 before use: official values are the float64
+  ones rounded to float32, whatever ``dtype`` is asked for (in float64 they are float32 values).
 """
 from __future__ import annotations
 
@@ -38,8 +61,9 @@ from scipy import special
 
 from .utils import check_int, is_int
 
-__all__ = ["fourier_bessel_basis", "multiscale_bases", "default_num_scales"]
+__all__ = ["fourier_bessel_basis", "multiscale_bases", "default_num_scales", "BASES_VARIANTS"]
 
+BASES_VARIANTS = ("paper", "official")
 _MAX_ANGULAR_ORDER = 15
 
 
@@ -49,30 +73,71 @@ def _check_odd_size(kernel_size: int, name: str = "kernel_size") -> None:
         raise ValueError(f"{name} must be a positive odd integer (1, 3, 5, ...), got {kernel_size}")
 
 
-@functools.cache
-def _fourier_bessel_numpy(kernel_size: int) -> np.ndarray:
-    """All kept candidates of one scale, normalised, as float64 of shape (B, k, k)."""
-    if kernel_size == 1:
-        return np.ones((1, 1, 1))
-    L = kernel_size // 2
+def _check_variant(variant: str) -> None:
+    if variant not in BASES_VARIANTS:
+        raise ValueError(f"variant must be one of {BASES_VARIANTS}, got {variant!r}")
+
+
+def _candidates(L: int, variant: str) -> list[tuple[float, int]]:
+    """Steps 2–3: ``(j_kq, k)`` of the kept candidates of scale ``2L + 1``, sorted by ``j_kq``."""
     R = L + 0.5
     factor = 2.0 if L < 2 else 1.5
     max_zero = math.pi * R * factor
+    candidates = []  # (j_kq, k)
+    count = max(32, math.ceil(max_zero / math.pi) + 2)  # j_kq > π(q − 1/4): every zero below the cut
+    for k in range(_MAX_ANGULAR_ORDER + 1):
+        zeros = _bessel_zeros(k, count)
+        if variant == "paper":
+            kept = zeros[zeros <= max_zero]
+        else:  # DCFNet's table: the cut is on the next zero j_{k,q+1}
+            kept = zeros[:-1][zeros[1:] <= max_zero]
+        candidates.extend((float(z), k) for z in kept)
+    candidates.sort(key=lambda c: c[0])
+    return candidates
+
+
+@functools.lru_cache(maxsize=64)
+def _bessel_zeros(k: int, count: int) -> np.ndarray:
+    zeros = special.jn_zeros(k, count)
+    zeros.setflags(write=False)
+    return zeros
+
+
+def _bessel_on_grid(k: int, x: np.ndarray) -> np.ndarray:
+    """``special.jv(k, x)`` evaluated once per distinct value of ``x`` (a grid repeats each radius up
+    to 8 times), so it is bit-identical to the direct call and several times faster."""
+    values, inverse = np.unique(x, return_inverse=True)
+    return special.jv(k, values)[inverse.reshape(x.shape)]
+
+
+@functools.lru_cache(maxsize=256)
+def _scale_bases(kernel_size: int, variant: str, count: int) -> tuple[np.ndarray, int]:
+    """The first ``count`` normalised elements of one scale (read-only float64 (count, k, k)) and how
+    many candidates the scale keeps. Only these small arrays are cached (bounded); the full candidate
+    set of a large kernel (up to k² − 1 elements of k × k) is built, used for the normaliser and dropped."""
+    psi = _fourier_bessel_numpy(kernel_size, variant)
+    head = psi[:count].copy()
+    head.setflags(write=False)
+    return head, psi.shape[0]
+
+
+def _fourier_bessel_numpy(kernel_size: int, variant: str = "paper") -> np.ndarray:
+    """All kept candidates of one scale, normalised, as float64 of shape (B, k, k)."""
+    if kernel_size == 1:
+        return np.ones((1, 1, 1))
+    if variant == "official":
+        return _fourier_bessel_official(kernel_size)
+    L = kernel_size // 2
+    R = L + 0.5
 
     offsets = np.arange(-L, L + 1, dtype=np.float64)
     dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
     r = np.sqrt(dx**2 + dy**2) / R
     theta = np.arctan2(dy, dx)
 
-    candidates = []  # (j_kq, k)
-    for k in range(_MAX_ANGULAR_ORDER + 1):
-        zeros = special.jn_zeros(k, 32)
-        candidates.extend((float(z), k) for z in zeros[zeros <= max_zero])
-    candidates.sort(key=lambda c: c[0])
-
     elements = []
-    for zero, k in candidates:
-        radial = special.jv(k, zero * r) / abs(special.jv(k + 1, zero))
+    for zero, k in _candidates(L, "paper"):
+        radial = _bessel_on_grid(k, zero * r) / abs(special.jv(k + 1, zero))
         radial = np.where(r >= 1.0, 0.0, radial)
         if k == 0:
             elements.append(radial)
@@ -84,23 +149,59 @@ def _fourier_bessel_numpy(kernel_size: int) -> np.ndarray:
     return psi / scale
 
 
+def _fourier_bessel_official(kernel_size: int) -> np.ndarray:
+    """The authors' variant of one scale (module docstring), float32 values as float64 (B, k, k).
+
+    Same steps, in the authors' arithmetic order: offsets scaled by 1/R before the polar
+    transform, θ measured from the row axis, elements as columns of a (k², B) array.
+    """
+    L = kernel_size // 2
+    R = L + 0.5
+    offsets = np.arange(-L, L + 1, dtype=np.float64) / R
+    cols, rows = np.meshgrid(offsets, offsets)  # cols varies along a row, rows down a column
+    rows, cols = rows.reshape(-1), cols.reshape(-1)
+    r = np.sqrt(rows**2 + cols**2)
+    theta = np.arctan2(cols, rows)
+
+    elements = []
+    for zero, k in _candidates(L, "official"):
+        radial = 1.0 / abs(special.jv(k + 1, zero)) * _bessel_on_grid(k, r * zero)
+        radial[r >= 1.0] = 0.0
+        if k == 0:
+            elements.append(radial)
+        else:
+            elements.append(radial * np.cos(k * theta) * math.sqrt(2.0))
+            elements.append(radial * np.sin(k * theta) * math.sqrt(2.0))
+    psi = np.ascontiguousarray(np.stack(elements, axis=1)[:, : kernel_size**2 - 1])  # (k², B)
+    psi = psi / np.sqrt(np.sum(psi**2, 0).mean())
+    return psi.T.reshape(-1, kernel_size, kernel_size).astype(np.float32).astype(np.float64)
+
+
 def fourier_bessel_basis(
-    kernel_size: int, num_bases: int = 6, *, dtype: torch.dtype = torch.float32
+    kernel_size: int,
+    num_bases: int = 6,
+    *,
+    dtype: torch.dtype = torch.float32,
+    variant: str = "paper",
 ) -> torch.Tensor:
     """Fourier-Bessel basis of one scale, shape ``(num_bases, kernel_size, kernel_size)``.
 
-    See the module docstring for the exact recipe (DCFNet [27], paper Appendix A.2).
+    See the module docstring for the exact recipe (DCFNet [27], paper Appendix A.2) and for what
+    ``variant="official"`` (the authors' code: transposed, another normalisation, float32) changes.
     """
     _check_odd_size(kernel_size)
-    psi = _fourier_bessel_numpy(kernel_size)
+    _check_variant(variant)
     if kernel_size == 1:
         num_bases = 1
-    if not is_int(num_bases) or num_bases < 1 or num_bases > psi.shape[0]:
+    valid = is_int(num_bases) and num_bases >= 1
+    psi, available = _scale_bases(kernel_size, variant, num_bases if valid else 1)
+    if not valid or num_bases > available:
+        where = "" if variant == "paper" else f" (variant={variant!r})"
         raise ValueError(
-            f"num_bases must be an int in [1, {psi.shape[0]}] for kernel_size={kernel_size}, "
+            f"num_bases must be an int in [1, {available}] for kernel_size={kernel_size}{where}, "
             f"got {num_bases}"
         )
-    return torch.from_numpy(psi[:num_bases].copy()).to(dtype)
+    return torch.from_numpy(psi.copy()).to(dtype)
 
 
 def default_num_scales(kernel_size: int) -> int:
@@ -115,14 +216,18 @@ def multiscale_bases(
     num_scales: int | None = None,
     *,
     dtype: torch.dtype = torch.float32,
+    variant: str = "paper",
 ) -> torch.Tensor:
     """Multi-scale set ψ (paper Fig. 4), shape ``(S·m', kernel_size, kernel_size)``.
 
     Scale ``s`` (``s = 1..S``) has kernel size ``2s + 1`` and is zero-padded to ``kernel_size``.
     ``num_scales=None`` uses ``kernel_size // 2`` scales (all that fit). For ``kernel_size=1``
-    the set is the single element ``[[1]]``.
+    the set is the single element ``[[1]]``. ``variant="official"``: the authors' set
+    (``bases_list`` of their ``Conv_DCFD.py``): each scale transposed, normalised over DCFNet's
+    candidate set and rounded to float32 (module docstring).
     """
     _check_odd_size(kernel_size)
+    _check_variant(variant)
     if kernel_size == 1:
         if num_scales not in (None, 1):
             raise ValueError(f"num_scales must be None or 1 for kernel_size=1, got {num_scales}")
@@ -137,7 +242,7 @@ def multiscale_bases(
         )
     sets = []
     for s in range(1, num_scales + 1):
-        basis = fourier_bessel_basis(2 * s + 1, num_bases, dtype=torch.float64)
+        basis = fourier_bessel_basis(2 * s + 1, num_bases, dtype=torch.float64, variant=variant)
         pad = kernel_size // 2 - s
         sets.append(torch.nn.functional.pad(basis, (pad, pad, pad, pad)))
     return torch.cat(sets).to(dtype)

@@ -19,13 +19,19 @@ part of the layer and never converted: they are reported as skipped.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from torch import nn
 
+from .utils import ArgumentTypeError, ArgumentValueError
+
 __all__ = ["convert", "plan", "ConversionPlan", "Conv2dReplacement"]
+
+# nn.Conv2d's geometry, which from_conv takes from each convolution
+_GEOMETRY = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias")
 
 
 class Conv2dReplacement(nn.Module):
@@ -40,7 +46,9 @@ class Conv2dReplacement(nn.Module):
       kernel must be square and odd;
     - override ``unsupported_reason`` for anything else (call ``super()`` first).
 
-    ``from_conv`` then builds the layer for a given convolution.
+    ``from_conv`` then builds the layer for a given convolution; ``check_layer_kwargs`` checks the
+    keyword options ``convert`` passes to every new layer once, before any is built (so a bad
+    ``backend=`` is refused even for a model with nothing to convert).
     """
 
     grouped: ClassVar[bool] = False
@@ -62,6 +70,24 @@ class Conv2dReplacement(nn.Module):
         return None
 
     @classmethod
+    def check_layer_kwargs(cls, kwargs: dict) -> None:
+        """``TypeError`` for keyword options the constructor does not take, or that each convolution sets.
+
+        Subclasses override it to check values too (call ``super()`` first).
+        """
+        params = inspect.signature(cls).parameters
+        geometry = sorted(set(kwargs) & set(_GEOMETRY))
+        if geometry:
+            raise ArgumentTypeError(f"{cls.__name__}: {geometry} are taken from each convolution, not from "
+                                    f"keyword options")
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise ArgumentTypeError(f"{cls.__name__} got unexpected keyword options {unknown}; it takes "
+                                    f"{sorted(set(params) - set(_GEOMETRY))}")
+
+    @classmethod
     def from_conv(cls, conv: nn.Conv2d, **kwargs) -> Conv2dReplacement:
         """A freshly initialised layer with ``conv``'s geometry, on its device and in its dtype.
 
@@ -70,7 +96,7 @@ class Conv2dReplacement(nn.Module):
         """
         reason = cls.unsupported_reason(conv)
         if reason is not None:
-            raise ValueError(f"{cls.__name__} cannot replace {conv}: {reason}")
+            raise ArgumentValueError(f"{cls.__name__} cannot replace {conv}: {reason}")
         args = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation, bias=conv.bias is not None)
         if conv.groups != 1:
             args["groups"] = conv.groups
@@ -135,10 +161,14 @@ def convert(
     the qualified module name). ``inplace=False`` converts a deep copy (``inplace=True``: ``model``
     itself, returned, unless it is itself a convolution, which is returned replaced).
     ``layer_kwargs`` go to every new layer (e.g. ``num_atoms=6, generator="official"`` for ACDA,
-    ``num_experts=8`` for CondConv). Which convolutions are converted, and which are skipped and
-    why: ``plan(model, where=where, layer=layer)``, computed before converting.
+    ``num_experts=8`` for CondConv), checked once before anything is built
+    (``layer.check_layer_kwargs``). Which convolutions are converted, and which are skipped and
+    why: ``plan(model, where=where, layer=layer)``, computed before converting. Layers of a
+    ``Conv2dReplacement`` type already in the model, and the convolutions inside them, are left
+    alone: converting a converted model changes nothing.
     """
     layer = _check_arguments(model, where, layer)
+    layer.check_layer_kwargs(layer_kwargs)
     if not inplace:
         model = copy.deepcopy(model)
     for name in plan(model, where=where, layer=layer).converted:
@@ -152,15 +182,15 @@ def convert(
 
 def _check_arguments(model, where, layer) -> type[Conv2dReplacement]:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if where is not None and not callable(where):
-        raise TypeError(f"where must be a callable (name, module) -> bool or None, got {type(where).__name__}")
+        raise ArgumentTypeError(f"where must be a callable (name, module) -> bool or None, got {type(where).__name__}")
     if layer is None:
         from .layers import ACDAConv2d
 
         return ACDAConv2d
     if not (isinstance(layer, type) and issubclass(layer, Conv2dReplacement)):
-        raise ValueError(f"layer must be a Conv2dReplacement subclass (one of {_layer_names()}), got {layer!r}")
+        raise ArgumentValueError(f"layer must be a Conv2dReplacement subclass (one of {_layer_names()}), got {layer!r}")
     return layer
 
 

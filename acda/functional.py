@@ -20,17 +20,46 @@ per-pixel filters directly (Dynamic Filter Networks, the path ACDA's two-layer f
 ``acda_conv2d`` runs a backend's fused two-layer implementation when it has one (``"native"``,
 ``"shift"``: ``torch.ops.acda.acda_conv2d``, the C·m-channel intermediate never stored at full size), else
 ``atom_conv2d`` followed by a 1×1 convolution.
+
+Input policy of ``atom_conv2d`` and ``acda_conv2d``, one validation for every backend (``_validate``:
+every backend raises the same exception with the same message, before anything is allocated or
+dispatched; errors are ``acda.utils.ArgumentValueError``/``ArgumentTypeError``, i.e. ``ValueError``/
+``TypeError`` naming the argument):
+
+- types and dims: tensors of the shapes above (``TypeError`` for a non-tensor, e.g. a list ``bias``);
+- devices: ``atoms``, ``coef`` and ``bias`` on the device of ``x`` (``ValueError``), and the backend
+  available there (``"native"``: CPU or meta; ``"triton"``: CUDA, or CPU under ``TRITON_INTERPRET=1``);
+- dtypes: real floating point only, float16, bfloat16, float32, float64 (``TypeError`` for complex
+  and integer tensors); all four tensors in one dtype, else ``TypeError`` naming both dtypes (as
+  ``F.conv2d``), except under autocast, where everything is computed in the autocast dtype; a
+  backend may compute in fewer dtypes (``"triton"``: no float64; ``TypeError``);
+- sizes: N = 0 is allowed (an empty result; gradients of x and atoms empty, of coef and bias zero);
+  C, m, O, k_h, k_w, H, W must be ≥ 1 and the output H', W' ≥ 1 (``ValueError``: ``F.conv2d`` also
+  refuses most of these, so no backend has to define them); a padded extent H + 2·p above 2³¹ − 1
+  or an output plane H'·W' above 2³¹ − 1 is refused (``acda.utils.check_conv_size``) instead of
+  reaching the allocator; below that, no backend builds more of the padding than its taps read
+  (``padding="same"`` with dilation 10⁶ costs no memory);
+- NaN and inf propagate as in the definition ``out = Σ_taps x_padded·filter``: a tap on the zero
+  padding contributes 0·atom, which is NaN for an infinite or NaN atom, on every backend.
 """
 from __future__ import annotations
-
-import functools
 
 import torch
 import torch.nn.functional as F
 
 from .ops import check_backend, get_backend, reference, resolve_backend
 from .ops import custom_op as _custom_op  # noqa: F401  (registers torch.ops.acda.*)
-from .utils import IntPair, conv_output_size, pair
+from .utils import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    IntPair,
+    check_conv_size,
+    check_float_dtype,
+    check_same_device,
+    check_same_dtype,
+    check_tensor,
+    pair,
+)
 
 __all__ = [
     "atom_conv2d",
@@ -40,46 +69,92 @@ __all__ = [
 ]
 
 
-def _check_atom_conv_args(x: torch.Tensor, atoms: torch.Tensor, stride, padding, dilation):
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x must be a 4-D tensor (N, C, H, W), got shape {tuple(getattr(x, 'shape', ()))}")
-    if not isinstance(atoms, torch.Tensor) or atoms.dim() != 6:
-        raise ValueError(
-            f"atoms must be a 6-D tensor (N, m, k, k, H', W'), got shape {tuple(getattr(atoms, 'shape', ()))}"
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype when autocast is on for ``device``'s type, else ``None``."""
+    kind = device.type
+    if torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind):
+        return torch.get_autocast_dtype(kind)
+    return None
+
+
+def _check_tensors(x, atoms, coef, bias) -> torch.dtype:
+    """Types, dims, devices and dtypes of the tensors; returns the dtype the op computes in."""
+    check_tensor("x", x, 4, "(N, C, H, W)")
+    check_tensor("atoms", atoms, 6, "(N, m, k_h, k_w, H', W')")
+    if coef is not None:
+        check_tensor("coef", coef, 3, "(O, C, m)")
+    if bias is not None:
+        check_tensor("bias", bias, 1, "(O,)")
+    tensors = [("atoms", atoms), ("coef", coef), ("bias", bias)]
+    check_same_device(("x", x), *tensors)
+    for name, t in [("x", x), *tensors]:
+        if t is not None:
+            check_float_dtype(name, t.dtype)
+    autocast = autocast_dtype(x.device)
+    if autocast is None:
+        check_same_dtype(("x", x), *tensors)
+    return autocast or x.dtype
+
+
+def _check_shapes(x, atoms, coef, bias, stride, padding, dilation) -> None:
+    """Sizes: N, C, m, O, k ≥ 1 (N ≥ 0), consistent across the tensors, and the convolution geometry."""
+    n, c = x.shape[:2]
+    _, m, kh, kw, oh, ow = atoms.shape
+    if atoms.shape[0] != n:
+        raise ArgumentValueError(f"atoms batch size {atoms.shape[0]} does not match x batch size {n}")
+    if c < 1:
+        raise ArgumentValueError(f"x must have at least one channel, got shape {tuple(x.shape)}")
+    if m < 1 or kh < 1 or kw < 1:
+        raise ArgumentValueError(
+            f"atoms must hold at least one atom (m = atoms.shape[1]) of at least 1×1 taps (atoms.shape[2:4]), "
+            f"got shape {tuple(atoms.shape)}"
         )
-    stride = pair(stride, "stride")
-    padding = pair(padding, "padding", minimum=0)
-    dilation = pair(dilation, "dilation")
-    n, _, kh, kw, oh, ow = atoms.shape
-    if n != x.shape[0]:
-        raise ValueError(f"atoms batch size {n} does not match x batch size {x.shape[0]}")
-    expected = conv_output_size(tuple(x.shape[-2:]), (kh, kw), stride, padding, dilation)
-    if min(expected) < 1:
-        raise ValueError(
-            f"input of spatial size {tuple(x.shape[-2:])} is too small for kernel ({kh}, {kw}), "
-            f"padding {padding}, dilation {dilation}"
-        )
+    expected = check_conv_size(tuple(x.shape[-2:]), (kh, kw), stride, padding, dilation)
     if (oh, ow) != expected:
-        raise ValueError(
+        raise ArgumentValueError(
             f"atoms must have output spatial size {expected} for this input, stride {stride}, "
             f"padding {padding} and dilation {dilation}; got {(oh, ow)}"
         )
-    if atoms.device != x.device or (
-        atoms.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type)
-    ):
-        raise ValueError(
-            f"atoms ({atoms.dtype}, {atoms.device}) must match x ({x.dtype}, {x.device})"
-        )
-    return stride, padding, dilation
+    if coef is None:
+        return
+    out_channels = coef.shape[0]
+    if out_channels < 1:
+        raise ArgumentValueError(f"coef must have at least one output channel (O = coef.shape[0]), "
+                                 f"got shape {tuple(coef.shape)}")
+    if coef.shape[1] != c:
+        raise ArgumentValueError(f"x must have {coef.shape[1]} channels (coef.shape[1]), got {c}")
+    if coef.shape[2] != m:
+        raise ArgumentValueError(f"atoms must hold m={coef.shape[2]} atoms (coef.shape[2]), got {m}")
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ArgumentValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
+
+
+def _validate(x, atoms, coef, bias, stride, padding, dilation, backend):
+    """The one validation of ``atom_conv2d`` and ``acda_conv2d`` (``coef`` None for the former), the same
+    for every backend, before any allocation or dispatch; returns (stride, padding, dilation, backend name).
+
+    Backend-independent checks come first, so every backend raises the same error for the same bad
+    input; then the resolved backend's own limits (``Backend.available``, ``Backend.dtypes``).
+    """
+    check_backend(backend)
+    compute = _check_tensors(x, atoms, coef, bias)
+    stride = pair(stride, "stride")
+    padding = pair(padding, "padding", minimum=0)
+    dilation = pair(dilation, "dilation")
+    _check_shapes(x, atoms, coef, bias, stride, padding, dilation)
+    name = resolve_backend(backend, x.device)
+    impl = get_backend(name)
+    if not impl.available(x.device):
+        raise ArgumentValueError(f"backend {name!r} is not available for tensors on device {x.device}")
+    check_float_dtype("x", compute, impl.dtypes, where=f"backend {name!r}")
+    return stride, padding, dilation, name
 
 
 def _compute_dtype(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
-    """Custom ops are not autocast-aware: cast to the autocast dtype here, else to the promoted dtype."""
-    x = tensors[0]
-    if torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(x.device.type):
-        dtype = torch.get_autocast_dtype(x.device.type)
-    else:
-        dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors if t is not None))
+    """Custom ops are not autocast-aware: under autocast, cast to its dtype (else the dtypes already agree)."""
+    dtype = autocast_dtype(tensors[0].device)
+    if dtype is None:
+        return tensors
     return tuple(None if t is None else t.to(dtype) for t in tensors)
 
 
@@ -93,9 +168,7 @@ def atom_conv2d(
     backend: str = "auto",
 ) -> torch.Tensor:
     """Atom convolution (paper Eq. 5): (N, C, H, W) × (N, m, k, k, H', W') → (N, C·m, H', W')."""
-    check_backend(backend)
-    stride, padding, dilation = _check_atom_conv_args(x, atoms, stride, padding, dilation)
-    backend = resolve_backend(backend, x.device)
+    stride, padding, dilation, backend = _validate(x, atoms, None, None, stride, padding, dilation, backend)
     if backend == "reference":
         return reference.forward(x, atoms, stride, padding, dilation)
     x, atoms = _compute_dtype(x, atoms)
@@ -114,17 +187,10 @@ def acda_conv2d(
     backend: str = "auto",
 ) -> torch.Tensor:
     """Two-layer ACDA (paper Eq. 5 then Eq. 6, Fig. 3): atom conv, then a 1×1 conv with ``coef``."""
-    if not isinstance(coef, torch.Tensor) or coef.dim() != 3:
-        raise ValueError(f"coef must be a 3-D tensor (O, C, m), got shape {tuple(getattr(coef, 'shape', ()))}")
+    if coef is None:
+        raise ArgumentTypeError("coef must be a torch.Tensor (O, C, m), got NoneType")
+    stride, padding, dilation, name = _validate(x, atoms, coef, bias, stride, padding, dilation, backend)
     out_channels, in_channels, m = coef.shape
-    stride, padding, dilation = _check_atom_conv_args(x, atoms, stride, padding, dilation)
-    if x.shape[1] != in_channels:
-        raise ValueError(f"x must have {in_channels} channels (coef.shape[1]), got {x.shape[1]}")
-    if atoms.shape[1] != m:
-        raise ValueError(f"atoms must hold m={m} atoms (coef.shape[2]), got {atoms.shape[1]}")
-    if bias is not None and tuple(bias.shape) != (out_channels,):
-        raise ValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
-    name = resolve_backend(backend, x.device)
     if get_backend(name).fused_forward is None:
         z = atom_conv2d(x, atoms, stride, padding, dilation, backend=name)
         return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)

@@ -12,15 +12,28 @@ Two variants of Φ, because the paper and the authors' code disagree:
 
 - ``"paper"`` (Appendix A.3): 1×1 conv C → 64, ReLU, 3×3 conv 64 → m·S·m'. The paper names
   the two layers but no non-linearity; we put a ReLU between them (two stacked linear layers
-  would collapse into one).
-- ``"official"`` (the authors' released layer): 3×3 conv C → h, BatchNorm, Tanh, 3×3 conv
-  h → m·S·m', BatchNorm, Tanh, with h = max(64, m·S·m' // 2).
+  would collapse into one). The stride sits on the 3×3 conv (``head``): the pointwise 1×1 conv
+  runs at the input resolution, so the 3×3 conv sees the full-resolution 3×3 neighbourhood of
+  each window centre (a strided 1×1 conv would hand it neighbours ``stride`` pixels apart).
+  Default ψ: ``multiscale_bases(variant="paper")``.
+- ``"official"`` (the authors' released layer ``Conv_DCFD``, github.com/ZeWang95/ACDA): 3×3 conv
+  C → h, BatchNorm, Tanh, 3×3 conv h → m·S·m', BatchNorm, Tanh, with h = max(64, m·S·m' // 2).
+  The stride sits on the *first* 3×3 conv (``body``), as in their code; the second (``head``)
+  runs at stride 1 with padding 1 on the output grid. Default ψ: the authors' bases,
+  ``multiscale_bases(variant="official")`` (transposed, normalised over DCFNet's candidate set,
+  float32; see ``acda.bases``). Their layer is defined for ``padding = (k − 1) / 2``,
+  dilation 1 (their ``dilation`` argument is stored but unused), H and W divisible by the stride
+  (otherwise its reshape to (H // s, W // s) fails) and k ≥ 3; there this variant computes exactly
+  their function (``tests/test_official.py``; their layer ties m = m' = ``num_bases``). Other
+  settings, which their layer does not define (other paddings, dilations and sizes, k = 1, fewer
+  scales, m ≠ m'), use the natural extension: the alignment below.
 
 Alignment: output pixel (i, j) of an ACDA layer reads the input window whose centre is at
-(i·stride + o_h, j·stride + o_w), with o = dilation·(k − 1)/2 − padding. The last 3×3 conv of
-Φ is evaluated at exactly those centres (the input is zero-padded or cropped by o before a
-stride-``stride``, unpadded 3×3 conv), so atoms are centred on the window they are applied to
-and the layer stays translation-equivariant for any stride, padding and dilation.
+(i·stride + o_h, j·stride + o_w), with o = dilation·(k − 1)/2 − padding. The strided 3×3 conv of
+Φ (``head`` for "paper", ``body``'s conv for "official") is evaluated at exactly those centres
+(its input is zero-padded or cropped by o before a stride-``stride``, unpadded 3×3 conv), so
+atoms are centred on the window they are applied to and the layer stays translation-equivariant
+for any stride, padding and dilation. With o = 0 this is a 3×3 conv with padding 1, the authors'.
 """
 from __future__ import annotations
 
@@ -59,7 +72,8 @@ class AtomGenerator(nn.Module):
             raise ValueError(f"generator must be one of {GENERATORS}, got {variant!r}")
         factory = {"device": device, "dtype": dtype}
         if bases is None:
-            bases = multiscale_bases(kernel_size, num_bases, num_scales, dtype=dtype or torch.float32)
+            bases = multiscale_bases(kernel_size, num_bases, num_scales, dtype=dtype or torch.float32,
+                                     variant=variant)
         elif bases.dim() != 3 or tuple(bases.shape[1:]) != (kernel_size, kernel_size):
             raise ValueError(f"bases must have shape (B, {kernel_size}, {kernel_size}), got {tuple(bases.shape)}")
         else:
@@ -82,11 +96,11 @@ class AtomGenerator(nn.Module):
         else:
             hidden = max(64, out_channels // 2) if hidden_channels is None else hidden_channels
             self.body = nn.Sequential(
-                nn.Conv2d(in_channels, hidden, 3, padding=1, **factory),
+                nn.Conv2d(in_channels, hidden, 3, stride=stride, **factory),  # padded by _align
                 nn.BatchNorm2d(hidden, **factory),
                 nn.Tanh(),
             )
-            self.head = nn.Conv2d(hidden, out_channels, 3, stride=stride, **factory)
+            self.head = nn.Conv2d(hidden, out_channels, 3, padding=1, **factory)
             self.post = nn.Sequential(nn.BatchNorm2d(out_channels, **factory), nn.Tanh())
         self.hidden_channels = hidden
 
@@ -95,22 +109,27 @@ class AtomGenerator(nn.Module):
         """S·m', the number of basis elements each atom is a combination of."""
         return self.bases.shape[0]
 
-    def coefficients(self, x: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
-        """Basis coefficients α, shape (N, m, S·m', H', W') (paper Fig. 4)."""
-        h = self.body(x)
-        out_h, out_w = output_size
+    def _align(self, h: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+        """Zero-pad or crop ``h`` so that an unpadded, strided 3×3 conv sees the window centres."""
         pads = []  # F.pad order: last dim first; negative values crop
         for size, out, off, stride in (
-            (h.shape[-1], out_w, self.center_offset[1], self.stride[1]),
-            (h.shape[-2], out_h, self.center_offset[0], self.stride[0]),
+            (h.shape[-1], output_size[1], self.center_offset[1], self.stride[1]),
+            (h.shape[-2], output_size[0], self.center_offset[0], self.stride[0]),
         ):
             before = 1 - off
             after = (out - 1) * stride + 3 - (size + before)
             pads += [before, after]
-        h = F.pad(h, pads)
-        alpha = self.post(self.head(h))
-        n = alpha.shape[0]
-        return alpha.view(n, self.num_atoms, self.num_basis_elements, out_h, out_w)
+        return F.pad(h, pads)
+
+    def coefficients(self, x: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+        """Basis coefficients α, shape (N, m, S·m', H', W') (paper Fig. 4)."""
+        if self.variant == "paper":  # stride on the 3×3 conv after the pointwise body
+            h = self.head(self._align(self.body(x), output_size))
+        else:  # stride on the first 3×3 conv, as the authors' layer
+            h = self.head(self.body(self._align(x, output_size)))
+        alpha = self.post(h)
+        out_h, out_w = output_size
+        return alpha.view(alpha.shape[0], self.num_atoms, self.num_basis_elements, out_h, out_w)
 
     def forward(self, x: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
         alpha = self.coefficients(x, output_size)

@@ -13,10 +13,23 @@ from torch import nn
 
 from .bases import default_num_scales
 from .convert import Conv2dReplacement
-from .functional import acda_conv2d
+from .functional import acda_conv2d, autocast_dtype
 from .generator import GENERATORS, AtomGenerator
 from .ops import check_backend
-from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding, window_center
+from .utils import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    IntPair,
+    check_conv_size,
+    check_device_arg,
+    check_dtype_arg,
+    check_float_dtype,
+    check_positive_int,
+    conv_output_size,
+    pair,
+    resolve_padding,
+    window_center,
+)
 
 __all__ = ["ACDAConv2d"]
 
@@ -28,7 +41,10 @@ class ACDAConv2d(Conv2dReplacement):
     ``"valid"``); the kernel must be square and odd, as the Fourier-Bessel bases are. Keyword
     arguments: ``num_atoms`` (m), ``num_bases`` (m', basis elements per scale), ``num_scales``
     (S; default ``kernel_size // 2``: scales 3×3 … k×k), ``generator`` (``"paper"`` or
-    ``"official"``, see ``acda.generator``), ``backend`` for the atom convolution.
+    ``"official"``, see ``acda.generator``), ``backend`` for the atom convolution (checked here,
+    not at the first forward). A 1×1 layer has one scale of one element, the trivial basis [[1]],
+    whatever ``num_bases`` and ``num_scales`` ask for (so that ``convert`` can pass them to every
+    convolution): its ``num_bases`` and ``num_scales`` are both 1.
 
     Parameters: ``coef`` of shape (out_channels, in_channels, num_atoms), meaning
     ``K[o, c] = Σ_b coef[o, c, b]·D[b]`` at each pixel; ``bias``; the generator's weights.
@@ -60,18 +76,16 @@ class ACDAConv2d(Conv2dReplacement):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("num_atoms", num_atoms), ("num_bases", num_bases)):
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             check_positive_int(name, value)
+        self._check_options(dict(num_atoms=num_atoms, num_bases=num_bases, num_scales=num_scales,
+                                 generator=generator, backend=backend, device=device, dtype=dtype))
         kh, kw = pair(kernel_size, "kernel_size")
         if kh != kw or kh % 2 == 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"kernel_size must be odd and square (Fourier-Bessel bases are circular), "
                 f"got {kernel_size!r}"
             )
-        if generator not in GENERATORS:
-            raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
-        check_backend(backend)
         k = kh
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -81,22 +95,44 @@ class ACDAConv2d(Conv2dReplacement):
         self.padding = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.padding_arg = padding
         self.num_atoms = num_atoms
-        self.num_bases = num_bases
-        self.num_scales = default_num_scales(k) if num_scales is None else num_scales
         self.backend = backend
         center = window_center(self.kernel_size, self.padding, self.dilation)
         factory = {"device": device, "dtype": dtype}
         self.generator = AtomGenerator(
             in_channels, num_atoms, k, self.stride, center,
-            num_bases=num_bases, num_scales=None if k == 1 else self.num_scales,
+            num_bases=num_bases, num_scales=None if k == 1 else num_scales,
             variant=generator, **factory,
         )
+        # what the generator was built with: S scales of m' elements (1 and 1 for a 1×1 kernel)
+        self.num_scales = 1 if k == 1 else (default_num_scales(k) if num_scales is None else num_scales)
+        self.num_bases = self.generator.num_basis_elements // self.num_scales
         self.coef = nn.Parameter(torch.empty(out_channels, in_channels, num_atoms, **factory))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_channels, **factory))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    @classmethod
+    def check_layer_kwargs(cls, kwargs: dict) -> None:
+        """Check the keyword options (``num_atoms``, ``generator``, ``backend``, ``dtype``, ...) without building."""
+        super().check_layer_kwargs(kwargs)
+        cls._check_options(kwargs)
+
+    @staticmethod
+    def _check_options(kwargs: dict) -> None:
+        """The value checks of the keyword options present in ``kwargs``."""
+        for name in ("num_atoms", "num_bases"):
+            if name in kwargs:
+                check_positive_int(name, kwargs[name])
+        if kwargs.get("num_scales") is not None:
+            check_positive_int("num_scales", kwargs["num_scales"])
+        if "generator" in kwargs and kwargs["generator"] not in GENERATORS:
+            raise ArgumentValueError(f"generator must be one of {GENERATORS}, got {kwargs['generator']!r}")
+        if "backend" in kwargs:
+            check_backend(kwargs["backend"])
+        check_dtype_arg("dtype", kwargs.get("dtype"))
+        check_device_arg("device", kwargs.get("device"))
 
     def reset_parameters(self) -> None:
         """Kaiming-uniform ``coef`` and uniform ``bias``, as ``nn.Conv2d`` with fan_in = C·m."""
@@ -109,24 +145,26 @@ class ACDAConv2d(Conv2dReplacement):
         return conv_output_size(input_size, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def _check_input(self, x: torch.Tensor) -> tuple[int, int]:
+        """The output size for ``x``, after the checks ``acda_conv2d`` makes, so the generator never sees bad input."""
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+            raise ArgumentTypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 4:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{type(self).__name__} expects a 4-D input (N, C, H, W), got shape {tuple(x.shape)}"
             )
         if x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"input must have in_channels={self.in_channels} channels, got {x.shape[1]} "
                 f"(input shape {tuple(x.shape)})"
             )
-        out = self.output_size(tuple(x.shape[-2:]))
-        if min(out) < 1:
-            raise ValueError(
-                f"input spatial size {tuple(x.shape[-2:])} is too small for kernel_size="
-                f"{self.kernel_size}, padding={self.padding}, dilation={self.dilation}"
-            )
-        return out
+        check_float_dtype("input", x.dtype)
+        if x.device != self.coef.device:
+            raise ArgumentValueError(f"input is on device {x.device} but the layer's parameters are on "
+                                     f"{self.coef.device}")
+        if x.dtype != self.coef.dtype and autocast_dtype(x.device) is None:
+            raise ArgumentTypeError(f"input has dtype {x.dtype} but the layer's parameters have dtype "
+                                    f"{self.coef.dtype}: convert the input (or the layer, with .to(dtype))")
+        return check_conv_size(tuple(x.shape[-2:]), self.kernel_size, self.stride, self.padding, self.dilation)
 
     def generate_atoms(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel dynamic atoms ``D`` (paper Eq. 4), shape (N, m, k, k, H', W')."""
@@ -148,8 +186,8 @@ class ACDAConv2d(Conv2dReplacement):
 
     @property
     def coefficient_scales(self) -> int:
-        """S, the number of scales α is split into (1 for a 1×1 kernel)."""
-        return self.generator.num_basis_elements // self.num_bases if self.kernel_size[0] > 1 else 1
+        """S, the number of scales α is split into (``num_scales``; 1 for a 1×1 kernel)."""
+        return self.num_scales
 
     def scale_norms(self, x: torch.Tensor, effective: bool = True) -> torch.Tensor:
         """Per-pixel L2 norm of the basis coefficients on each scale, shape (N, S, H', W').

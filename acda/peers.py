@@ -10,7 +10,9 @@
   ``π = softmax(FC(ReLU(FC(GAP(x)))) / τ)`` and temperature ``τ`` (annealed from 30 in the paper).
 
 All three take ``nn.Conv2d``'s positional arguments (in_channels, out_channels, kernel_size,
-stride, padding, dilation, groups, bias — DFN has no ``groups``) and return its output shape.
+stride, padding, dilation, groups, bias — DFN has no ``groups``) and its ``device`` / ``dtype``
+factory keywords (for every parameter, buffer and submodule), and return its output shape; without
+a bias, ``bias`` is a registered ``None`` parameter, as in ``nn.Conv2d``.
 """
 from __future__ import annotations
 
@@ -36,6 +38,16 @@ def _check_input(module: nn.Module, x: torch.Tensor) -> None:
         raise ValueError(f"input must have in_channels={module.in_channels} channels, got {x.shape[1]}")
 
 
+def _factory(device: torch.device | str | None, dtype: torch.dtype | None) -> dict:
+    return {"device": device, "dtype": dtype}
+
+
+def _register_bias(module: nn.Module, bias: bool, shape: tuple[int, ...], factory: dict) -> None:
+    """``module.bias``: a parameter of ``shape``, or a registered ``None`` (as ``nn.Conv2d``)."""
+    if bias:
+        module.bias = nn.Parameter(torch.empty(shape, **factory))
+    else:
+        module.register_parameter("bias", None)
 
 
 def pixel_atom_generator(
@@ -47,6 +59,8 @@ def pixel_atom_generator(
     *,
     variant: str = "paper",
     hidden_channels: int = 64,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
 ) -> AtomGenerator:
     """``AtomGenerator`` over the *pixel* basis: Φ predicts each atom's k² values directly.
 
@@ -56,7 +70,8 @@ def pixel_atom_generator(
     """
     k2 = kernel_size * kernel_size
     return AtomGenerator(in_channels, num_atoms, kernel_size, stride, center_offset, variant=variant,
-                         hidden_channels=hidden_channels, bases=torch.eye(k2).view(k2, kernel_size, kernel_size))
+                         hidden_channels=hidden_channels, bases=torch.eye(k2).view(k2, kernel_size, kernel_size),
+                         device=device, dtype=dtype)
 
 
 class DFNConv2d(Conv2dReplacement):
@@ -92,6 +107,8 @@ class DFNConv2d(Conv2dReplacement):
         num_atoms: int | None = 6,
         hidden_channels: int = 64,
         generator: str = "paper",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
@@ -113,13 +130,14 @@ class DFNConv2d(Conv2dReplacement):
         self.num_atoms = num_atoms
         center = window_center(self.kernel_size, self.padding, self.dilation)
         m = in_channels * out_channels if num_atoms is None else num_atoms
+        factory = _factory(device, dtype)
         self.generator = pixel_atom_generator(in_channels, m, kh, self.stride, center,  # type: ignore[arg-type]
-                                              variant=generator, hidden_channels=hidden_channels)
+                                              variant=generator, hidden_channels=hidden_channels, **factory)
         if num_atoms is None:
             self.register_parameter("coef", None)
         else:
-            self.coef = nn.Parameter(torch.empty(out_channels, in_channels, num_atoms))
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+            self.coef = nn.Parameter(torch.empty(out_channels, in_channels, num_atoms, **factory))
+        _register_bias(self, bias, (out_channels,), factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -171,7 +189,7 @@ class _MixtureConv2d(Conv2dReplacement):
     grouped = True  # any zero-padded convolution, grouped and depthwise ones included
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                 num_kernels, kernels_name):
+                 num_kernels, kernels_name, factory):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("groups", groups), (kernels_name, num_kernels)):
@@ -185,8 +203,9 @@ class _MixtureConv2d(Conv2dReplacement):
         self.dilation = pair(dilation, "dilation")
         self.padding = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.num_kernels = num_kernels
-        self.weight = nn.Parameter(torch.empty(num_kernels, out_channels, in_channels // groups, *self.kernel_size))
-        self.bias = nn.Parameter(torch.empty(num_kernels, out_channels)) if bias else None
+        self.weight = nn.Parameter(torch.empty(num_kernels, out_channels, in_channels // groups, *self.kernel_size,
+                                               **factory))
+        _register_bias(self, bias, (num_kernels, out_channels), factory)
 
     def reset_parameters(self) -> None:
         for e in range(self.num_kernels):  # each expert initialised as nn.Conv2d would be
@@ -246,14 +265,17 @@ class CondConv2d(_MixtureConv2d):
         *,
         num_experts: int = 8,
         dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
+        factory = _factory(device, dtype)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         num_experts, "num_experts")
+                         num_experts, "num_experts", factory)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_experts = num_experts
         self.dropout = nn.Dropout(dropout)
-        self.routing = nn.Linear(in_channels, num_experts)
+        self.routing = nn.Linear(in_channels, num_experts, **factory)
         self.reset_parameters()
 
     def routing_weights(self, x: torch.Tensor) -> torch.Tensor:
@@ -292,17 +314,20 @@ class DynamicConv2d(_MixtureConv2d):
         reduction: int = 4,
         min_hidden: int = 4,
         temperature: float = 30.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
+        factory = _factory(device, dtype)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         num_kernels, "num_kernels")
+                         num_kernels, "num_kernels", factory)
         check_positive_int("reduction", reduction)
         check_positive_int("min_hidden", min_hidden)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = float(temperature)
         hidden = max(in_channels // reduction, min_hidden)
-        self.attention = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(inplace=True),
-                                       nn.Linear(hidden, num_kernels))
+        self.attention = nn.Sequential(nn.Linear(in_channels, hidden, **factory), nn.ReLU(inplace=True),
+                                       nn.Linear(hidden, num_kernels, **factory))
         self.reset_parameters()
 
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,14 @@
 One place for each small idea (``nn.Conv2d``'s argument rules and output-size formula, the
 "positive int, not bool" check, write-then-rename), so that layers, peers, ops, models, data and the
 trainer cannot drift apart.
+
+Argument errors raised here are ``ArgumentValueError`` / ``ArgumentTypeError``: subclasses of
+``ValueError`` / ``TypeError`` (what callers catch) and of ``ArgumentError`` (how tests recognise an
+error of our validation, as opposed to one from inside torch). Their messages name the argument.
+
+Tensor checks (``check_tensor``, ``check_float_dtype``, ``check_same_dtype``, ``check_same_device``)
+and the convolution-size check ``check_conv_size`` are the pieces of the one validation path every
+ACDA backend goes through (``acda.functional``), before anything is allocated or dispatched.
 """
 from __future__ import annotations
 
@@ -11,7 +19,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 __all__ = [
+    "ArgumentError",
+    "ArgumentValueError",
+    "ArgumentTypeError",
+    "FLOAT_DTYPES",
+    "MAX_EXTENT",
     "IntPair",
     "is_int",
     "pair",
@@ -20,10 +35,36 @@ __all__ = [
     "resolve_padding",
     "conv_output_size",
     "window_center",
+    "check_conv_size",
+    "check_tensor",
+    "check_float_dtype",
+    "check_dtype_arg",
+    "check_device_arg",
+    "check_same_dtype",
+    "check_same_device",
     "atomic_write",
 ]
 
 IntPair = int | Sequence[int]
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+"""The dtypes ACDA computes in: real floating point, as ``F.conv2d`` (no complex, no integers)."""
+
+MAX_EXTENT = 2**31 - 1
+"""Largest padded input extent per axis, and largest output plane H'·W': int32 index arithmetic
+(the Triton kernels) stays exact below it; larger requests are refused before any allocation."""
+
+
+class ArgumentError(Exception):
+    """Base of the errors our argument validation raises (always with a ``ValueError`` or ``TypeError``)."""
+
+
+class ArgumentValueError(ArgumentError, ValueError):
+    """An argument has a valid type but an invalid value (a shape, a size, a device, a name)."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument has an invalid type (not a tensor, not an int, a dtype ACDA does not compute in)."""
 
 
 def is_int(value: object) -> bool:
@@ -34,20 +75,20 @@ def is_int(value: object) -> bool:
 def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """``TypeError`` unless ``value`` is an int (not a bool), ``ValueError`` outside [minimum, maximum]."""
     if not is_int(value):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ArgumentValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+        raise ArgumentValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
 def check_positive_int(name: str, value: object) -> int:
     """``TypeError`` unless ``value`` is an int, ``ValueError`` unless it is >= 1; names ``name``."""
     if not is_int(value):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
+        raise ArgumentValueError(f"{name} must be a positive integer, got {value}")
     return value
 
 
@@ -58,9 +99,9 @@ def pair(value: IntPair, name: str, *, minimum: int = 1) -> tuple[int, int]:
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(map(is_int, value)):
         out = (int(value[0]), int(value[1]))
     else:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+        raise ArgumentTypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(out) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise ArgumentValueError(f"{name} must be >= {minimum}, got {value!r}")
     return out
 
 
@@ -71,12 +112,12 @@ def resolve_padding(padding: IntPair | str, kernel_size: tuple[int, int], stride
         return (0, 0)
     if padding == "same":
         if stride != (1, 1):
-            raise ValueError("padding='same' is not supported for strided convolutions")
+            raise ArgumentValueError("padding='same' is not supported for strided convolutions")
         if any(k % 2 == 0 for k in kernel_size):
-            raise ValueError(f"padding='same' needs an odd kernel_size, got {kernel_size}")
+            raise ArgumentValueError(f"padding='same' needs an odd kernel_size, got {kernel_size}")
         return tuple(d * (k - 1) // 2 for k, d in zip(kernel_size, dilation))  # type: ignore[return-value]
     if isinstance(padding, str):
-        raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
+        raise ArgumentValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
     return pair(padding, "padding", minimum=0)
 
 
@@ -101,6 +142,109 @@ def window_center(kernel_size: tuple[int, int], padding: tuple[int, int], dilati
     generator aligns its per-pixel predictions with the windows.)
     """
     return tuple(d * (k - 1) // 2 - p for k, p, d in zip(kernel_size, padding, dilation))  # type: ignore[return-value]
+
+
+def check_conv_size(
+    input_size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int]:
+    """The output size ``(H', W')`` of a convolution, or ``ArgumentValueError`` naming the sizes.
+
+    Refused (as ``F.conv2d`` refuses the first two): an empty input plane (H or W = 0), a kernel
+    that does not fit in the padded input (H' or W' < 1), and sizes beyond ``MAX_EXTENT``
+    (a padded extent H + 2·p, or an output plane H'·W'), which would overflow index arithmetic
+    or ask the allocator for absurd amounts.
+    """
+    geometry = (f"input size {tuple(input_size)}, kernel_size={tuple(kernel_size)}, stride={tuple(stride)}, "
+                f"padding={tuple(padding)}, dilation={tuple(dilation)}")
+    if min(input_size) < 1:
+        raise ArgumentValueError(f"input spatial size must be >= 1 in both dimensions; got {geometry}")
+    for axis, (size, p) in enumerate(zip(input_size, padding)):
+        if size + 2 * p > MAX_EXTENT:
+            raise ArgumentValueError(
+                f"padding is too large: the padded input would have {size + 2 * p} "
+                f"{('rows', 'columns')[axis]}, more than {MAX_EXTENT}; got {geometry}"
+            )
+    out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
+    if min(out) < 1:
+        raise ArgumentValueError(
+            f"input spatial size {tuple(input_size)} is too small for kernel_size={tuple(kernel_size)}, "
+            f"padding={tuple(padding)}, dilation={tuple(dilation)} (output size {out}); got {geometry}"
+        )
+    if out[0] * out[1] > MAX_EXTENT:
+        raise ArgumentValueError(
+            f"padding is too large: the output plane would have {out[0]}×{out[1]} pixels, more than "
+            f"{MAX_EXTENT}; got {geometry}"
+        )
+    return out
+
+
+def check_tensor(name: str, value: object, dim: int, layout: str) -> torch.Tensor:
+    """``value`` if it is a ``dim``-D tensor; ``ArgumentTypeError``/``ArgumentValueError`` naming ``name`` otherwise."""
+    if not isinstance(value, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor {layout}, got {type(value).__name__}")
+    if value.dim() != dim:
+        raise ArgumentValueError(f"{name} must be a {dim}-D tensor {layout}, got shape {tuple(value.shape)}")
+    return value
+
+
+def check_float_dtype(name: str, dtype: torch.dtype, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
+                      where: str = "") -> torch.dtype:
+    """``dtype`` if it is in ``allowed``, else ``ArgumentTypeError`` naming ``name`` and the accepted dtypes."""
+    if dtype not in allowed:
+        accepted = ", ".join(str(t) for t in allowed)
+        raise ArgumentTypeError(f"{name} has dtype {dtype}, but {where or 'ACDA'} accepts only {accepted}")
+    return dtype
+
+
+def check_dtype_arg(name: str, dtype: object) -> torch.dtype | None:
+    """A factory ``dtype=`` argument: ``None`` or a floating ``torch.dtype`` (``ArgumentTypeError`` otherwise)."""
+    if dtype is None:
+        return None
+    if not isinstance(dtype, torch.dtype) or dtype not in FLOAT_DTYPES:
+        raise ArgumentTypeError(
+            f"{name} must be a floating torch.dtype ({', '.join(map(str, FLOAT_DTYPES))}) or None, got "
+            f"{type(dtype).__name__} {dtype!r}"
+        )
+    return dtype
+
+
+def check_device_arg(name: str, device: object) -> torch.device | None:
+    """A factory ``device=`` argument: ``None`` or anything ``torch.device`` accepts (else an argument error)."""
+    if device is None:
+        return None
+    if not isinstance(device, (str, int, torch.device)) or isinstance(device, bool):
+        raise ArgumentTypeError(f"{name} must be a torch.device, a str or an int, got {type(device).__name__} "
+                                f"{device!r}")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ArgumentValueError(f"{name} is not a valid device: {device!r} ({error})") from None
+
+
+def check_same_dtype(reference: tuple[str, torch.Tensor], *others: tuple[str, torch.Tensor | None]) -> None:
+    """``ArgumentTypeError`` naming both tensors and dtypes unless every tensor has the dtype of ``reference``."""
+    ref_name, ref = reference
+    for name, t in others:
+        if t is not None and t.dtype != ref.dtype:
+            raise ArgumentTypeError(
+                f"{name} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}: they must have the same "
+                f"dtype (outside autocast); convert one of them, e.g. {name}.to({ref_name}.dtype)"
+            )
+
+
+def check_same_device(reference: tuple[str, torch.Tensor], *others: tuple[str, torch.Tensor | None]) -> None:
+    """``ArgumentValueError`` naming both tensors and devices unless every tensor is on ``reference``'s device."""
+    ref_name, ref = reference
+    for name, t in others:
+        if t is not None and t.device != ref.device:
+            raise ArgumentValueError(
+                f"{name} is on device {t.device} but {ref_name} is on device {ref.device}: they must be on "
+                f"the same device"
+            )
 
 
 def atomic_write(path: str | Path, data: str | bytes | Callable[[str], None]) -> None:

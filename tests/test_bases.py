@@ -102,3 +102,90 @@ def test_multiscale_padding_and_scales():
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_paper_variant_is_pinned():
+    """The paper recipe's numbers, pinned (the official variant was added without changing them)."""
+    psi = multiscale_bases(7, 6, dtype=torch.float64)
+    assert torch.equal(psi, multiscale_bases(7, 6, dtype=torch.float64, variant="paper"))
+    for got, want in [(psi.sum(), 5.690119178040536), ((psi**2).sum(), 16.829420453891807),
+                      (psi[0, 3, 3], 0.6647468146752835), (psi[13, 2, 4], 0.21907616581800696),
+                      (psi[17, 0, 3], -0.11969757187588585)]:
+        assert math.isclose(float(got), want, rel_tol=1e-12), (float(got), want)
+
+
+# Official (the authors' code): DCFNet's table cuts on the next zero j_{k,q+1}, which keeps a prefix
+# of the paper's sorted candidates at 3×3, 5×5, 7×7: 6 / 14 / 38 of 8 / 24 / 48.
+OFFICIAL_KEPT = {3: 6, 5: 14, 7: 38}
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_official_is_the_paper_basis_transposed_renormalised_and_rounded_to_float32(k):
+    paper = fourier_bessel_basis(k, k * k - 1, dtype=torch.float64)
+    kept = OFFICIAL_KEPT[k]
+    # c_official / c_paper: root-mean-square norm of the official candidates in paper units
+    scale = float((paper[:kept] ** 2).sum((1, 2)).mean().sqrt())
+    official = fourier_bessel_basis(k, kept, dtype=torch.float64, variant="official")
+    want = (paper[:kept].transpose(1, 2) / scale).float().double()
+    torch.testing.assert_close(official, want, rtol=2.5e-7, atol=1e-12)  # at most a float32 ulp apart
+    assert torch.equal(official, official.float().double())  # float32 values
+    assert math.isclose(float((official**2).sum((1, 2)).mean()), 1.0, rel_tol=1e-6)
+    assert math.isclose(1 / scale, {3: 1.0125738, 5: 1.0574233, 7: 1.0068077}[k], rel_tol=1e-6)
+
+
+def test_official_transpose_swaps_cos_and_sin():
+    """θ = atan2(dx, dy): the k = 1 cos element of the official set is the paper's sin, transposed."""
+    paper = fourier_bessel_basis(3, 3, dtype=torch.float64)
+    official = fourier_bessel_basis(3, 3, dtype=torch.float64, variant="official")
+    ratio = float(official[0, 1, 1] / paper[0, 1, 1])
+    torch.testing.assert_close(official[1], (paper[2] * ratio).float().double(), rtol=2.5e-7, atol=1e-12)
+    torch.testing.assert_close(official[2], (paper[1] * ratio).float().double(), rtol=2.5e-7, atol=1e-12)
+
+
+def test_official_multiscale_set():
+    psi = multiscale_bases(7, 6, dtype=torch.float64, variant="official")
+    assert psi.shape == (18, 7, 7)
+    torch.testing.assert_close(psi[:6, 2:5, 2:5], fourier_bessel_basis(3, 6, dtype=torch.float64, variant="official"),
+                               rtol=0, atol=0)
+    torch.testing.assert_close(psi[12:], fourier_bessel_basis(7, 6, dtype=torch.float64, variant="official"),
+                               rtol=0, atol=0)
+    assert torch.equal(multiscale_bases(7, 6, variant="official"), psi.float())
+    assert torch.equal(multiscale_bases(1, variant="official"), torch.ones(1, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: fourier_bessel_basis(3, 7, variant="official"),
+         r"num_bases must be an int in \[1, 6\] for kernel_size=3 \(variant='official'\)"),
+        (lambda: fourier_bessel_basis(5, 15, variant="official"), r"\[1, 14\]"),
+        (lambda: multiscale_bases(5, 7, variant="official"), r"\[1, 6\] for kernel_size=3"),
+        (lambda: multiscale_bases(5, variant="authors"), r"variant must be one of \('paper', 'official'\)"),
+        (lambda: fourier_bessel_basis(3, variant=None), "variant must be one of"),
+    ],
+)
+def test_bad_variant_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_large_kernels_keep_every_zero_below_the_cut():
+    """Scales above 39×39 need more than 32 zeros per order; none below the cut may be dropped."""
+    from scipy import special
+
+    from acda.bases import _candidates
+
+    L = 25
+    cut = math.pi * (L + 0.5) * 1.5
+    expected = sum(int((special.jn_zeros(k, 80) <= cut).sum()) for k in range(16))
+    assert len(_candidates(L, "paper")) == expected > 16 * 32 // 2
+
+
+def test_bases_cache_is_bounded_and_holds_only_the_used_elements():
+    from acda.bases import _scale_bases
+
+    _scale_bases.cache_clear()
+    multiscale_bases(21, 6)
+    assert _scale_bases.cache_info().maxsize == 256
+    assert all(head.shape[0] == 6 and not head.flags.writeable
+               for head, _ in (_scale_bases(2 * s + 1, "paper", 6) for s in range(1, 11)))

@@ -151,7 +151,7 @@ def test_functional_argument_checks():
         acda_conv2d(x, atoms, coef, torch.randn(3), padding=1)
     with pytest.raises(ValueError, match="coef must be a 3-D"):
         acda_conv2d(x, atoms, coef[0], padding=1)
-    with pytest.raises(ValueError, match="must match x"):
+    with pytest.raises(TypeError, match="atoms has dtype torch.float64 but x has dtype torch.float32"):
         atom_conv2d(x, atoms.double(), padding=1)
 
 

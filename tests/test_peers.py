@@ -138,3 +138,51 @@ def test_per_pixel_conv2d_with_the_same_filter_everywhere_is_a_convolution(strid
     torch.testing.assert_close(per_pixel_conv2d(x, filters, stride, padding, dilation), want)
     with pytest.raises(ValueError, match="equal N and C"):
         per_pixel_conv2d(x[:, :2], filters, stride, padding, dilation)
+
+
+PEERS = [
+    pytest.param(lambda *a, **kw: DFNConv2d(*a, **kw), id="dfn"),
+    pytest.param(lambda *a, **kw: DFNConv2d(*a, num_atoms=None, generator="official", **kw), id="dfn-full-official"),
+    pytest.param(lambda *a, **kw: CondConv2d(*a, num_experts=3, **kw), id="condconv"),
+    pytest.param(lambda *a, **kw: DynamicConv2d(*a, num_kernels=3, **kw), id="dyconv"),
+]
+
+
+def _tensors(module: nn.Module) -> list[torch.Tensor]:
+    return [*module.parameters(), *(b for b in module.buffers() if b.is_floating_point())]
+
+
+@pytest.mark.parametrize("device,dtype", [("meta", torch.float32), ("cpu", torch.float64), ("meta", torch.bfloat16)])
+@pytest.mark.parametrize("make", PEERS)
+def test_factory_kwargs_reach_every_parameter_and_buffer(make, device, dtype):
+    """``device=`` / ``dtype=`` as for ``nn.Conv2d``: every parameter, buffer and submodule is built there."""
+    layer = make(4, 5, 3, 2, 1, device=device, dtype=dtype)
+    tensors = _tensors(layer)
+    assert tensors and all(t.device.type == device and t.dtype == dtype for t in tensors)
+    x = torch.randn(2, 4, 9, 8, device=device, dtype=dtype)
+    out = layer(x)  # meta: no data is touched on the host
+    assert out.device.type == device and out.dtype == dtype
+    assert out.shape == nn.Conv2d(4, 5, 3, 2, 1, device="meta")(x.to("meta", torch.float32)).shape
+
+
+@pytest.mark.parametrize("make", PEERS)
+def test_factory_kwargs_match_building_then_moving(make):
+    built = make(4, 5, 3, padding=1, dtype=torch.float64)
+    moved = make(4, 5, 3, padding=1).double()
+    assert {n: (p.shape, p.dtype) for n, p in built.state_dict().items()} == \
+           {n: (p.shape, p.dtype) for n, p in moved.state_dict().items()}
+    moved.load_state_dict(built.state_dict())
+    x = torch.randn(2, 4, 7, 6, dtype=torch.float64)
+    torch.testing.assert_close(built.eval()(x), moved.eval()(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("make", PEERS + [pytest.param(lambda *a, **kw: nn.Conv2d(*a, **kw), id="nn.Conv2d")])
+def test_no_bias_is_a_registered_none_parameter_as_in_conv2d(make):
+    layer = make(4, 5, 3, bias=False)
+    assert layer.bias is None
+    assert "bias" in layer._parameters and layer._parameters["bias"] is None  # registered, not a plain attribute
+    assert "bias" not in dict(layer.named_parameters()) and "bias" not in layer.state_dict()
+    layer.bias = nn.Parameter(torch.zeros(1))  # assigning a Parameter later registers it, as in nn.Conv2d
+    assert "bias" in dict(layer.named_parameters())
+    with_bias = make(4, 5, 3, bias=True)
+    assert "bias" in dict(with_bias.named_parameters()) and "bias" in with_bias.state_dict()

@@ -13,6 +13,12 @@ tuples of two ints, already validated by ``acda.functional.atom_conv2d``):
 
 Any memory layout is accepted on input; ``Backend.memory_format`` names the layout of ``out`` and
 ``grad_x`` (the custom op normalises to it, so its fake implementation knows the strides).
+Backends validate nothing: ``acda.functional`` checks every argument once, the same way for all of
+them, before dispatching (shapes, sizes, devices, ``Backend.available`` for the device, and the
+dtype: ``Backend.dtypes``, the floating dtypes the backend computes in; x, atoms, coef and bias
+share one dtype). They may assume N ≥ 0 and C, m, O, k_h, k_w, H, W, H', W' ≥ 1; N = 0 must work
+forward and backward. NaN/inf follow the definition: a tap on the zero padding contributes
+0·atom (NaN for an infinite or NaN atom), as the unfold reference computes it.
 
 A backend may also implement the two-layer ACDA fused (Eq. 5 then the 1×1 coefficient
 convolution, Eq. 6; ``torch.ops.acda.acda_conv2d``):
@@ -46,6 +52,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..utils import FLOAT_DTYPES, ArgumentTypeError, ArgumentValueError
 from . import native, reference, shift
 
 __all__ = ["Backend", "BACKENDS", "register_backend", "get_backend", "check_backend", "resolve_backend",
@@ -63,6 +70,7 @@ class Backend:
     available: Callable[[torch.device], bool]
     fused_forward: Callable[..., torch.Tensor] | None = None
     fused_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None
+    dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -77,10 +85,12 @@ def register_backend(
     available: Callable[[torch.device], bool],
     fused_forward: Callable[..., torch.Tensor] | None = None,
     fused_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None,
+    dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES,
 ) -> Backend:
     """Add a backend to ``BACKENDS`` under ``name`` and return it (``ValueError`` if the name is taken).
 
-    ``fused_forward`` and ``fused_backward`` come together or not at all.
+    ``fused_forward`` and ``fused_backward`` come together or not at all. ``dtypes``: the dtypes it
+    computes in (a subset of ``acda.utils.FLOAT_DTYPES``; others are refused before dispatch).
     """
     if not isinstance(name, str) or not name or name == "auto":
         raise ValueError(f"a backend name must be a non-empty str other than 'auto', got {name!r}")
@@ -88,8 +98,11 @@ def register_backend(
         raise ValueError(f"a backend named {name!r} is already registered")
     if (fused_forward is None) != (fused_backward is None):
         raise ValueError(f"backend {name!r}: give both fused_forward and fused_backward, or neither")
+    if not dtypes or any(t not in FLOAT_DTYPES for t in dtypes):
+        raise ValueError(f"backend {name!r}: dtypes must be a non-empty subset of {FLOAT_DTYPES}, got {dtypes!r}")
     backend = Backend(name=name, forward=forward, backward=backward, memory_format=memory_format,
-                      available=available, fused_forward=fused_forward, fused_backward=fused_backward)
+                      available=available, fused_forward=fused_forward, fused_backward=fused_backward,
+                      dtypes=tuple(dtypes))
     BACKENDS[name] = backend
     return backend
 
@@ -101,16 +114,16 @@ def backend_names() -> list[str]:
 def check_backend(backend: str) -> str:
     """``backend`` itself if it is ``"auto"`` or a registered name; ``TypeError``/``ValueError`` otherwise."""
     if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+        raise ArgumentTypeError(f"backend must be a str, got {type(backend).__name__}")
     if backend != "auto" and backend not in BACKENDS:
-        raise ValueError(f"backend must be 'auto' or one of {backend_names()}, got {backend!r}")
+        raise ArgumentValueError(f"backend must be 'auto' or one of {backend_names()}, got {backend!r}")
     return backend
 
 
 def get_backend(name: str) -> Backend:
     """The registered backend ``name`` (``ValueError`` listing the registered names if there is none)."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; registered: {backend_names()}")
+        raise ArgumentValueError(f"unknown backend {name!r}; registered: {backend_names()}")
     return BACKENDS[name]
 
 
@@ -158,4 +171,5 @@ register_backend("native", forward=native.forward, backward=native.backward, mem
                  available=lambda device: device.type in ("cpu", "meta"),
                  fused_forward=native.fused_forward, fused_backward=native.fused_backward)
 register_backend("triton", forward=_triton_forward, backward=_triton_backward,
-                 memory_format=torch.contiguous_format, available=_triton_available)
+                 memory_format=torch.contiguous_format, available=_triton_available,
+                 dtypes=(torch.float16, torch.bfloat16, torch.float32))  # fp32 accumulators: no fp64

@@ -19,7 +19,9 @@ Two ops: ``forward``/``backward`` (the atom convolution alone, Eq. 5) and ``acda
 ``acda_backward`` (Eq. 5 fused with the 1×1 coefficient convolution, Eq. 6, ``csrc/acda_conv2d.cpp``):
 tiles of output pixels whose C·m intermediate stays in cache and goes through one GEMM per tile;
 the backward recomputes it per tile instead of storing it. fp32 and fp64 run natively; bf16 and
-fp16 are computed in fp32 and rounded once.
+fp16 are computed in fp32 and rounded once. Taps on the zero padding are skipped, but an infinite or
+NaN atom there still makes its output NaN (0·inf, as the reference computes it); N = 0 works forward
+and backward (empty gradients, a zero coefficient gradient).
 
 If the extension cannot be built (no compiler), every entry point falls back to ``acda.ops.shift``
 (shift-and-accumulate in plain PyTorch, the fastest pure-PyTorch formulation here), with one warning.

@@ -174,7 +174,8 @@ def _kernels(interpret: bool) -> dict[str, Any]:
 
         x_pix = x_ptr + n * sxn + ih * sxh + iw * sxw
         go_pix = go_ptr + n * sgn + offs_b[:, None].to(tl.int64) * sgc + (oi * sgh + oj * sgw)[None, :]
-        go_mask = mask_b[:, None] & ok[None, :]
+        # grad_out is read on padding taps too: their gradient is Σ_c grad_out·0, NaN where grad_out is not finite
+        go_mask = mask_b[:, None] & mask_p[None, :]
         acc = tl.full([BLOCK_M, BLOCK_P], 0.0, tl.float32)
         # one channel per step: no block reduction (see "Interpreter" in the module docstring)
         for c in range(0, C):

@@ -123,7 +123,10 @@ int64_t tile_or_default(int64_t tile, const Geometry& g, int64_t element_size) {
 
 at::Tensor coefficient_matrix(const at::Tensor& coef, const Geometry& g) {
   TORCH_CHECK(coef.dim() == 3 && coef.size(1) == g.C && coef.size(2) == g.m, "coef must have shape (O, C, m)");
-  return coef.permute({0, 2, 1}).contiguous().view({coef.size(0), g.m * g.C});  // (O, m*C): z's order
+  // (O, m*C): z's order. Detached: the GEMMs run on at::parallel_for's worker threads, which do not inherit
+  // the custom op's below-autograd dispatch state, so a view of a coef that requires grad (C = 1 or m = 1:
+  // contiguous() is then a no-op) would reach autograd there ("mm(): functions with out=... arguments").
+  return coef.detach().permute({0, 2, 1}).contiguous().view({coef.size(0), g.m * g.C});
 }
 
 }  // namespace
@@ -167,6 +170,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> acda_backward(const at::Tensor& g
                               needs_atoms ? b.grad_atoms.data_ptr<scalar_t>() : nullptr, needs_coef ? &gw : nullptr,
                               g, tile_or_default(tile, g, x.element_size()));
   });
+  if (needs_coef && !gw.defined()) gw = at::zeros({O, g.m * g.C}, w.options());  // no pixels (N = 0)
   if (needs_coef) gw = gw.view({O, g.m, g.C}).permute({0, 2, 1}).contiguous();
   return {b.grad_x, b.grad_atoms, gw};
 }

@@ -6,7 +6,9 @@
 // x is channels-last (N, H, W, C) contiguous; atoms are read through their own strides (any layout);
 // one output pixel of z (and of its gradient gz) is an (m, C) block, channels innermost, so every
 // inner loop is a vector loop over channels (at::vec::Vectorized, instruction set fixed at compile time
-// by CPU_CAPABILITY). Taps that fall on the zero padding are skipped.
+// by CPU_CAPABILITY). Taps that fall on the zero padding are skipped, except that they keep the
+// definition's 0 * atom = NaN for an infinite or NaN atom (see padding_nan; likewise their atom gradient,
+// sum_c gz * 0, is NaN where gz is not finite): every backend propagates non-finite values the same way.
 #pragma once
 
 #include <torch/extension.h>
@@ -15,6 +17,8 @@
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -204,6 +208,29 @@ inline void for_each_block(const Geometry& g, F&& f) {
   }
 }
 
+// Whether atom b of a pixel (atoms at ap) is infinite or NaN on a tap that falls on the padding (one not
+// among the nt in-image taps, increasing, of gather_taps): then 0 * atom is NaN and so is z[b, :].
+template <typename T>
+inline bool nonfinite_on_padding(const Geometry& g, const T* ap, int64_t b, const int64_t* taps, int64_t nt) {
+  for (int64_t t = 0, q = 0; t < g.taps(); ++t) {
+    if (q < nt && taps[q] == t) {
+      ++q;
+      continue;
+    }
+    if (!std::isfinite(ap[b * g.ab + g.atap[t]])) return true;
+  }
+  return false;
+}
+
+// The padding taps' 0 * atom terms the kernels skip: NaN rows of z (m, C) where they are NaN.
+template <typename T>
+inline void padding_nan(const Geometry& g, const T* ap, const int64_t* taps, int64_t nt, T* zp) {
+  if (nt == g.taps()) return;
+  for (int64_t b = 0; b < g.m; ++b)
+    if (nonfinite_on_padding(g, ap, b, taps, nt))
+      std::fill(zp + b * g.C, zp + (b + 1) * g.C, std::numeric_limits<T>::quiet_NaN());
+}
+
 // z (m, C) of output pixel (n, i, j).
 template <typename T>
 inline void forward_pixel(const Geometry& g, const T* x, const T* atoms, int64_t n, int64_t i, int64_t j, T* zp,
@@ -215,6 +242,7 @@ inline void forward_pixel(const Geometry& g, const T* x, const T* atoms, int64_t
     fwd_block<T, S::MB, S::NV, decltype(full)::value>(x, ap + b0 * g.ab, g.ab, g.atap.data(), zp + b0 * g.C,
                                                        s.offs.data(), s.taps.data(), nt, c0, cnt, g.C);
   });
+  padding_nan(g, ap, s.taps.data(), nt, zp);
 }
 
 // ---- grad atoms: ga[b, tap] = <gz[b, :], x[tap, :]> for one pixel ---------------------------------
@@ -258,7 +286,7 @@ inline void ga_block(const T* x, const int64_t* offs, const T* gp, int64_t C, T*
 }
 
 // grad of the atoms of output pixel (n, i, j), written into ga, the contiguous (N, m, kh, kw, H', W')
-// gradient (taps on the padding get 0).
+// gradient (taps on the padding get sum_c gz[b, c] * 0: 0, or NaN where gz[b, :] is not finite).
 template <typename T>
 inline void grad_atoms_pixel(const Geometry& g, const T* x, const T* gz, int64_t n, int64_t i, int64_t j, T* ga,
                              Taps& s) {
@@ -266,8 +294,11 @@ inline void grad_atoms_pixel(const Geometry& g, const T* x, const T* gz, int64_t
   T* gap = ga + n * g.m * gab + i * g.OW + j;
   const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
   if (nt < g.taps())
-    for (int64_t b = 0; b < g.m; ++b)
-      for (int64_t t = 0; t < g.taps(); ++t) gap[b * gab + t * gat] = T(0);
+    for (int64_t b = 0; b < g.m; ++b) {
+      const bool finite = std::all_of(gz + b * g.C, gz + (b + 1) * g.C, [](T v) { return std::isfinite(v); });
+      const T pad = finite ? T(0) : std::numeric_limits<T>::quiet_NaN();
+      for (int64_t t = 0; t < g.taps(); ++t) gap[b * gab + t * gat] = pad;
+    }
   for (int64_t b0 = 0; b0 < g.m; b0 += kMaxMB) {
     dispatch_mb(std::min<int64_t>(kMaxMB, g.m - b0), [&](auto mb) {
       constexpr int MB = decltype(mb)::value;
