@@ -9,9 +9,13 @@ from .convert import convert
 from .functional import acda_conv2d, atom_conv2d, per_pixel_conv2d, per_pixel_filters
 from .generator import AtomGenerator
 from .layers import ACDAConv2d
+from .utils import ArgumentError, ArgumentTypeError, ArgumentValueError
 
 __all__ = [
     "ACDAConv2d",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "convert",
     "AtomGenerator",
     "acda_conv2d",
