@@ -2,45 +2,81 @@
 
 The paper draws, for a crowd-counting model, the per-pixel weight of the 3×3, 5×5 and 7×7 atom bases
 and states (Fig. 7 caption) that ACDA adopts the 7×7 bases on large (near) objects and the 3×3 bases on
-small (far, dense) ones. Without a trained crowd model this is a PROXY on Figure 6's toy map
-(``acda.data.toy``: patterns of 3×3, 5×5 and 7×7 on noise), with Figure 6's ACDA layer trained by
-``reproduce.toymap.experiment.run_all``, shared with ``reproduce.figure6`` (same configuration, same seeds:
-Figure 6's docstring describes the experiment).
+small (far, dense) ones. Without a trained crowd model both parts of the default run are PROXY
+measurements:
 
-- Per pixel, ``ACDAConv2d.scale_share``: the L2 norm on each scale of the effective coefficients
-  β_ij = Σ_a A_a·α_ij,a (the coefficients of the filter actually applied at (i, j)), divided by the sum
-  of the three norms, so the shares sum to 1 at each pixel (``reproduce.toymap.metrics.scale_norms``).
-- Per seed, the mean share of each scale at the centres of each pattern size; the claim rows are the
-  per-seed differences 7×7-scale share at 7×7 minus at 3×3 centres, and 3×3-scale share at 3×3 minus at
-  7×7 centres (percentage points, mean ± std over seeds), tested with Welch's t-test between the two
-  sets of per-seed shares (findings).
-- PNG: the input map and one heatmap per scale (lighter = higher share), pattern centres marked, for
-  the first seed.
+1. Figure 6's toy map (``acda.data.toy``: patterns of 3×3, 5×5 and 7×7 on noise), with Figure 6's ACDA
+   layer trained by ``reproduce.toymap`` (same configuration and seeds as ``reproduce.figure6``, whose
+   docstring describes the experiment). Rows ``ACDA / all seeds``.
+2. The crowd proxy (``reproduce.crowdproxy``: LFW faces pasted under a perspective scale gradient onto
+   photographs, small and dense at the top, large and few at the bottom; NOT the paper's crowd data):
+   ``crowd_adresnet_s`` trained per seed exactly as Table 3's proxy row (``proxy_train_one``), then run
+   in eval mode on every whole test image. Rows ``Ad-ResNet-s / crowd proxy``.
 
-Each seed runs on one CPU thread in ``--jobs`` worker processes (the numbers do not depend on it).
-``--quick``: Figure 6's quick configuration (64×64 map, 12 patterns, cap 1000 steps) on seeds 0–4,
-written as ``figure7_quick.*`` (CI). Default: Figure 6's full configuration (100×100 map, 25 patterns,
-cap 3000 steps, seeds 0–4) without its plain-SGD comparison runs.
+Share. Per pixel, ``ACDAConv2d.scale_share``: the L2 norm on each scale of the effective coefficients
+β_ij = Σ_a A_a·α_ij,a (the coefficients of the filters actually applied at (i, j)), divided by the sum
+over scales, so the shares sum to 1 at each pixel (``reproduce.scalemaps``).
+
+- Toy: per seed, the mean share of each scale at the centres of each pattern size; the claim rows are
+  the per-seed differences 7×7-scale share at 7×7 minus at 3×3 centres, and 3×3-scale share at 3×3
+  minus at 7×7 centres (percentage points), tested with Welch's t-test between the two sets of
+  per-seed shares (findings).
+- Crowd proxy: the share maps of Ad-ResNet-s's 7×7 ACDA layers (3 scales: Conv3_x,
+  ``backbone.stages.2.{0,1}.conv2``) at their output resolution (1/8 of the image); rows split into
+  thirds by their centre. Per seed, the mean over the test images and over those layers of the 7×7
+  share in the bottom (near) third minus the top (far) third, and of the 3×3 share in the top minus
+  the bottom third (percentage points; claim rows), tested with a one-sample t-test of the per-seed
+  differences against 0 (findings: significant at 0.05 or not, and in which direction). Also: each
+  scale's share per third; the same bottom-minus-top difference for the 5×5 layers (2 scales,
+  Conv4_x); Pearson's r over all annotated test faces between the face's side and the 7×7 share at its
+  centre, and that r given the face's row (partial); and the test MAE, set against predicting the train
+  split's mean count for every image (findings: whether the counters learned to count at all).
+
+PNG: ``<name>.png``, the toy input and one heatmap per scale (lighter = higher share) with pattern
+centres marked; ``<name>_crowd.png``, the first proxy test image and one heatmap per scale of
+``backbone.stages.2.1.conv2`` with the annotated faces; both for the first seed.
+
+Each seed of each part runs on one CPU thread in one pool of ``--jobs`` worker processes (the numbers do
+not depend on it). ``--quick``: Figure 6's quick configuration (64×64 map, 12 patterns, cap 1000 steps)
+and the proxy's quick configuration (64×64 images, 128/32 train/test, 10 epochs), seeds 0–4, written as
+``figure7_quick.*`` (CI). Default: Figure 6's full configuration (100×100 map, 25 patterns, cap 3000
+steps) without its plain-SGD comparison runs, and the full proxy (128×128, 240/60 images, 20 epochs),
+seeds 0–4.
+
+One image of a trained model instead (no training, no seeds; report ``figure7_image`` or ``--name``):
+``--checkpoint C`` (an ``acda.train`` checkpoint of a crowd model, e.g. Table 3's; ``model.`` / ``module.``
+key prefixes are stripped) and ``--image I`` (any format torchvision decodes; RGB, ImageNet mean/std,
+zero-padded bottom/right to the model's stride): the thirds rows for every multi-scale ACDA layer and
+for the mean over the layers with the most scales, and the PNG of ``--layer``.
 
     python -m reproduce.figure7 [--quick] [--seeds 0 1 2] [--steps N] [--jobs J] [--out results/]
+    python -m reproduce.figure7 --checkpoint C --image I [--model crowd_adresnet_s] [--width-mult W]
+                                [--generator official|paper] [--layer NAME] [--name N] [--out DIR]
 """
 from __future__ import annotations
 
+import argparse
+import math
 import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from acda.data.toy import PATTERN_SIZES
+import numpy as np
+import torch
 
-from . import base
+from acda.data.toy import PATTERN_SIZES
+from acda.generator import GENERATORS
+
+from . import base, crowdproxy, scalemaps
 from .report import Result, load_published
 from .stats import mean_std, welch
-from .toymap.experiment import SeedRun, run_all
+from .toymap.experiment import SeedRun
 from .toymap.plots import plot_scales
 from .toymap.recipe import KERNEL, QUICK, Config
 
-__all__ = ["FULL", "QUICK7", "build_results", "findings", "main"]
+__all__ = ["FULL", "QUICK7", "build_results", "findings", "crowd_results", "crowd_findings", "image_results",
+           "main"]
 
 FULL = Config(plain_sgd=False)
 QUICK7 = replace(QUICK, seeds=(0, 1, 2, 3, 4))
@@ -104,20 +140,285 @@ def _overall(run: SeedRun, scale: int) -> float:
     return 100 * float((norms[scale] / norms.sum(dim=0).clamp_min(1e-12)).mean())
 
 
-def main(argv: list[str] | None = None) -> int:
+
+# ---------------------------------------------------------------- crowd proxy
+
+CROWD_ROW, CROWD_SETTING = "Ad-ResNet-s", "crowd proxy"
+PROXY_NOTE = ("A PROXY for Fig. 7's crowd-counting statement: Ad-ResNet-s trained on the crowd proxy (LFW faces "
+              "pasted under a perspective scale gradient onto photographs), not the paper's crowd data")
+ALPHA = 0.05
+
+
+def _k(scale: int) -> str:
+    k = scalemaps.kernel_of(scale)
+    return f"{k}x{k}"
+
+
+def _top_scales(run: dict) -> int:
+    return max(layer["scales"] for layer in run["layers"])
+
+
+def _thirds(run: dict, names: list[str]) -> np.ndarray:
+    """(S, 3) share (%) per scale and third (top, middle, bottom), mean over the layers ``names``."""
+    return 100 * np.mean([np.asarray(run["thirds"][n]) for n in names], axis=0)
+
+
+def _claims(run: dict) -> tuple[float, float]:
+    """(largest scale's share bottom − top, smallest scale's share top − bottom) in pp over the top layers."""
+    t = _thirds(run, run["top_layers"])
+    return float(t[-1, 2] - t[-1, 0]), float(t[0, 0] - t[0, 2])
+
+
+def _groups(run: dict) -> dict[int, list[str]]:
+    """{number of scales: layer names} for the layers with fewer scales than the top ones (at least 2)."""
+    out: dict[int, list[str]] = {}
+    for layer in run["layers"]:
+        if layer["scales"] < _top_scales(run):
+            out.setdefault(layer["scales"], []).append(layer["name"])
+    return dict(sorted(out.items(), reverse=True))
+
+
+def _face_r(run: dict, partial: bool) -> float:
+    f = run["faces"]
+    return (scalemaps.partial_correlation(f[:, 0], f[:, 2], f[:, 1]) if partial
+            else scalemaps.correlation(f[:, 0], f[:, 2]))
+
+
+def _verdict(mean: float, p: float) -> str:
+    if math.isnan(p):
+        return "too few seeds for a test"
+    if p >= ALPHA:
+        return f"not significant at {ALPHA:g}"
+    return (f"significant at {ALPHA:g}, " + ("in the paper's direction" if mean > 0 else
+                                             "in the direction opposite to the paper's claim"))
+
+
+def _layer_list(names: list[str]) -> str:
+    return ", ".join(names)
+
+
+def crowd_results(runs: list[dict], cfg: dict) -> list[Result]:
+    """The crowd-proxy rows (``Ad-ResNet-s / crowd proxy``), one sample per seed: the two claim rows (status
+    ``proxy``), the share of each scale per third, the smaller layers' difference, the face-size
+    correlations and the test MAE."""
+    claims = load_published("figure7").set_index(["row", "setting", "metric"])["note"]
+    first = runs[0]
+    s_top = _top_scales(first)
+    big, small = _k(s_top - 1), _k(0)
+    top_names = first["top_layers"]
+    where = (f"in Ad-ResNet-s's {big.replace('x', '×')} ACDA layers ({_layer_list(top_names)}), averaged over the {cfg['test']} "
+             f"whole {cfg['size']}×{cfg['size']} test images and those layers")
+    results = []
+    for metric, idx, desc in (
+        (f"{big}-scale share: bottom minus top third", 0,
+         f"the {big.replace('x', '×')} bases' share of the per-pixel norm of β = Σ_a A_a·α_a in the bottom (near, "
+         "large faces) third of the rows minus in the top (far, small dense faces) third"),
+        (f"{small}-scale share: top minus bottom third", 1,
+         f"the {small.replace('x', '×')} bases' share of the per-pixel norm of β = Σ_a A_a·α_a in the top (far, "
+         "small dense faces) third of the rows minus in the bottom (near, large faces) third"),
+    ):
+        claim = claims.get((CROWD_ROW, CROWD_SETTING, metric), "")
+        note = (f"{claim}. " if claim else "") + (f"Ours: per seed, {desc}, {where}, in percentage points. "
+                                                  f"{PROXY_NOTE}")
+        results.append(Result(CROWD_ROW, CROWD_SETTING, metric, None, "trained", note=note, unit="%",
+                              status="proxy", samples=[_claims(r)[idx] for r in runs]))
+    for t, third in enumerate(scalemaps.THIRDS):
+        for s in range(s_top):
+            results.append(Result(
+                CROWD_ROW, CROWD_SETTING, f"{third} third: {_k(s)}-scale share", None, "trained", unit="%",
+                note=f"share of the scale in the per-pixel norms of β (ACDAConv2d.scale_share) over the rows of that "
+                     f"third, {where}. {PROXY_NOTE}",
+                samples=[float(_thirds(r, top_names)[s, t]) for r in runs]))
+    for scales, names in _groups(first).items():
+        k = _k(scales - 1)
+        results.append(Result(
+            CROWD_ROW, CROWD_SETTING, f"{_k(scales - 1)} layers: {k}-scale share: bottom minus top third", None,
+            "trained", unit="%",
+            note=f"the same difference for the {k.replace('x', '×')} bases in the {k.replace('x', '×')} ACDA layers "
+                 f"({_layer_list(names)}; {scales} scales, so the smaller scale's share moves by the opposite "
+                 f"amount), averaged over the test images and those layers. {PROXY_NOTE}",
+            samples=[float(_thirds(r, names)[-1, 2] - _thirds(r, names)[-1, 0]) for r in runs]))
+    face_note = (f"over all annotated faces of the {cfg['test']} test images: the face's side (px) against the "
+                 f"{big.replace('x', '×')} bases' share at the share-map pixel holding its centre, averaged over the "
+                 f"{big.replace('x', '×')} layers")
+    results.append(Result(CROWD_ROW, CROWD_SETTING, f"Pearson r: face side vs {big}-scale share at its centre", None,
+                          "trained", note=f"Pearson's r {face_note}. {PROXY_NOTE}",
+                          samples=[_face_r(r, False) for r in runs]))
+    results.append(Result(CROWD_ROW, CROWD_SETTING, f"partial r given the row: face side vs {big}-scale share", None,
+                          "trained", note=f"Pearson's r of the residuals after a least-squares line in the face's "
+                                          f"centre row, {face_note} (the perspective ties size to row; the ±10% "
+                                          f"per-face size jitter is what is left). {PROXY_NOTE}",
+                          samples=[_face_r(r, True) for r in runs]))
+    results.append(Result(CROWD_ROW, CROWD_SETTING, "test MAE", None, "trained", unit="faces",
+                          note=f"mean absolute count error on the proxy's test split after training ({cfg['count'][0]}"
+                               f"–{cfg['count'][1]} faces per image), as Table 3's proxy row. {PROXY_NOTE}",
+                          samples=[float(r["metrics"]["val_mae"]) for r in runs]))
+    return results
+
+
+def crowd_findings(runs: list[dict]) -> list[str]:
+    """The crowd-proxy claims as measured statements: mean ± std over seeds and the one-sample t-test."""
+    first = runs[0]
+    s_top = _top_scales(first)
+    n = len(runs)
+    top_names = first["top_layers"]
+    out = []
+    for idx, (scale, hi, lo) in enumerate(((s_top - 1, 2, 0), (0, 0, 2))):
+        k = _k(scale).replace("x", "×")
+        diffs = [_claims(r)[idx] for r in runs]
+        at = {t: [float(_thirds(r, top_names)[scale, t]) for r in runs] for t in (hi, lo)}
+        (m_hi, s_hi), (m_lo, s_lo), (m_d, s_d) = mean_std(at[hi]), mean_std(at[lo]), mean_std(diffs)
+        p = scalemaps.one_sample_p(diffs)
+        positive = sum(d > 0 for d in diffs)
+        names = {0: "top (far)", 2: "bottom (near)"}
+        out.append(
+            f"PROXY (crowd proxy, not the paper's crowd data): in Ad-ResNet-s's {_k(s_top - 1).replace('x', '×')} "
+            f"ACDA layers ({_layer_list(top_names)}) the {k} bases hold {m_hi:.2f} ± {s_hi:.2f}% of the "
+            f"coefficient norm in the {names[hi]} third of the test images and {m_lo:.2f} ± {s_lo:.2f}% in the "
+            f"{names[lo]} third: difference {m_d:+.2f} ± {s_d:.2f} percentage points (mean ± std over {n} seeds; "
+            f"one-sample t-test of the per-seed differences against 0: p = {p:.2g}), positive on {positive}/{n} "
+            f"seeds: {_verdict(m_d, p)} (the paper: {'large' if idx == 0 else 'small'} bases "
+            f"{'near' if idx == 0 else 'far, on dense objects'})."
+        )
+    for partial in (False, True):
+        rs = [_face_r(r, partial) for r in runs]
+        m, s = mean_std(rs)
+        p = scalemaps.one_sample_p(rs)
+        out.append(
+            f"PROXY: over the {len(first['faces'])} annotated test faces, "
+            + ("the partial r (given the face's row) " if partial else "Pearson's r ")
+            + f"between a face's side and the {_k(s_top - 1).replace('x', '×')} share at its centre is {m:+.3f} ± "
+            f"{s:.3f} (mean ± std over {n} seeds; t-test against 0: p = {p:.2g}): {_verdict(m, p)}"
+            + (" (positive = larger faces get more of the large bases)." if not partial else
+               " (size beyond what the row predicts).")
+        )
+    mean_thirds = np.mean([_thirds(r, top_names) for r in runs], axis=0)
+    lo, hi = mean_thirds.min(), mean_thirds.max()
+    out.append(f"PROXY: every scale's mean share in every third lies within {lo:.2f}–{hi:.2f}% (means over {n} seeds; "
+               f"an even split is {100 / s_top:.2f}%)"
+               + (": the coefficient norm is spread almost evenly over the scales everywhere, so the differences "
+                  "above, significant or not, are small next to the contrast Fig. 7 draws." if hi - lo < 2 else "."))
+    mae = [float(r["metrics"]["val_mae"]) for r in runs]
+    m, s = mean_std(mae)
+    const = first["constant_mae"]
+    beat = sum(v < const for v in mae)
+    out.append(f"The proxy models count with a test MAE of {m:.2f} ± {s:.2f} faces (mean ± std over {n} seeds); "
+               f"predicting the train split's mean count for every test image scores {const:.2f}, beaten on "
+               f"{beat}/{n} seeds: "
+               + ("the models learned to count, so the shares above are those of working counters." if beat == n else
+                  "the models do not reliably count better than that constant, so the shares above are those of "
+                  "barely trained counters (read them with that in mind)."))
+    return out
+
+
+# ---------------------------------------------------------------- one image of a checkpoint
+
+def image_results(maps: dict[str, tuple[torch.Tensor, int]], slug: str, image_name: str) -> tuple[list[Result],
+                                                                                                    list[str]]:
+    """Rows and findings of one measured image (no seeds): per multi-scale layer and for the mean over the
+    layers with the most scales, the thirds rows; every published row marked as not measured here."""
+    row = f"{slug}: {image_name}"
+    most = max(share.shape[0] for share, _ in maps.values())
+    top = [n for n, (share, _) in maps.items() if share.shape[0] == most]
+    per = {n: 100 * scalemaps.third_means(share).double().numpy() for n, (share, _) in maps.items()}
+    groups = [(f"{_k(most - 1)} layers (mean)", np.mean([per[n] for n in top], axis=0), top)]
+    groups += [(n, per[n], [n]) for n in maps]
+    results, findings_ = [], []
+    note = ("measured on one image (no seeds): each scale's share of the per-pixel norm of β = Σ_a A_a·α_a "
+            "(ACDAConv2d.scale_share) over the rows of each third of the share map")
+    for setting, t, names in groups:
+        scales = t.shape[0]
+        big, small = _k(scales - 1), _k(0)
+        where = f"layers {_layer_list(names)}"
+        results.append(Result(row, setting, f"{big}-scale share: bottom minus top third", float(t[-1, 2] - t[-1, 0]),
+                              "measured", unit="%", note=f"{note}; {where}"))
+        if scales > 2:
+            results.append(Result(row, setting, f"{small}-scale share: top minus bottom third",
+                                  float(t[0, 0] - t[0, 2]), "measured", unit="%", note=f"{note}; {where}"))
+        for i, third in enumerate(scalemaps.THIRDS):
+            for s in range(scales):
+                results.append(Result(row, setting, f"{third} third: {_k(s)}-scale share", float(t[s, i]), "measured",
+                                      unit="%", note=f"{note}; {where}"))
+    t = groups[0][1]
+    findings_.append(
+        f"On {image_name}, in {slug}'s {_k(most - 1).replace('x', '×')} ACDA layers ({_layer_list(top)}), the "
+        f"{_k(most - 1).replace('x', '×')} bases hold {t[-1, 2]:.2f}% of the coefficient norm in the bottom third and "
+        f"{t[-1, 0]:.2f}% in the top third ({t[-1, 2] - t[-1, 0]:+.2f} pp); the 3×3 bases {t[0, 0]:.2f}% in the top and "
+        f"{t[0, 2]:.2f}% in the bottom third ({t[0, 0] - t[0, 2]:+.2f} pp). One image, no seeds: no significance test.")
+    for p in load_published("figure7").itertuples(index=False):
+        results.append(Result(p.row, p.setting, p.metric, None, "measured", status="not implemented",
+                              note="not measured by --checkpoint/--image (one image of a given model); "
+                                   "python -m reproduce.figure7 measures it"))
+    return results, findings_
+
+
+def _image_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    name = args.name or "figure7_image"
+    for option in ("quick", "seeds", "steps"):
+        if getattr(args, option) not in (None, False):
+            parser.error(f"--{option} does not apply to --checkpoint/--image (one image, no training)")
+    if not args.checkpoint or not args.image:
+        parser.error("--checkpoint and --image go together")
+    if not Path(args.checkpoint).exists():
+        parser.error(f"no checkpoint at {args.checkpoint!r}")
+    if not Path(args.image).is_file():
+        parser.error(f"no image file at {args.image!r}")
+    device = str(base.resolve_device(args.device))
+    try:
+        raw, image = scalemaps.read_image(args.image)
+        model = scalemaps.load_crowd_model(args.checkpoint, args.model, width_mult=args.width_mult,
+                                           generator=args.generator)
+    except (ValueError, OSError) as e:  # CheckpointError is a ValueError; unknown --model too
+        parser.error(str(e))
+    layers = [n for n, _ in scalemaps.multiscale_layers(model)]
+    layer = args.layer or scalemaps.default_layer(scalemaps.multiscale_layers(model))
+    if layer not in layers:
+        parser.error(f"--layer {layer!r} is not a multi-scale ACDA layer of {args.model}; choose from {layers}")
+    with base.threads(args.threads):
+        maps = scalemaps.image_shares(model, image, device)
+    image_name = Path(args.image).name
+    results, found = image_results(maps, args.model, image_name)
+    base.publish("figure7", results, args, name=name, device=device, findings=found,
+                 title=f"Figure 7 on one image: basis-scale shares of {args.model} ({Path(args.checkpoint).name}, "
+                       f"width ×{args.width_mult:g}, {args.generator} generator) on {image_name}")
+    share, stride = maps[layer]
+    scalemaps.plot_shares(raw.numpy(), share.numpy(), stride, Path(args.out, f"{name}.png"),
+                          f"{args.model} ({Path(args.checkpoint).name}) on {image_name}: per-pixel share of each "
+                          f"basis scale in {layer}")
+    return 0
+
+
+# ---------------------------------------------------------------- command line
+
+def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
+    """The command line; ``proxy_overrides`` (tests) changes settings of the crowd-proxy configuration."""
     parser = base.parser(__doc__, "figure7", {
         "device": {"default": "cpu", "help": "device (default: cpu)"},
+        "threads": {"help": "torch CPU threads for --checkpoint/--image (default: torch's)"},
         "seeds": {"nargs": "+", "default": None,
-                  "help": f"seeds (default {' '.join(map(str, FULL.seeds))}; quick: "
+                  "help": f"seeds of both parts (default {' '.join(map(str, FULL.seeds))}; quick: "
                           f"{' '.join(map(str, QUICK7.seeds))})"},
         "jobs": {},
         "quick": {"help": f"Figure 6's quick configuration ({QUICK7.size}×{QUICK7.size} map, step cap "
-                          f"{QUICK7.max_steps}) on {len(QUICK7.seeds)} seeds, written as figure7_quick.* (CI)"},
+                          f"{QUICK7.max_steps}) and the quick crowd proxy on {len(QUICK7.seeds)} seeds, written as "
+                          "figure7_quick.* (CI)"},
     })
     parser.add_argument("--steps", type=int, default=None,
-                        help=f"step cap per layer (default {FULL.max_steps}; quick: {QUICK7.max_steps})")
-    parser.add_argument("--name", default=None, help="output name (default figure7, or figure7_quick with --quick)")
+                        help=f"toy map: step cap per layer (default {FULL.max_steps}; quick: {QUICK7.max_steps})")
+    parser.add_argument("--name", default=None,
+                        help="output name (default figure7, figure7_quick with --quick, figure7_image with --image)")
+    image = parser.add_argument_group("one image of a trained crowd model (instead of the proxies)")
+    image.add_argument("--checkpoint", default=None, help="acda.train checkpoint of a crowd model")
+    image.add_argument("--image", default=None, help="image file (any format torchvision.io.decode_image reads)")
+    image.add_argument("--model", default=scalemaps.SLUG, help="registered crowd model (default %(default)s)")
+    image.add_argument("--width-mult", type=float, default=1.0, help="its width multiplier (default %(default)s)")
+    image.add_argument("--generator", choices=GENERATORS, default=crowdproxy.GENERATOR,
+                       help="its atom generator (default %(default)s, as Table 3 trains)")
+    image.add_argument("--layer", default=None,
+                       help="multi-scale ACDA layer drawn in the PNG (default: the last with the most scales)")
     args = parser.parse_args(argv)
+    if args.checkpoint or args.image:
+        return _image_run(args, parser)
     overrides = {}
     if args.seeds is not None:
         overrides["seeds"] = tuple(args.seeds)
@@ -125,17 +426,30 @@ def main(argv: list[str] | None = None) -> int:
         overrides["max_steps"] = args.steps
     try:
         cfg = replace(QUICK7 if args.quick else FULL, **overrides)
+        pcfg = crowdproxy.proxy_config(args.quick, **(proxy_overrides or {}))
     except ValueError as e:
         parser.error(str(e))
     name = args.name or ("figure7_quick" if args.quick else "figure7")
-    jobs = args.jobs
     device = str(base.resolve_device(args.device))
-    runs, _ = run_all(cfg, device, jobs)
-    base.publish("figure7", build_results(runs), args, name=name, device=device, findings=findings(runs),
+    # one pool for both parts, the longer proxy runs first; each run on one CPU thread (scalemaps.run_task)
+    tasks = [("proxy", seed, pcfg, device) for seed in cfg.seeds] + [("toy", seed, cfg, device) for seed in cfg.seeds]
+    done = base.run_jobs(scalemaps.run_task, tasks, args.jobs, desc="runs", in_process=device != "cpu")
+    crowd, runs = done[:len(cfg.seeds)], done[len(cfg.seeds):]
+    base.publish("figure7", build_results(runs) + crowd_results(crowd, pcfg), args, name=name, device=device,
+                 findings=findings(runs) + crowd_findings(crowd),
                  title=f"Figure 7 (proxy): basis-scale shares of ACDA's coefficients on Figure 6's toy map "
-                       f"({len(cfg.seeds)} seeds, {cfg.size}×{cfg.size} map, cap {cfg.max_steps} steps; one CPU "
-                       "thread per run)")
+                       f"({len(cfg.seeds)} seeds, {cfg.size}×{cfg.size} map, cap {cfg.max_steps} steps) and in "
+                       f"Ad-ResNet-s trained on the crowd proxy ({len(crowd)} seeds, {pcfg['size']}×{pcfg['size']} "
+                       f"images, {pcfg['train']}/{pcfg['test']} train/test, {pcfg['epochs']} epochs); one CPU "
+                       "thread per run")
     plot_scales(runs[0], Path(args.out, f"{name}.png"))
+    example = crowd[0]["example"]
+    layer = [layer["name"] for layer in crowd[0]["layers"] if layer["name"] in crowd[0]["top_layers"]][-1]
+    share, stride = example["maps"][layer]
+    scalemaps.plot_shares(example["image"], share, stride, Path(args.out, f"{name}_crowd.png"),
+                          f"PROXY: Ad-ResNet-s on crowd-proxy test image {example['index']} (seed {crowd[0]['seed']}): "
+                          f"per-pixel share of each basis scale in {layer}; circles: annotated faces",
+                          example["points"], example["sizes"])
     return 0
 
 
