@@ -225,26 +225,25 @@ def check_device_arg(name: str, device: object) -> torch.device | None:
         raise ArgumentValueError(f"{name} is not a valid device: {device!r} ({error})") from None
 
 
-def check_same_dtype(reference: tuple[str, torch.Tensor], *others: tuple[str, torch.Tensor | None]) -> None:
-    """``ArgumentTypeError`` naming both tensors and dtypes unless every tensor has the dtype of ``reference``."""
+def _check_same(what: str, verb: str, error: type[Exception], reference: tuple[str, torch.Tensor],
+                others: tuple[tuple[str, torch.Tensor | None], ...], advice: str) -> None:
     ref_name, ref = reference
     for name, t in others:
-        if t is not None and t.dtype != ref.dtype:
-            raise ArgumentTypeError(
-                f"{name} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}: they must have the same "
-                f"dtype (outside autocast); convert one of them, e.g. {name}.to({ref_name}.dtype)"
-            )
+        if t is not None and getattr(t, what) != getattr(ref, what):
+            raise error(f"{name} {verb} {what} {getattr(t, what)} but {ref_name} {verb} {what} "
+                        f"{getattr(ref, what)}: they must {'have' if verb == 'has' else 'be on'} the same "
+                        f"{what}{advice.format(name=name, ref=ref_name)}")
+
+
+def check_same_dtype(reference: tuple[str, torch.Tensor], *others: tuple[str, torch.Tensor | None]) -> None:
+    """``ArgumentTypeError`` naming both tensors and dtypes unless every tensor has the dtype of ``reference``."""
+    _check_same("dtype", "has", ArgumentTypeError, reference, others,
+                " (outside autocast); convert one of them, e.g. {name}.to({ref}.dtype)")
 
 
 def check_same_device(reference: tuple[str, torch.Tensor], *others: tuple[str, torch.Tensor | None]) -> None:
     """``ArgumentValueError`` naming both tensors and devices unless every tensor is on ``reference``'s device."""
-    ref_name, ref = reference
-    for name, t in others:
-        if t is not None and t.device != ref.device:
-            raise ArgumentValueError(
-                f"{name} is on device {t.device} but {ref_name} is on device {ref.device}: they must be on "
-                f"the same device"
-            )
+    _check_same("device", "is on", ArgumentValueError, reference, others, "")
 
 
 def atomic_write(path: str | Path, data: str | bytes | Callable[[str], None]) -> None:

@@ -259,15 +259,6 @@ def check(case: Case, backends: list[str], threads: int | None = None) -> None:
             _assert_close(g, r, f"{backend} gradient {i}", grad=True)
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: many tiny cases run several times faster so on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @settings(max_examples=300, **FUZZ)
 @given(case=SEEDS.map(layer_case))
 def test_fuzz_layer(case, one_thread):
