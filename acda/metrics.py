@@ -8,7 +8,9 @@ that distributed evaluation can sum them over processes before dividing (each sa
   true count per image), from which MAE = mean |e| and RMSE = sqrt(mean e²) (crowd-counting papers
   call the latter "MSE");
 - restoration (Tables 4, 5): ``psnr_per_image`` and ``ssim_per_image`` on whatever channels the
-  images have (RGB, grey, ...). The papers' Y-channel variants are not here yet.
+  images have (RGB, grey, ...), and the papers' conventions built on them: ``psnr_y`` / ``ssim_y``
+  (8-bit RGB → BT.601 Y, border shave; SR and Gaussian denoising) and ``blockwise_psnr_ssim``
+  (SIDD: 8-bit sRGB, per 256×256 block, averaged over blocks).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from .layers import ACDAConv2d
 
 __all__ = ["topk_correct", "topk_hits", "topk_error", "density_count", "count_errors", "psnr_per_image", "ssim_per_image",
+           "quantize_8bit", "rgb_to_y", "psnr_y", "ssim_y", "blockwise_psnr_ssim",
            "intra_image_cosine_distance", "alpha_diversity"]
 
 
@@ -127,6 +130,104 @@ def ssim_per_image(pred: torch.Tensor, target: torch.Tensor, data_range: float =
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return s.mean(dim=(2, 3)).mean(dim=1)
+
+
+def _check_rgb(name: str, images: torch.Tensor) -> None:
+    if images.dim() != 4 or images.shape[1] != 3 or images.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty (N, 3, H, W) RGB batch, got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"{name} must be floating RGB in [0, 1], got dtype {images.dtype} "
+                         f"(convert 8-bit images with x.double() / 255)")
+    x = images.detach()
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} has non-finite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1.0 or hi > 2.0:
+        raise ValueError(f"{name} must be RGB in [0, 1] (overshoot is clamped), got values in [{lo:g}, {hi:g}]; "
+                         f"0–255 images must be divided by 255")
+
+
+def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
+    """8-bit values (same shape, float64 integers in 0..255) of float images in [0, 1]: clamp to [0, 1],
+    then ``round(x · 255)`` (``torch.round``, half to even), as saving the output as uint8 does."""
+    return (images.detach().double().clamp(0.0, 1.0) * 255.0).round()
+
+
+def rgb_to_y(images: torch.Tensor) -> torch.Tensor:
+    """ITU-R BT.601 luma (N, 1, H, W) float64 in [16, 235] of (N, 3, H, W) RGB in [0, 1].
+
+    RGB is first rounded to 8 bits (``quantize_8bit``: clamp, ``round(x·255)/255``), then
+    ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` (R, G, B in [0, 1]; MATLAB's ``rgb2ycbcr``). Y itself
+    is not rounded again (as BasicSR's ``to_y_channel``). Values outside [-1, 2] raise ValueError.
+    """
+    _check_rgb("images", images)
+    q = quantize_8bit(images) / 255.0
+    y = 16.0 + 65.481 * q[:, 0] + 128.553 * q[:, 1] + 24.966 * q[:, 2]
+    return y.unsqueeze(1)
+
+
+def _shaved_y(pred: torch.Tensor, target: torch.Tensor, shave: int, min_side: int = 1) -> tuple:
+    _check_rgb("pred", pred)
+    _check_rgb("target", target)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    if isinstance(shave, bool) or not isinstance(shave, int) or shave < 0:
+        raise ValueError(f"shave must be a non-negative int, got {shave!r}")
+    h, w = pred.shape[2:]
+    if min(h, w) - 2 * shave < min_side:
+        raise ValueError(f"shave={shave} is too large for {h}×{w} images: {min_side} pixel(s) per side must "
+                         f"remain after removing {shave} from each border")
+    y_pred, y_target = rgb_to_y(pred), rgb_to_y(target)
+    crop = (slice(None), slice(None), slice(shave, h - shave), slice(shave, w - shave))
+    return y_pred[crop], y_target[crop]
+
+
+def psnr_y(pred: torch.Tensor, target: torch.Tensor, shave: int = 0) -> torch.Tensor:
+    """Per-image PSNR (N,) in dB on BT.601 Y, the restoration papers' convention.
+
+    RGB (N, 3, H, W) in [0, 1] rounded to 8 bits, converted to Y in [16, 235] (``rgb_to_y``), ``shave``
+    pixels removed from each border (SR: shave = scale), then ``psnr_per_image`` with data_range 255.
+    Identical images give +inf.
+    """
+    y_pred, y_target = _shaved_y(pred, target, shave)
+    return psnr_per_image(y_pred, y_target, data_range=255.0)
+
+
+def ssim_y(pred: torch.Tensor, target: torch.Tensor, shave: int = 0) -> torch.Tensor:
+    """Per-image SSIM (N,) on BT.601 Y, the restoration papers' convention.
+
+    Y as in ``psnr_y`` (8-bit rounding, ``shave`` pixels off each border), then ``ssim_per_image``
+    with data_range 255: 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, population covariances,
+    valid window positions only (skimage's ``use_sample_covariance=False``). At least 11×11 pixels must
+    remain after the shave.
+    """
+    y_pred, y_target = _shaved_y(pred, target, shave, min_side=11)
+    return ssim_per_image(y_pred, y_target, data_range=255.0)
+
+
+def blockwise_psnr_ssim(pred_blocks: torch.Tensor, target_blocks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """SIDD-style scores of (B, 3, H, W) sRGB blocks in [0, 1] (SIDD: H = W = 256, 32 blocks per image).
+
+    Each block is rounded to 8 bits (``quantize_8bit``) and scored on all 3 sRGB channels with
+    data_range 255 (no colour conversion, no shave): PSNR from the MSE over the block's channels and
+    pixels, SSIM as ``ssim_per_image`` (Gaussian 11×11, σ = 1.5; mean over positions, then channels).
+    Returns ``psnr_per_block`` and ``ssim_per_block`` (B,) float64, and ``psnr`` and ``ssim``: the
+    unweighted means of the per-block scores over all B blocks (not PSNR of the pooled MSE). A block
+    identical to its target has PSNR +inf, and so then has the mean.
+    """
+    _check_rgb("pred_blocks", pred_blocks)
+    _check_rgb("target_blocks", target_blocks)
+    if pred_blocks.shape != target_blocks.shape:
+        raise ValueError(f"pred_blocks and target_blocks must have the same shape, got "
+                         f"{tuple(pred_blocks.shape)} and {tuple(target_blocks.shape)}")
+    if min(pred_blocks.shape[2:]) < 11:
+        raise ValueError(f"pred_blocks: blocks of {tuple(pred_blocks.shape[2:])} are smaller than the 11×11 "
+                         f"SSIM window")
+    p, t = quantize_8bit(pred_blocks), quantize_8bit(target_blocks)
+    psnr = psnr_per_image(p, t, data_range=255.0)
+    ssim = ssim_per_image(p, t, data_range=255.0)
+    return {"psnr": psnr.mean(), "ssim": ssim.mean(), "psnr_per_block": psnr, "ssim_per_block": ssim}
 
 
 def intra_image_cosine_distance(alpha: torch.Tensor, num_scales: int, mode: str = "per_scale",

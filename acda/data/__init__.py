@@ -8,3 +8,6 @@ from .crowd_proxy import CrowdProxy, crowd_proxy
 
 __all__ += ["CrowdDataset", "density_map", "shanghaitech_a", "sum_pool", "ucf_qnrf"]
 __all__ += ["CrowdProxy", "crowd_proxy"]
+from .restoration import PairedImageDataset, SIDDValidationBlocks, realsr, sidd
+
+__all__ += ["PairedImageDataset", "SIDDValidationBlocks", "realsr", "sidd"]

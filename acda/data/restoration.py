@@ -1,0 +1,333 @@
+"""Image restoration data: RealSR (version 3) super-resolution and SIDD sRGB denoising.
+
+Layouts (``root`` may be the folder holding ``Canon``/``Nikon`` for RealSR; for SIDD the folder
+holding ``SIDD_Medium_Srgb`` and the two validation ``.mat`` files)::
+
+    RealSR (V3):
+    <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png       e.g. Canon/Train/2/Canon_001_HR.png
+    <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_LR<s>.png    e.g. Canon/Train/2/Canon_001_LR2.png
+
+    SIDD:
+    <root>/SIDD_Medium_Srgb/Data/<scene>/NOISY_SRGB_<nnn>.PNG + GT_SRGB_<nnn>.PNG   (<nnn> = 010 or 011)
+    <root>/ValidationNoisyBlocksSrgb.mat   variable ValidationNoisyBlocksSrgb: uint8 (40, 32, 256, 256, 3)
+    <root>/ValidationGtBlocksSrgb.mat      variable ValidationGtBlocksSrgb:    uint8 (40, 32, 256, 256, 3)
+
+Conventions:
+
+- **RealSR V3: the LR image is already upsampled to the HR size** (bicubic, by the dataset's
+  authors), so a pair has identical sizes and the network maps an HR-sized input to an HR-sized
+  output; a pair whose sizes differ raises ``DatasetLayoutError`` naming the LR file. Pairs are
+  matched by name (``X_HR.png`` ↔ ``X_LR<s>.png`` in the same ``<s>`` folder); an HR without its LR
+  (or an LR without its HR), or an LR of another scale in the ``<s>`` folder, is an error naming it.
+- **SIDD-Medium** ships two captures per scene, ``_010`` and ``_011``; every ``NOISY_SRGB_<nnn>.PNG``
+  found is an item, paired with ``GT_SRGB_<nnn>.PNG`` of the same scene and number (both are used;
+  a folder with only ``_010`` is fine). File names are matched case-insensitively (``.PNG``).
+  Full-resolution images (~5000×3000) are decoded per item and cropped; pre-extracting patches is
+  faster but is not done here.
+- **SIDD validation**: the official 40 images × 32 blocks of 256×256, item ``i`` is block
+  ``(i // 32, i % 32)`` (image-major). The block count and size are taken from the file (any
+  (N, B, H, W, 3) uint8 array), so small test files work; both arrays must have the same shape.
+  The two arrays (~250 MB each at full size) are loaded into memory once, at construction.
+- **Items** ``(degraded, clean)`` = ``(lr, hr)`` or ``(noisy, gt)``: float32 (3, H, W) in [0, 1]
+  (RGB; greyscale or RGBA images are converted). Training (``augment``, default for the training
+  split): a random ``crop_size`` crop at the same position in both images, then the same random
+  flip(s) — horizontal and vertical, each with probability 1/2 — and, with ``rot90`` (RealSR
+  default; SIDD: flips only), a transpose with probability 1/2 (together: the 8 symmetries of the
+  square). ``crop_size=None`` keeps whole images (a transpose then swaps H and W of a non-square
+  image). Random numbers come from ``generator`` if one is given, else from torch's global
+  generator (so the trainer's seeding and resume cover them). Evaluation: whole images, unchanged.
+
+Errors: a missing or malformed root, split or scale folder raises ``DatasetLayoutError`` naming the
+expected layout; unpaired or size-mismatched files and unreadable or malformed ``.mat`` files raise
+``DatasetLayoutError`` naming the file; an image that cannot be read raises ``ImageFileError``
+naming it. A crop larger than an image is a ``ValueError`` naming the file, raised at construction.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.transforms.v2 import functional as TF
+
+from ..utils import pair
+from .imagenet import ImageFileError, load_image
+from .layout import DatasetLayoutError, require_dir, require_file
+
+__all__ = ["PairedImageDataset", "SIDDValidationBlocks", "realsr", "sidd", "read_sidd_blocks",
+           "REALSR_LAYOUT", "SIDD_LAYOUT", "REALSR_CAMERAS", "REALSR_SCALES", "SIDD_CROP_SIZE"]
+
+REALSR_CAMERAS = ("Canon", "Nikon")
+REALSR_SCALES = (2, 3, 4)
+SIDD_CROP_SIZE = 256
+REALSR_LAYOUT = (
+    "  <data-root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png    (e.g. Canon/Train/2/Canon_001_HR.png)\n"
+    "  <data-root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_LR<s>.png (e.g. Canon/Train/2/Canon_001_LR2.png;\n"
+    "   RealSR version 3: the LR image is already upsampled to the HR size)")
+SIDD_LAYOUT = (
+    "  <data-root>/SIDD_Medium_Srgb/Data/<scene>/NOISY_SRGB_010.PNG + GT_SRGB_010.PNG   (and/or _011)\n"
+    "  <data-root>/ValidationNoisyBlocksSrgb.mat   (MATLAB v5; variable ValidationNoisyBlocksSrgb: uint8 "
+    "(40, 32, 256, 256, 3))\n"
+    "  <data-root>/ValidationGtBlocksSrgb.mat      (MATLAB v5; variable ValidationGtBlocksSrgb: uint8 "
+    "(40, 32, 256, 256, 3))")
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(H, W) from the image header, or ``ImageFileError`` naming the file."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception as e:  # noqa: BLE001 -- UnidentifiedImageError, OSError, DecompressionBombError
+        raise ImageFileError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}", str(path)) from e
+    return h, w
+
+
+def _to_tensor(path: Path) -> torch.Tensor:
+    img = load_image(str(path))  # RGB, ImageFileError naming the file
+    try:
+        x = TF.pil_to_tensor(img)
+    except Exception as e:  # noqa: BLE001 -- decoding errors of lazily loaded images surface here
+        raise ImageFileError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}", str(path)) from e
+    return TF.to_dtype(x, torch.float32, scale=True)
+
+
+def _rand(n: int, generator: torch.Generator | None) -> int:
+    return int(torch.randint(0, n, (), generator=generator))
+
+
+class PairedImageDataset(Dataset):
+    """Aligned ``(degraded, clean)`` image pairs → float32 (3, H, W) in [0, 1] (module docstring).
+
+    ``pairs``: (degraded path, clean path). Image headers are read here: both images of a pair must
+    have the same size (``DatasetLayoutError`` naming the degraded file), and be at least
+    ``crop_size`` when augmenting (``ValueError`` naming the file). ``augment``: random aligned crops
+    + flips (+ transposes with ``rot90``); ``generator``: the source of random numbers (None: global).
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str | Path, str | Path]], *, crop_size: int | Sequence[int] | None = None,
+                 augment: bool = False, rot90: bool = True, generator: torch.Generator | None = None,
+                 root: str | Path | None = None, dataset: str = "paired images", layout: str = "") -> None:
+        self.crop_size = None if crop_size is None else pair(crop_size, "crop_size")
+        self.augment, self.rot90, self.generator = bool(augment), bool(rot90), generator
+        self.root = None if root is None else Path(root)
+        self.pairs = [(Path(a), Path(b)) for a, b in pairs]
+        self.sizes: list[tuple[int, int]] = []
+        for degraded, clean in self.pairs:
+            sd, sc = _image_size(degraded), _image_size(clean)
+            if sd != sc:
+                raise DatasetLayoutError(dataset, root if root is not None else degraded.parent,
+                                         f"image {str(degraded)!r} is {sd[1]}×{sd[0]} (W×H) but its pair "
+                                         f"{str(clean)!r} is {sc[1]}×{sc[0]}; the pair must have the same size",
+                                         layout)
+            if self.augment and self.crop_size is not None and (sd[0] < self.crop_size[0] or sd[1] < self.crop_size[1]):
+                raise ValueError(f"crop_size {self.crop_size} is larger than image {str(degraded)!r} "
+                                 f"({sd[0]}×{sd[1]}, H×W)")
+            self.sizes.append(sd)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def fingerprint(self) -> str:
+        """Identifies the data for ``acda.train`` resume: files (relative to the root) and sizes."""
+        def rel(p: Path) -> str:
+            return str(p.relative_to(self.root)) if self.root is not None and p.is_relative_to(self.root) else str(p)
+        return ";".join(f"{rel(a)},{rel(b)},{h}x{w}" for (a, b), (h, w) in zip(self.pairs, self.sizes))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        degraded_path, clean_path = self.pairs[index]
+        degraded, clean = _to_tensor(degraded_path), _to_tensor(clean_path)
+        if degraded.shape != clean.shape:  # the header lied (or the file changed since construction)
+            raise ImageFileError(f"image {str(degraded_path)!r} decodes to {tuple(degraded.shape)} but "
+                                 f"{str(clean_path)!r} to {tuple(clean.shape)}", str(degraded_path))
+        if not self.augment:
+            return degraded, clean
+        g = self.generator
+        if self.crop_size is not None:
+            (ch, cw), (h, w) = self.crop_size, degraded.shape[-2:]
+            top, left = _rand(h - ch + 1, g), _rand(w - cw + 1, g)
+            degraded = degraded[:, top:top + ch, left:left + cw]
+            clean = clean[:, top:top + ch, left:left + cw]
+        hflip, vflip = _rand(2, g), _rand(2, g)
+        transpose = _rand(2, g) if self.rot90 else 0
+        if hflip:
+            degraded, clean = degraded.flip(-1), clean.flip(-1)
+        if vflip:
+            degraded, clean = degraded.flip(-2), clean.flip(-2)
+        if transpose:
+            degraded, clean = degraded.transpose(-1, -2), clean.transpose(-1, -2)
+        return degraded.contiguous(), clean.contiguous()
+
+
+# ---------------------------------------------------------------------------------------------
+# RealSR (V3)
+# ---------------------------------------------------------------------------------------------
+
+def _natural_key(path: Path) -> tuple:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
+
+
+_REALSR_FILE = re.compile(r"^(?P<name>.+)_(?:HR|LR(?P<scale>\d+))\.png$", re.IGNORECASE)
+
+
+def _split(split: str, names: dict[str, str]) -> str:
+    if split not in names:
+        raise ValueError(f"split must be one of {tuple(names)}, got {split!r}")
+    return names[split]
+
+
+def realsr(root: str | Path, split: str = "train", scale: int = 4, cameras: Sequence[str] = REALSR_CAMERAS,
+           crop_size: int | Sequence[int] | None = None, augment: bool | None = None, rot90: bool = True,
+           generator: torch.Generator | None = None) -> PairedImageDataset:
+    """RealSR version 3 ``split`` ("train" or "test") at ``scale`` (2, 3 or 4) of ``cameras``.
+
+    Items ``(lr, hr)`` float32 (3, H, W) in [0, 1], **both of the HR size** (V3's LR images are
+    already upsampled to the HR size). ``augment`` (default ``split == "train"``): random aligned
+    ``crop_size`` crops (None: whole images) + flips/rot90, the same on both; else whole images.
+    Files are ordered by camera, then by natural name order.
+    """
+    ds, layout, root = "RealSR (V3)", REALSR_LAYOUT, Path(root)
+    folder_name = _split(split, {"train": "Train", "test": "Test"})
+    if scale not in REALSR_SCALES or isinstance(scale, bool):
+        raise ValueError(f"scale must be one of {REALSR_SCALES}, got {scale!r}")
+    if isinstance(cameras, str):
+        cameras = (cameras,)
+    if not cameras or any(c not in REALSR_CAMERAS for c in cameras):
+        raise ValueError(f"cameras must be a non-empty subset of {REALSR_CAMERAS}, got {cameras!r}")
+    if not root.is_dir():
+        raise DatasetLayoutError(ds, root, "the data root does not exist", layout)
+    samples: list[tuple[Path, Path]] = []
+    for camera in cameras:
+        folder = require_dir(root / camera / folder_name / str(scale), ds, root, layout)
+        hrs: dict[str, Path] = {}
+        lrs: dict[str, Path] = {}
+        for p in sorted(folder.iterdir(), key=_natural_key):
+            m = _REALSR_FILE.match(p.name)
+            if not p.is_file() or m is None:
+                continue
+            if m["scale"] is None:
+                hrs[m["name"]] = p
+            elif int(m["scale"]) != scale:
+                raise DatasetLayoutError(ds, root, f"LR image {str(p)!r} is of scale {m['scale']}, in the folder "
+                                         f"of scale {scale}", layout)
+            else:
+                lrs[m["name"]] = p
+        for name, lr in lrs.items():
+            if name not in hrs:
+                raise DatasetLayoutError(ds, root, f"LR image {str(lr)!r} has no HR image: missing "
+                                         f"{str(folder / f'{name}_HR.png')!r}", layout)
+        for name, hr in hrs.items():
+            if name not in lrs:
+                raise DatasetLayoutError(ds, root, f"HR image {str(hr)!r} has no LR image: missing "
+                                         f"{str(folder / f'{name}_LR{scale}.png')!r}", layout)
+            samples.append((lrs[name], hr))
+        if not hrs:
+            raise DatasetLayoutError(ds, root, f"{str(folder)!r} has no <Name>_<id>_HR.png images", layout)
+    return PairedImageDataset(samples, crop_size=crop_size, augment=split == "train" if augment is None else augment,
+                              rot90=rot90, generator=generator, root=root, dataset=ds, layout=layout)
+
+
+# ---------------------------------------------------------------------------------------------
+# SIDD
+# ---------------------------------------------------------------------------------------------
+
+_SIDD_NOISY = re.compile(r"^NOISY_SRGB_(?P<n>\d+)\.PNG$", re.IGNORECASE)
+_SIDD_GT = re.compile(r"^GT_SRGB_(?P<n>\d+)\.PNG$", re.IGNORECASE)
+
+
+def read_sidd_blocks(path: str | Path, key: str, root: str | Path | None = None) -> np.ndarray:
+    """The uint8 (N, B, H, W, 3) array ``key`` of a SIDD validation ``.mat`` (MATLAB v5), or
+    ``DatasetLayoutError`` naming the file."""
+    path = Path(path)
+    root = Path(root if root is not None else path.parent)
+    try:
+        mat = scipy.io.loadmat(str(path), variable_names=[key])
+    except Exception as e:  # noqa: BLE001 -- MatReadError, ValueError, OSError, NotImplementedError (v7.3)
+        raise DatasetLayoutError("SIDD", root, f"cannot read {str(path)!r} ({type(e).__name__}: {e})",
+                                 SIDD_LAYOUT) from None
+    if key not in mat:
+        raise DatasetLayoutError("SIDD", root, f"{str(path)!r} lacks variable {key!r}", SIDD_LAYOUT)
+    a = mat[key]
+    if not isinstance(a, np.ndarray) or a.dtype != np.uint8 or a.ndim != 5 or a.shape[-1] != 3 or 0 in a.shape:
+        desc = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise DatasetLayoutError("SIDD", root, f"{str(path)!r}: {key} must be a non-empty uint8 array of shape "
+                                 f"(images, blocks, H, W, 3), got {desc}", SIDD_LAYOUT)
+    return a
+
+
+class SIDDValidationBlocks(Dataset):
+    """SIDD sRGB validation blocks: item ``i`` = ``(noisy, gt)`` float32 (3, H, W) in [0, 1] of block
+    ``(i // B, i % B)`` of the (N, B, H, W, 3) uint8 arrays (image-major; officially 40 × 32, 256×256)."""
+
+    def __init__(self, noisy: np.ndarray, gt: np.ndarray) -> None:
+        if noisy.shape != gt.shape:
+            raise ValueError(f"noisy blocks {noisy.shape} and ground-truth blocks {gt.shape} differ in shape")
+        self.noisy, self.gt = noisy, gt
+        self.images, self.blocks = noisy.shape[:2]
+
+    def __len__(self) -> int:
+        return self.images * self.blocks
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} blocks")
+        i, j = divmod(index % len(self), self.blocks)
+
+        def block(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a[i, j])).permute(2, 0, 1).to(torch.float32).div_(255)
+        return block(self.noisy), block(self.gt)
+
+    def fingerprint(self) -> str:
+        return f"sidd-val;{self.noisy.shape}"
+
+
+def sidd(root: str | Path, split: str = "train", crop_size: int | Sequence[int] | None = SIDD_CROP_SIZE,
+         augment: bool | None = None, rot90: bool = False,
+         generator: torch.Generator | None = None) -> PairedImageDataset | SIDDValidationBlocks:
+    """SIDD sRGB ``split``: "train" (SIDD-Medium pairs, ``PairedImageDataset``) or "val" (the
+    validation blocks, ``SIDDValidationBlocks``). Items ``(noisy, gt)`` float32 (3, H, W) in [0, 1].
+
+    Training (``augment`` default ``split == "train"``): random aligned ``crop_size`` crops (our
+    default 256; None: whole images) + horizontal/vertical flips (``rot90=True`` adds transposes).
+    Scenes in sorted order, then ``_010`` before ``_011``. ``crop_size``/``augment`` are ignored for "val".
+    """
+    ds, layout, root = "SIDD", SIDD_LAYOUT, Path(root)
+    _split(split, {"train": "train", "val": "val"})
+    if not root.is_dir():
+        raise DatasetLayoutError(ds, root, "the data root does not exist", layout)
+    if split == "val":
+        files = [(require_file(root / f"Validation{k}BlocksSrgb.mat", ds, root, layout), f"Validation{k}BlocksSrgb")
+                 for k in ("Noisy", "Gt")]
+        noisy, gt = (read_sidd_blocks(p, key, root) for p, key in files)
+        if noisy.shape != gt.shape:
+            raise DatasetLayoutError(ds, root, f"{str(files[0][0])!r} has blocks {noisy.shape} but "
+                                     f"{str(files[1][0])!r} has {gt.shape}", layout)
+        return SIDDValidationBlocks(noisy, gt)
+    base = root if root.name == "SIDD_Medium_Srgb" else require_dir(root / "SIDD_Medium_Srgb", ds, root, layout)
+    data = require_dir(base / "Data", ds, root, layout)
+    samples: list[tuple[Path, Path]] = []
+    for scene in sorted(p for p in data.iterdir() if p.is_dir()):
+        noisy_files: dict[str, Path] = {}
+        gt_files: dict[str, Path] = {}
+        for p in scene.iterdir():
+            if (m := _SIDD_NOISY.match(p.name)) and p.is_file():
+                noisy_files[m["n"]] = p
+            elif (m := _SIDD_GT.match(p.name)) and p.is_file():
+                gt_files[m["n"]] = p
+        for n, p in gt_files.items():
+            if n not in noisy_files:
+                raise DatasetLayoutError(ds, root, f"ground truth {str(p)!r} has no noisy image: missing "
+                                         f"{str(scene / f'NOISY_SRGB_{n}.PNG')!r}", layout)
+        for n in sorted(noisy_files):
+            if n not in gt_files:
+                raise DatasetLayoutError(ds, root, f"noisy image {str(noisy_files[n])!r} has no ground truth: "
+                                         f"missing {str(scene / f'GT_SRGB_{n}.PNG')!r}", layout)
+            samples.append((noisy_files[n], gt_files[n]))
+    if not samples:
+        raise DatasetLayoutError(ds, root, f"{str(data)!r} has no <scene>/NOISY_SRGB_<nnn>.PNG images", layout)
+    return PairedImageDataset(samples, crop_size=crop_size, augment=split == "train" if augment is None else augment,
+                              rot90=rot90, generator=generator, root=base, dataset=ds, layout=layout)
