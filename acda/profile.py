@@ -120,6 +120,11 @@ def _zero_handle(inputs, outputs) -> int:
     return 0
 
 
+def _addcmul_handle(inputs, outputs) -> int:
+    """``addcmul`` (x + v·a·b): one multiply-add per output element (KPN's per-pixel kernel taps)."""
+    return math.prod(_shape(outputs[0]))
+
+
 _HANDLES: dict[str, Callable] = {
     "aten::_convolution": _conv_handle,
     "aten::conv2d": _conv_handle,
@@ -131,6 +136,8 @@ _HANDLES: dict[str, Callable] = {
     "aten::einsum": _einsum_handle,
     "acda::atom_conv2d": _atom_conv_handle,
     "acda::acda_conv2d": _acda_conv_handle,
+    "aten::addcmul": _addcmul_handle,
+    "aten::addcmul_": _addcmul_handle,
 }
 # Explicit zeros: data movement, shape arithmetic, element-wise and normalisation ops.
 _ZERO_OPS = [

@@ -29,13 +29,13 @@ from tqdm.auto import tqdm
 
 from acda.data import DatasetLayoutError
 from acda.data.imagenet import imagenet
-from acda.data.proxy import PROXY_IMAGES, texture_proxy
+from acda.data.proxy import PROXY_IMAGES
 from acda.metrics import alpha_diversity
 from acda.models import get_model, list_models
 from acda.train import fit
 
 from . import base
-from .recipes import CIFAR_RECIPE, proxy_config, proxy_setting
+from .recipes import CIFAR_RECIPE, proxy_config, proxy_datasets, proxy_setting
 from .report import Result
 from .stats import welch
 
@@ -104,27 +104,40 @@ def paper_protocol(args) -> tuple[list[Result], list[str]]:
 A5_QUICK_EPOCHS = 3  # the quick A.5 proxy trains shorter than Table 1's: its metric is α diversity, not error
 
 
-def proxy_protocol(args) -> tuple[list[Result], list[str]]:
-    p = proxy_config(args.quick)
-    if args.quick:
+def _proxy_config(quick: bool) -> dict[str, int]:
+    p = proxy_config(quick)
+    if quick:
         p["epochs"] = A5_QUICK_EPOCHS
-    train_set, val_set = texture_proxy(p["per_class_train"], p["per_class_test"], patch=p["patch"])
+    return p
+
+
+def proxy_seed(seed: int, quick: bool, generator: str) -> tuple[dict[str, float], dict[str, float], float]:
+    """α diversity of LeNet + ACDA untrained and after proxy training with ``seed``, and its top-1 error; on
+    one CPU thread (``base.run_jobs`` workers), so the numbers do not depend on the number of jobs."""
+    p = _proxy_config(quick)
+    train_set, val_set = proxy_datasets(p)
     loader = DataLoader(val_set, batch_size=50)
-    setting = proxy_setting(args.quick)
-    cfg = replace(CIFAR_RECIPE, epochs=p["epochs"], batch_size=p["batch_size"], device="cpu", progress=False)
-    per_seed: dict[str, list[dict[str, float]]] = {"untrained": [], "proxy-trained": []}
-    errors = []
-    for seed in range(p["seeds"]):
+    cfg = replace(CIFAR_RECIPE, epochs=p["epochs"], batch_size=p["batch_size"], device="cpu", progress=False,
+                  seed=seed)
+    with base.threads(1):
         torch.manual_seed(seed)
-        model = get_model("lenet_acda", num_classes=len(PROXY_IMAGES), generator=args.generator,
-                          image_size=p["patch"])
-        per_seed["untrained"].append(measure(model, loader, torch.device("cpu"), f"untrained seed {seed}"))
-        metrics = fit(model, train_set, val_set, replace(cfg, seed=seed))
-        errors.append(metrics["val_top1_err"])
-        per_seed["proxy-trained"].append(measure(model, loader, torch.device("cpu"), f"trained seed {seed}"))
-        print(f"seed {seed}: untrained {per_seed['untrained'][-1]['Cosine distance mean']:.3f}, "
-              f"trained {per_seed['proxy-trained'][-1]['Cosine distance mean']:.3f} "
-              f"(top-1 error {errors[-1]:.2f}%)")
+        model = get_model("lenet_acda", num_classes=len(PROXY_IMAGES), generator=generator, image_size=p["patch"])
+        untrained = measure(model, loader, torch.device("cpu"), f"untrained seed {seed}")
+        error = fit(model, train_set, val_set, cfg)["val_top1_err"]
+        return untrained, measure(model, loader, torch.device("cpu"), f"trained seed {seed}"), error
+
+
+def proxy_protocol(args) -> tuple[list[Result], list[str]]:
+    p = _proxy_config(args.quick)
+    _, val_set = proxy_datasets(p)
+    setting = proxy_setting(args.quick)
+    done = base.run_jobs(proxy_seed, [(seed, args.quick, args.generator) for seed in range(p["seeds"])], args.jobs,
+                         desc="proxy seeds")
+    per_seed = {"untrained": [d[0] for d in done], "proxy-trained": [d[1] for d in done]}
+    errors = [d[2] for d in done]
+    for seed, (u, t, e) in enumerate(done):
+        print(f"seed {seed}: untrained {u['Cosine distance mean']:.3f}, trained {t['Cosine distance mean']:.3f} "
+              f"(top-1 error {e:.2f}%)")
     results = []
     for state, runs in per_seed.items():
         row = f"LeNet + ACDA ({state})"
@@ -167,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = base.parser(__doc__, "a5", {
         "device": {"help": "auto (default), cpu, cuda or cuda:i (paper protocol)"},
         "threads": {"help": "torch CPU threads (default: torch's)"},
+        "jobs": {"help": "proxy seeds in this many worker processes, one CPU thread each (default: the CPU count); "
+                         "the numbers do not depend on it"},
         "quick": {"help": "small proxy config (the one CI checks)"},
         "data_root": {"help": "ImageNet root with val/<wnid>/*.JPEG"},
     })

@@ -38,8 +38,8 @@ from acda.utils import atomic_write
 
 from .report import Result, write_report
 
-__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "threads", "usable_cpus", "run_jobs", "publish",
-           "pyplot", "save_figure"]
+__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "threads", "usable_cpus", "run_jobs", "preset",
+           "publish", "pyplot", "save_figure"]
 
 # name → argparse keywords; a reproducer may override any of them
 OPTIONS: dict[str, dict[str, Any]] = {
@@ -147,16 +147,30 @@ def usable_cpus() -> int:
 def run_jobs(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int, desc: str = "runs",
              in_process: bool = False, worker_args: tuple = ()) -> list[Any]:
     """``[fn(*task) for task in tasks]`` in order: in this process when ``jobs`` is 1 or ``in_process``,
-    otherwise in ``jobs`` spawned worker processes, each call as ``fn(*task, *worker_args)`` (``fn`` must
-    be importable by its module's name: defined at the top level of a module other than ``__main__``)."""
+    otherwise in ``jobs`` spawned worker processes of one torch thread each, each call as
+    ``fn(*task, *worker_args)`` (``fn`` must be importable by its module's name: defined at the top level
+    of a module other than ``__main__``)."""
     jobs = min(jobs, len(tasks))
     if jobs <= 1 or in_process:
         return [fn(*task) for task in tqdm(tasks, desc=desc, disable=None)]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # one torch thread per worker for everything it does (data too): two workers of two threads each on two
+    # cores made OpenMP spin and built a proxy's data 35× slower than one process did
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
         futures = [pool.submit(fn, *task, *worker_args) for task in tasks]
         for _ in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=None):
             pass
         return [f.result() for f in futures]
+
+
+def preset(presets: Mapping[str, Mapping[str, Any]], quick: bool, **overrides) -> dict:
+    """A copy of ``presets["quick"]`` or ``presets["full"]`` (a proxy's configurations) with ``overrides``;
+    an override of a setting the preset does not have is a ValueError naming it."""
+    cfg = dict(presets["quick" if quick else "full"])
+    unknown = set(overrides) - set(cfg)
+    if unknown:
+        raise ValueError(f"unknown proxy settings {sorted(unknown)}")
+    return {**cfg, **overrides}
 
 
 # ---------------------------------------------------------------- publishing

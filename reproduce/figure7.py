@@ -38,7 +38,7 @@ centres marked; ``<name>_crowd.png``, the first proxy test image and one heatmap
 
 Each seed of each part runs on one CPU thread in one pool of ``--jobs`` worker processes (the numbers do
 not depend on it). ``--quick``: Figure 6's quick configuration (64×64 map, 12 patterns, cap 1000 steps)
-and the proxy's quick configuration (64×64 images, 128/32 train/test, 10 epochs), seeds 0–4, written as
+and the proxy's quick configuration (64×64 images, 128/32 train/test, 6 epochs), seeds 0–4, written as
 ``figure7_quick.*`` (CI). Default: Figure 6's full configuration (100×100 map, 25 patterns, cap 3000
 steps) without its plain-SGD comparison runs, and the full proxy (128×128, 240/60 images, 20 epochs),
 seeds 0–4.

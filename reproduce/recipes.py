@@ -6,10 +6,10 @@
 """
 from __future__ import annotations
 
-from acda.data.proxy import PROXY_IMAGES
+from acda.data.proxy import PROXY_IMAGES, texture_proxy
 from acda.train import TrainConfig
 
-__all__ = ["CIFAR_RECIPE", "PROXY", "proxy_config", "proxy_setting"]
+__all__ = ["CIFAR_RECIPE", "PROXY", "proxy_config", "proxy_datasets", "proxy_setting"]
 
 # One recipe for both models. Gradient-norm clipping is part of it because LeNet + ACDA with the
 # paper's generator (no normalisation of α) diverges without it at this learning rate (Table 1's findings).
@@ -34,3 +34,14 @@ def proxy_setting(quick: bool) -> str:
     p = PROXY["quick" if quick else "full"]
     return (f"proxy{' (quick)' if quick else ''}: {p['patch']}×{p['patch']} skimage patches, {len(PROXY_IMAGES)} "
             f"classes, {p['per_class_train']}/{p['per_class_test']} per class")
+
+
+_DATA: dict[tuple, tuple] = {}  # proxy datasets of this process, by configuration
+
+
+def proxy_datasets(p: dict[str, int]):
+    """(train, test) texture proxy of the configuration ``p`` (``proxy_config``), built once per process."""
+    key = (p["per_class_train"], p["per_class_test"], p["patch"])
+    if key not in _DATA:
+        _DATA[key] = texture_proxy(p["per_class_train"], p["per_class_test"], patch=p["patch"])
+    return _DATA[key]

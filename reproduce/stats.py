@@ -7,7 +7,7 @@ import statistics
 
 from scipy import stats
 
-__all__ = ["FALSE_ALARM", "POWER", "welch", "detectable_change", "mean_std"]
+__all__ = ["FALSE_ALARM", "POWER", "welch", "detectable_change", "mean_std", "seed_comparison"]
 
 FALSE_ALARM = 0.01  # per table, over all its seeded rows
 POWER = 0.8
@@ -38,3 +38,21 @@ def detectable_change(std: float, n: int, tests: int, alpha: float = FALSE_ALARM
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0.0 for a single value)."""
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def seed_comparison(name_a: str, a: list[float], name_b: str, b: list[float], metric: str, *,
+                    higher_is_better: bool, decimals: int = 2, unit: str = "") -> str:
+    """"B m ± s vs A m ± s <metric> (mean ± std over n seeds), Welch p = …: significant / not": the
+    sentence every seeded comparison in the findings uses (B is the model under test, A the reference)."""
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    f = f"{{:.{decimals}f}}"
+    text = (f"{name_b} {f.format(mb)} ± {f.format(sb)}{unit} vs {name_a} {f.format(ma)} ± {f.format(sa)}{unit} "
+            f"{metric} (mean ± std over {len(b)} / {len(a)} seeds)")
+    if len(a) < 2 or len(b) < 2:
+        return text + ": fewer than 2 seeds on a side, no significance can be stated."
+    p = welch(a, b)
+    if p >= 0.05:
+        return text + f", Welch p = {p:.2g}: not significant at 0.05, no difference is shown."
+    better = (mb > ma) == higher_is_better
+    return (text + f", Welch p = {p:.2g}: significant at 0.05, {name_b}'s {metric} is "
+            f"{'higher' if mb > ma else 'lower'} ({'better' if better else 'worse'}).")

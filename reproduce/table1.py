@@ -24,12 +24,12 @@ import torch
 
 from acda.data import DatasetLayoutError
 from acda.data.cifar import CIFAR_SPECS, cifar, expected_layout
-from acda.data.proxy import PROXY_IMAGES, texture_proxy
+from acda.data.proxy import PROXY_IMAGES
 from acda.models import get_model
 from acda.train import TrainConfig, distributed_context, fit
 
 from . import base
-from .recipes import CIFAR_RECIPE, proxy_config, proxy_setting
+from .recipes import CIFAR_RECIPE, proxy_config, proxy_datasets, proxy_setting
 from .report import Result, load_published
 from .stats import mean_std, welch
 
@@ -44,6 +44,17 @@ def train_one(model_name: str, train_set, val_set, config: TrainConfig, num_clas
     if model_name == "lenet_acda":
         kwargs["generator"] = generator
     return fit(get_model(model_name, **kwargs), train_set, val_set, config)
+
+
+def proxy_train_one(name: str, seed: int, quick: bool, generator: str) -> float:
+    """Top-1 error (%) of ``name`` trained on the proxy of ``quick`` with ``seed``, on one CPU thread
+    (``base.run_jobs`` workers), so the numbers do not depend on the number of jobs."""
+    p = proxy_config(quick)
+    train_set, val_set = proxy_datasets(p)
+    config = replace(CIFAR_RECIPE, epochs=p["epochs"], batch_size=p["batch_size"], device="cpu", progress=False,
+                     seed=seed)
+    with base.threads(1):
+        return train_one(name, train_set, val_set, config, len(PROXY_IMAGES), generator, p["patch"])["val_top1_err"]
 
 
 def run_seeds(train_set, val_set, config: TrainConfig, seeds: int, num_classes: int, generator: str,
@@ -136,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = base.parser(__doc__, "table1", {
         "device": {},
         "threads": {},
+        "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each, always on the CPU (default: "
+                         "the CPU count); the numbers do not depend on it"},
         "seeds": {"help": "CIFAR seeds per model (default 1)"},
         "quick": {"help": "small proxy config (the one CI checks) and 5 CIFAR epochs"},
         "data_root": {"help": "folder holding cifar-10-batches-py/ and/or cifar-100-python/"},
@@ -190,11 +203,11 @@ def _run(args: argparse.Namespace) -> int:
     name = "table1_quick" if args.quick else "table1"
     if args.proxy:
         p = proxy_config(args.quick)
-        train_set, val_set = texture_proxy(p["per_class_train"], p["per_class_test"], patch=p["patch"])
-        proxy_cfg = replace(CIFAR_RECIPE, epochs=p["epochs"], batch_size=p["batch_size"], device=device,
-                            progress=ctx.is_main)
-        errors = run_seeds(train_set, val_set, proxy_cfg, p["seeds"], len(PROXY_IMAGES), args.generator,
-                           None, "proxy", log, image_size=p["patch"])
+        tasks = [(model, seed, args.quick, args.generator) for model in MODELS.values() for seed in range(p["seeds"])]
+        done = base.run_jobs(proxy_train_one, tasks, args.jobs, desc="proxy runs")
+        errors = {row: done[i * p["seeds"]:(i + 1) * p["seeds"]] for i, row in enumerate(MODELS)}
+        for (model, seed, _, _), err in zip(tasks, done, strict=True):
+            log(f"proxy {model} seed {seed}: top-1 error {err:.2f}%")
         precipe = (f"Table 1 recipe with batch {p['batch_size']}, {p['epochs']} epochs, "
                    f"{args.generator} generator")
         results += proxy_results(errors, proxy_setting(args.quick), precipe)

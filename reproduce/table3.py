@@ -48,7 +48,7 @@ at 1.0 (as Table 1's proxy), batches of 4 whole images. The configuration was fi
 seeds were run, on the criterion that both models get below the train-mean predictor on seed 0
 without diverging (never on which model wins). A reference row gives the test errors of predicting
 the training images' mean count for every image: a model that counts is below it. The quick
-configuration (64×64 images, 128 training images, 10 epochs) is sized for CI and is only a guard:
+configuration (64×64 images, 128 training images, 6 epochs) is sized for CI and is only a guard:
 it learns little. Proxy rows have status "proxy" and are never compared with the paper's numbers.
 A preview of a few test images with their points is written beside the report
 (``<name>_proxy.png``; not with ``--no-plots``).

@@ -8,30 +8,43 @@ not expected to match: the notes name the round (C, W) pairs of
 ``acda.models.restoration.table5_parameter_study`` whose counts come closest to the printed 2.28M /
 1.97M, and say whether ACDA is smaller than the baseline as the paper states.
 
-PSNR/SSIM rows of our two models: "needs data" (the SIDD layout is in the note). Training on SIDD is
-not implemented in this reproducer yet: with ``--data-root DIR`` it says so and exits with status 2,
-writing nothing. The rows of the other denoisers (DnCNN-B, CBDNet, VNet with UNet) and ACDA + VNet
-(ACDA inside VNet's variational framework, which this suite does not implement) are "not implemented".
+PSNR/SSIM rows of our two models: with ``--data-root DIR`` (SIDD-Medium sRGB + the validation blocks)
+both are trained by ``acda.train.fit`` (``reproduce.restoration``: Adam, MSE, random crops, resumable
+under ``--runs``) and evaluated on the validation blocks as SIDD scores them (8-bit sRGB, all three
+channels, the mean over blocks of per-block PSNR/SSIM; ``acda.metrics.blockwise_psnr_ssim``), with the
+noisy blocks themselves as a reference row; else "needs data" with the layout. Published SIDD SSIMs
+come from several SSIM implementations (the benchmark site's MATLAB code among them), so SSIM may
+differ by more than PSNR. The rows of the other denoisers (DnCNN-B, CBDNet, VNet with UNet) and ACDA
++ VNet (ACDA inside VNet's variational framework, which this suite does not implement) are "not
+implemented".
 
-    python -m reproduce.table5 [--out results/] [--allow-dirty]
-    python -m reproduce.table5 --data-root DIR      # not implemented yet: exits 2
+The proxy (on unless ``--no-proxy``; ``reproduce.restoration``): denoising scikit-image photographs
+corrupted by Poisson–Gaussian noise whose gain and read noise vary across the image, Baseline vs ACDA
+at reduced width, several seeds, Welch tests, the noisy input as the reference row, and a PNG of crops
+(``table5_proxy.png``). Proxy rows are never compared with the paper. ``--quick``: CI's configuration
+(``table5_quick``).
+
+    python -m reproduce.table5 [--out results/] [--jobs N]
+    python -m reproduce.table5 --data-root DIR [--seeds N] [--epochs N] ...
+    python -m reproduce.table5 --quick [--no-plots]
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 
-from acda.data.restoration import SIDD_LAYOUT
+from acda.data.restoration import SIDD_LAYOUT, sidd
 from acda.models.restoration import restoration_acda, restoration_baseline, table5_parameter_study
 from acda.profile import count_parameters
 
-from . import base
+from . import restoration as rst
 from .report import Result
 
 PARAMS_SETTING = "denoising model"
 DATA_SETTING = "SIDD"
-METRICS = ("PSNR", "SSIM")
+METRICS = tuple(rst.METRICS)
 # Table 5's row → (factory, the key of table5_parameter_study)
 MODELS = {
     "Baseline + MSE": (restoration_baseline, "baseline"),
@@ -48,9 +61,8 @@ PEERS = {
                    "noise-estimation network nor its variational loss",
 }
 PEERS_WITH_PARAMS = ("VNet [41] with UNet", "ACDA + VNet")
-TRAINING_NOT_IMPLEMENTED = ("training on SIDD is not implemented in reproduce.table5 yet: the PSNR/SSIM rows "
-                            "need a denoising training path (acda.data.restoration.sidd and the restoration "
-                            "models exist)")
+TRAINED = {"Baseline + MSE": ("restoration_baseline", {}), "ACDA + MSE": ("restoration_acda", {})}
+NOISY_ROW = "Noisy input"
 
 
 def _meta(factory):
@@ -93,9 +105,24 @@ def parameter_results(study: dict | None = None) -> tuple[list[Result], list[str
     return results, findings
 
 
-def data_results(why: str) -> list[Result]:
-    return [Result(row, DATA_SETTING, metric, None, "trained", status="needs data", note=why)
-            for row in MODELS for metric in METRICS]
+def data_rows(args, log=print) -> tuple[list[Result], list[str], str]:
+    """Noisy-input and trained rows on SIDD's validation blocks (``--data-root``), else "needs data"."""
+    layout = "; ".join(" ".join(line.split()) for line in SIDD_LAYOUT.splitlines())
+    if args.data_root is None:
+        why = f"needs data. Pass --data-root DIR with {layout}"
+        return [r for row in MODELS for r in rst.needs_data_rows(row, DATA_SETTING, why)], [], "cpu"
+    device, log = rst.training_context(args, log)
+    task = rst.task_for("denoise")
+    train_set = sidd(args.data_root, "train", crop_size=args.crop_size)
+    test_set = sidd(args.data_root, "val")
+    results = rst.reference_rows(NOISY_ROW, DATA_SETTING, rst.input_scores(task, test_set),
+                                 "measured here: the noisy validation blocks against ground truth, 8-bit sRGB")
+    rows, runs = rst.real_rows(TRAINED, set(TRAINED), train_set, test_set, task, DATA_SETTING, args, device,
+                               Path(args.runs), log)
+    findings = []
+    if len(runs) == 2 and args.seeds > 1:
+        findings = rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",), DATA_SETTING)
+    return results + rows, findings, device
 
 
 def other_results() -> list[Result]:
@@ -103,22 +130,34 @@ def other_results() -> list[Result]:
                    note=f"not implemented: {why}.") for row, why in PEERS.items() for metric in METRICS]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base.parser(__doc__, "table5", {
-        "data_root": {"help": "SIDD folder (layout in the 'needs data' notes); training is not implemented yet"},
-    })
-    args = parser.parse_args(argv)
-    if args.data_root is not None:
-        print(f"error: --data-root given, but {TRAINING_NOT_IMPLEMENTED}; run without --data-root for the "
-              "parameter rows", file=sys.stderr)
-        return 2
+def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str]]:
+    quick, out = args.quick, Path(args.out) if args.plots else None
+    cfg = rst.proxy_config(quick, **(overrides or {}))
+    setting = f"proxy{' (quick)' if quick else ''}: Poisson–Gaussian noise varying across skimage photos"
+    keep = tuple(TRAINED) if out is not None else ()
+    rows, runs, states, test_set = rst.proxy_results("denoise", 1, TRAINED, cfg, setting, NOISY_ROW, jobs=args.jobs,
+                                                     keep_state=keep, log=log)
+    noisy = next(r.value for r in rows if r.row == NOISY_ROW and r.metric == "PSNR")
+    findings = rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",),
+                               f"Denoising proxy (NOT SIDD; width C {cfg['channels']}, W {cfg['width']})",
+                               input_psnr=noisy)
+    if out is not None:
+        rst.preview(test_set, TRAINED, states, cfg, out / f"{name}_proxy.png",
+                    "Table 5 proxy (skimage photos, spatially varying Poisson–Gaussian noise; NOT SIDD): seed-0 "
+                    "models, centre crops")
+    return rows, findings
+
+
+def counted() -> tuple[list[Result], list[str]]:
     params, findings = parameter_results()
-    layout = "; ".join(" ".join(line.split()) for line in SIDD_LAYOUT.splitlines())
-    why = f"needs data. Pass --data-root DIR with {layout} (and then: {TRAINING_NOT_IMPLEMENTED})"
-    results = params + data_results(why) + other_results()
-    base.publish("table5", results, args, title="Table 5: SIDD denoising (PSNR/SSIM) and parameters",
-                 findings=findings)
-    return 0
+    return params + other_results(), findings
+
+
+def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
+    parser = rst.command_line(__doc__, "table5", "SIDD folder (layout in the 'needs data' notes)", crop=256)
+    return rst.run(parser, argv, "table5", "Table 5: SIDD denoising (PSNR/SSIM) and parameters", data_rows,
+                   counted,
+                   lambda args, name: proxy_rows(args, name, proxy_overrides))
 
 
 if __name__ == "__main__":

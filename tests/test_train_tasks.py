@@ -205,6 +205,35 @@ def test_restoration_trains_and_metrics_by_hand():
     assert 0 < got["val_ssim"] < 1 and "train_psnr" in got
 
 
+@pytest.mark.parametrize("space,shave", [("y", 2), ("rgb8", 0)])
+def test_restoration_scores_in_the_papers_spaces(space, shave):
+    """space='y' (Table 4: BT.601 Y, shave) and 'rgb8' (Table 5: 8-bit sRGB) score as acda.metrics does."""
+    from acda.metrics import blockwise_psnr_ssim, psnr_y, ssim_y
+
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(3, 3, 24, 24, generator=g)
+    output = target + 0.05 * torch.randn(3, 3, 24, 24, generator=g)
+    values = Restoration(space=space, shave=shave).eval_values(output, target)
+    clamped = output.clamp(0, 1)
+    if space == "y":
+        want = torch.stack([psnr_y(clamped, target, shave), ssim_y(clamped, target, shave)], dim=1)
+    else:
+        scores = blockwise_psnr_ssim(clamped, target)
+        want = torch.stack([scores["psnr_per_block"], scores["ssim_per_block"]], dim=1)
+    torch.testing.assert_close(values, want, rtol=0, atol=0)
+    assert Restoration(space=space, shave=shave).train_sums(output, target)[0] == pytest.approx(
+        want[:, 0].sum().item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,match", [({"space": "lab"}, "space must be one of"),
+                                          ({"space": "y", "shave": -1}, "shave must be a non-negative int"),
+                                          ({"space": "y", "data_range": 255.0}, "data_range must be 1.0"),
+                                          ({"shave": 2}, "shave applies to space='y' only")])
+def test_restoration_refuses_bad_spaces(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Restoration(**kwargs)
+
+
 def test_ssim_rejects_images_smaller_than_the_window():
     with pytest.raises(ValueError, match="smaller than the 11×11 window"):
         ssim_per_image(torch.zeros(1, 1, 8, 20), torch.zeros(1, 1, 8, 20))

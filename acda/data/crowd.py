@@ -75,7 +75,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from ..utils import check_int, check_positive_int, pair
-from .imagenet import MEAN, STD, ImageFileError, load_image
+from .imagenet import MEAN, STD, ImageFileError, image_size, load_image
 from .layout import DatasetLayoutError, require_dir
 
 __all__ = ["CrowdDataset", "shanghaitech_a", "ucf_qnrf", "CROWD_DATASETS", "density_map", "gaussian_kernel1d",
@@ -255,16 +255,6 @@ def read_qnrf_points(path: str | Path, root: str | Path | None = None) -> np.nda
     return _check_points(mat["annPoints"], path, "annPoints", ds, root, UCF_QNRF_LAYOUT)
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the image header, or ``ImageFileError`` naming the file."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except Exception as e:  # noqa: BLE001 -- UnidentifiedImageError, OSError, DecompressionBombError
-        raise ImageFileError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}", str(path)) from e
-    return h, w
-
-
 # ---------------------------------------------------------------------------------------------
 # Dataset
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +296,7 @@ class CrowdDataset(Dataset):
         self._sizes: list[tuple[int, int]] = []
         self._points: list[np.ndarray] = []
         for image_path, ann_path in self.samples:
-            h, w = _image_size(image_path)
+            h, w = image_size(image_path)
             size = scaled_size((h, w), self.max_size)
             pts = np.array(read_points(ann_path), dtype=np.float64).reshape(-1, 2)
             pts = pts * np.array([size[1] / w, size[0] / h])

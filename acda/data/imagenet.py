@@ -21,13 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torchvision import datasets
 from torchvision.transforms import v2
 
 from .layout import DatasetLayoutError, require_dir
 
-__all__ = ["imagenet", "ImageNetFolder", "ImageFileError", "load_image", "class_folders", "train_transform",
-           "eval_transform", "EXPECTED_LAYOUT", "MEAN", "STD"]
+__all__ = ["imagenet", "ImageNetFolder", "ImageFileError", "load_image", "image_size", "class_folders",
+           "train_transform", "eval_transform", "EXPECTED_LAYOUT", "MEAN", "STD"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 EXPECTED_LAYOUT = ("  <data-root>/train/<wnid>/*.JPEG   (e.g. train/n01440764/n01440764_10026.JPEG)\n"
@@ -51,6 +52,16 @@ class ImageFileError(OSError):
     def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) from the image header (the pixels are not decoded), or ``ImageFileError`` naming the file."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception as e:  # noqa: BLE001 -- UnidentifiedImageError, OSError, DecompressionBombError
+        raise ImageFileError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}", str(path)) from e
+    return h, w
 
 
 def load_image(path: str):

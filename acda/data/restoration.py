@@ -51,15 +51,14 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from ..utils import pair
-from .imagenet import ImageFileError, load_image
+from .imagenet import ImageFileError, image_size, load_image
 from .layout import DatasetLayoutError, require_dir, require_file
 
-__all__ = ["PairedImageDataset", "SIDDValidationBlocks", "realsr", "sidd", "read_sidd_blocks",
+__all__ = ["PairedImageDataset", "augment_pair", "SIDDValidationBlocks", "realsr", "sidd", "read_sidd_blocks",
            "REALSR_LAYOUT", "SIDD_LAYOUT", "REALSR_CAMERAS", "REALSR_SCALES", "SIDD_CROP_SIZE"]
 
 REALSR_CAMERAS = ("Canon", "Nikon")
@@ -77,16 +76,6 @@ SIDD_LAYOUT = (
     "(40, 32, 256, 256, 3))")
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the image header, or ``ImageFileError`` naming the file."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except Exception as e:  # noqa: BLE001 -- UnidentifiedImageError, OSError, DecompressionBombError
-        raise ImageFileError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}", str(path)) from e
-    return h, w
-
-
 def _to_tensor(path: Path) -> torch.Tensor:
     img = load_image(str(path))  # RGB, ImageFileError naming the file
     try:
@@ -98,6 +87,33 @@ def _to_tensor(path: Path) -> torch.Tensor:
 
 def _rand(n: int, generator: torch.Generator | None) -> int:
     return int(torch.randint(0, n, (), generator=generator))
+
+
+def augment_pair(degraded: torch.Tensor, clean: torch.Tensor, crop_size: tuple[int, int] | None,
+                 rot90: bool = True, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training augmentation of an aligned pair of (C, H, W) images (module docstring).
+
+    A random ``crop_size`` (H, W) crop at the same position in both (None: no crop; the images must
+    be at least that large), then horizontal and vertical flips, each with probability 1/2, and,
+    with ``rot90``, a transpose with probability 1/2 — the same on both. Random numbers, in this
+    order (top, left, hflip, vflip[, transpose]), come from ``generator`` (None: torch's global one).
+    Returns contiguous tensors.
+    """
+    g = generator
+    if crop_size is not None:
+        (ch, cw), (h, w) = crop_size, degraded.shape[-2:]
+        top, left = _rand(h - ch + 1, g), _rand(w - cw + 1, g)
+        degraded = degraded[..., top:top + ch, left:left + cw]
+        clean = clean[..., top:top + ch, left:left + cw]
+    hflip, vflip = _rand(2, g), _rand(2, g)
+    transpose = _rand(2, g) if rot90 else 0
+    if hflip:
+        degraded, clean = degraded.flip(-1), clean.flip(-1)
+    if vflip:
+        degraded, clean = degraded.flip(-2), clean.flip(-2)
+    if transpose:
+        degraded, clean = degraded.transpose(-1, -2), clean.transpose(-1, -2)
+    return degraded.contiguous(), clean.contiguous()
 
 
 class PairedImageDataset(Dataset):
@@ -118,7 +134,7 @@ class PairedImageDataset(Dataset):
         self.pairs = [(Path(a), Path(b)) for a, b in pairs]
         self.sizes: list[tuple[int, int]] = []
         for degraded, clean in self.pairs:
-            sd, sc = _image_size(degraded), _image_size(clean)
+            sd, sc = image_size(degraded), image_size(clean)
             if sd != sc:
                 raise DatasetLayoutError(dataset, root if root is not None else degraded.parent,
                                          f"image {str(degraded)!r} is {sd[1]}×{sd[0]} (W×H) but its pair "
@@ -146,21 +162,7 @@ class PairedImageDataset(Dataset):
                                  f"{str(clean_path)!r} to {tuple(clean.shape)}", str(degraded_path))
         if not self.augment:
             return degraded, clean
-        g = self.generator
-        if self.crop_size is not None:
-            (ch, cw), (h, w) = self.crop_size, degraded.shape[-2:]
-            top, left = _rand(h - ch + 1, g), _rand(w - cw + 1, g)
-            degraded = degraded[:, top:top + ch, left:left + cw]
-            clean = clean[:, top:top + ch, left:left + cw]
-        hflip, vflip = _rand(2, g), _rand(2, g)
-        transpose = _rand(2, g) if self.rot90 else 0
-        if hflip:
-            degraded, clean = degraded.flip(-1), clean.flip(-1)
-        if vflip:
-            degraded, clean = degraded.flip(-2), clean.flip(-2)
-        if transpose:
-            degraded, clean = degraded.transpose(-1, -2), clean.transpose(-1, -2)
-        return degraded.contiguous(), clean.contiguous()
+        return augment_pair(degraded, clean, self.crop_size, rot90=self.rot90, generator=self.generator)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,13 +18,45 @@ resolution and output the final predictions." Reading used here (``C`` = ``chann
   3×3 ``C/r² → C/r²``, ReLU, PixelShuffle(r) (``C/r⁴``), conv 3×3 ``C/r⁴ → in`` (no activation).
   Head/tail convs have biases; body layers have none (BN follows), as in ``Bottleneck``.
 - Global residual: ``output = input + net(input)`` (RealSR V3 feeds LR images already upsampled to the
-  HR size, and denoising maps noisy → clean at equal size); zeroing ``tail[-1]`` gives the identity.
+  HR size, and denoising maps noisy → clean at equal size).
+- Initialisation (ours; the paper says nothing of it): ``tail[-1]`` starts with zero weights and bias,
+  so the untrained network is the identity (it returns the degraded input: bicubic / noisy), as the
+  KPN peer's identity kernels; and each bottleneck's last BatchNorm starts with γ = 0 (Goyal et al.
+  2017, torchvision's ``zero_init_residual``), so every block starts as the identity. Without the
+  latter the reduced-width proxies did not learn at all: eight unit-variance BN outputs added to the
+  small head features drowned the image in the residual stream.
 - Any H, W: the input is padded at the bottom/right to a multiple of ``r²`` (``padding_mode``, default
   ``"reflect"``; ``"replicate"`` is used where an edge is too short to reflect) and the output is
   cropped back.
+
+KPN peer (Table 4's "KPN, l = 5" / "KPN, l = 19"; :class:`KPNRestorationNet`, ``restoration_kpn``)
+----------------------------------------------------------------------------------------------
+Kernel prediction network [Mildenhall et al., CVPR 2018] as used for real-world SR by Cai et al.
+(RealSR, ICCV 2019): the network sees the LR image already upsampled to the HR size and predicts, for
+every pixel, an l×l kernel that is applied to the *image* (not to features):
+``out[n, c, y, x] = Σ_{i,j} K[n, i·l + j, y, x] · pad(img)[n, c, y + i − r, x + j − r]``, r = l // 2
+(:func:`apply_pixel_kernels`; taps accumulated one at a time, never an (N, C·l², H, W) unfold).
+
+- Kernel predictor: the trunk above, shared code with :class:`RestorationNet` (``_RestorationTrunk``),
+  with standard k×k convs in the bottlenecks (as the Baseline) and ``tail[-1]`` outputting l² channels
+  instead of ``in_channels``; no global residual (the kernel application is the output).
+- Differences from Cai et al.: their predictor is their own network, ours is this trunk; they work on
+  the Y channel, we predict one kernel per pixel shared by all colour channels of an RGB image
+  (``in_channels=1`` gives their Y-only setting).  LP-KPN (the Laplacian-pyramid variant) is not
+  implemented.
+- Normalisation (``normalize``): ``"none"`` (default; raw predicted weights, as the base KPN of
+  Mildenhall et al.), ``"softmax"`` over the l² taps, or ``"sum"`` (divide by the tap sum, whose
+  magnitude is clamped to at least 1e-6, keeping its sign).
+- Initialisation: ``tail[-1]`` has zero weights and a bias of 1 at the centre tap, 0 elsewhere, so the
+  untrained model is exactly the identity for ``"none"`` and ``"sum"`` (like RestorationNet's global
+  residual with a zeroed last conv).  A softmax cannot be one-hot; its centre logit is
+  ``log(99·(l² − 1))``, i.e. a centre weight of 0.99 at init.
+- Image boundary: ``padding_mode`` (default ``"reflect"``, ``"replicate"`` where an edge is too short
+  to reflect r pixels; ``"constant"`` pads with zeros), for both the trunk padding and the taps.
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import torch
@@ -34,25 +66,42 @@ from torch import nn
 from ..generator import GENERATORS
 from ..layers import ACDAConv2d
 from ..profile import count_parameters
-from ..utils import check_positive_int
+from ..utils import (
+    ArgumentValueError,
+    check_float_dtype,
+    check_positive_int,
+    check_same_device,
+    check_same_dtype,
+    check_tensor,
+)
 from ._registry import register_model
 from .adresnet import Bottleneck
 
-__all__ = ["RestorationNet", "restoration_baseline", "restoration_acda", "table5_parameter_study",
-           "TABLE5_PRINTED"]
+__all__ = ["RestorationNet", "KPNRestorationNet", "apply_pixel_kernels", "restoration_baseline",
+           "restoration_acda", "restoration_kpn", "table5_parameter_study", "TABLE5_PRINTED", "KPN_NORMALIZE"]
 
 CONVS = ("acda", "conv")
 TABLE5_PRINTED = {"baseline": 2.28e6, "acda": 1.97e6}  # Table 5: Baseline + MSE, ACDA + MSE
 DEFAULT_CHANNELS, DEFAULT_WIDTH = 256, 64
+PADDING_MODES = ("reflect", "replicate", "constant")
+KPN_NORMALIZE = ("none", "softmax", "sum")
 
 
-class RestorationNet(nn.Module):
-    """§4.3's "extremely simple" restoration network; see the module docstring for every choice."""
+def _pad_mode(mode: str, h: int, w: int, ph: int, pw: int) -> str:
+    """``mode``, or ``"replicate"`` where ``"reflect"`` is impossible (a pad as long as the edge)."""
+    return "replicate" if mode == "reflect" and (ph >= h or pw >= w) else mode
 
-    def __init__(self, in_channels: int = 3, channels: int = DEFAULT_CHANNELS, width: int = DEFAULT_WIDTH,
-                 blocks: int = 8, kernel_size: int = 7, conv: str = "acda", generator: str = "paper",
-                 down: int = 2, padding_mode: str = "reflect", num_atoms: int = 6, num_bases: int = 6,
-                 num_scales: int | None = None) -> None:
+
+class _RestorationTrunk(nn.Module):
+    """Head / body / tail of §4.3's network (module docstring), shared by RestorationNet and the KPN peer.
+
+    ``tail[-1]`` outputs ``out_channels``; :meth:`_trunk` pads the input to a multiple of ``down²``, runs
+    head, body and tail, and crops back to the input's H × W.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, channels: int, width: int, blocks: int,
+                 kernel_size: int, conv: str, generator: str, down: int, padding_mode: str, num_atoms: int,
+                 num_bases: int, num_scales: int | None) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("channels", channels), ("width", width),
                             ("blocks", blocks), ("kernel_size", kernel_size), ("down", down)):
@@ -63,7 +112,7 @@ class RestorationNet(nn.Module):
             raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
-        if padding_mode not in ("reflect", "replicate", "constant"):
+        if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be 'reflect', 'replicate' or 'constant', got {padding_mode!r}")
         self.factor, self.padding_mode, self.conv = down * down, padding_mode, conv
         c1, c2 = channels // down ** 4, channels // down ** 2
@@ -74,24 +123,122 @@ class RestorationNet(nn.Module):
                          num_scales=num_scales) if conv == "acda" else nn.Conv2d)
         self.body = nn.Sequential(*(Bottleneck(channels, width, channels, 1, kernel_size, layer, "B", "kxk")
                                     for _ in range(blocks)))
+        for block in self.body:  # every block starts as the identity (module docstring: initialisation)
+            nn.init.zeros_(block.last_bn.weight)
         self.tail = nn.Sequential(
             nn.PixelShuffle(down), nn.Conv2d(c2, c2, 3, padding=1), nn.ReLU(inplace=True),
-            nn.PixelShuffle(down), nn.Conv2d(c1, in_channels, 3, padding=1))
+            nn.PixelShuffle(down), nn.Conv2d(c1, out_channels, 3, padding=1))
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         ph, pw = -h % self.factor, -w % self.factor
         if not (ph or pw):
             return x
-        mode = self.padding_mode
-        if mode == "reflect" and (ph >= h or pw >= w):
-            mode = "replicate"
-        return F.pad(x, (0, pw, 0, ph), mode=mode)
+        return F.pad(x, (0, pw, 0, ph), mode=_pad_mode(self.padding_mode, h, w, ph, pw))
+
+    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return self.tail(self.body(self.head(self._pad(x))))[..., :h, :w]
+
+
+class RestorationNet(_RestorationTrunk):
+    """§4.3's "extremely simple" restoration network; see the module docstring for every choice."""
+
+    def __init__(self, in_channels: int = 3, channels: int = DEFAULT_CHANNELS, width: int = DEFAULT_WIDTH,
+                 blocks: int = 8, kernel_size: int = 7, conv: str = "acda", generator: str = "paper",
+                 down: int = 2, padding_mode: str = "reflect", num_atoms: int = 6, num_bases: int = 6,
+                 num_scales: int | None = None) -> None:
+        super().__init__(in_channels, in_channels, channels, width, blocks, kernel_size, conv, generator, down,
+                         padding_mode, num_atoms, num_bases, num_scales)
+        nn.init.zeros_(self.tail[-1].weight)
+        nn.init.zeros_(self.tail[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        out = self.tail(self.body(self.head(self._pad(x))))
-        return x + out[..., :h, :w]
+        return x + self._trunk(x)
+
+
+def apply_pixel_kernels(image: torch.Tensor, kernels: torch.Tensor, padding_mode: str = "reflect") -> torch.Tensor:
+    """Per-pixel l×l kernels applied to an image (KPN's "linear corrections"), one kernel for all channels.
+
+    ``image`` (N, C, H, W), ``kernels`` (N, l², H, W) with tap index ``i·l + j`` (row i, column j), l odd:
+    ``out[n, c, y, x] = Σ_{i,j} kernels[n, i·l + j, y, x] · pad(image)[n, c, y + i − r, x + j − r]``,
+    r = l // 2, the image padded by r on every side with ``padding_mode`` (``"reflect"`` falls back to
+    ``"replicate"`` where an edge is not longer than r; ``"constant"`` pads with zeros).
+
+    Memory: the l² taps are accumulated into one (N, C, H, W) output (``addcmul_`` on shifted views of
+    the padded image and on ``kernels.unbind(1)``), so nothing of size (N, C·l², H, W) is materialised,
+    forward or backward; the gradient of ``kernels`` is assembled by one stack of size (N, l², H, W).
+    Differentiable in both arguments (plain autograd, so higher orders too).
+    """
+    check_tensor("image", image, 4, "(N, C, H, W)")
+    check_tensor("kernels", kernels, 4, "(N, l*l, H, W)")
+    check_float_dtype("image", image.dtype, where="apply_pixel_kernels")
+    check_same_dtype(("image", image), ("kernels", kernels))
+    check_same_device(("image", image), ("kernels", kernels))
+    if padding_mode not in PADDING_MODES:
+        raise ArgumentValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    n, _, h, w = image.shape
+    taps = kernels.shape[1]
+    size = math.isqrt(taps)
+    if size * size != taps or size % 2 == 0:
+        raise ArgumentValueError(f"kernels must have l*l channels with l odd, got {taps} channels")
+    if kernels.shape[0] != n or kernels.shape[2:] != image.shape[2:]:
+        raise ArgumentValueError(f"kernels must have shape (N, l*l, H, W) = ({n}, {taps}, {h}, {w}) to match "
+                                 f"image {tuple(image.shape)}, got {tuple(kernels.shape)}")
+    r = size // 2
+    padded = F.pad(image, (r, r, r, r), mode=_pad_mode(padding_mode, h, w, r, r)) if r else image
+    out = torch.zeros_like(image, memory_format=torch.contiguous_format)
+    for t, k in enumerate(kernels.unbind(1)):
+        i, j = divmod(t, size)
+        out.addcmul_(k.unsqueeze(1), padded[..., i:i + h, j:j + w])
+    return out
+
+
+def _check_odd_kernel(name: str, value: object) -> int:
+    check_positive_int(name, value)
+    if value % 2 == 0:
+        raise ArgumentValueError(f"{name} must be a positive odd int (the l of an l×l kernel), got {value}")
+    return value
+
+
+class KPNRestorationNet(_RestorationTrunk):
+    """KPN peer of Table 4: the trunk predicts a per-pixel l×l kernel applied to the input image.
+
+    ``kernel_size_kpn`` = l (positive, odd); ``kernel_size`` is the trunk's bottleneck k×k (standard
+    convs, as the Baseline).  ``tail[-1]`` outputs l² channels; it is initialised with zero weights and a
+    centre-tap bias of 1, so that the untrained model is the identity (``normalize="none"`` or
+    ``"sum"``; with ``"softmax"`` the centre weight is 0.99).  See the module docstring's KPN section.
+    """
+
+    def __init__(self, kernel_size_kpn: int = 5, normalize: str = "none", in_channels: int = 3,
+                 channels: int = DEFAULT_CHANNELS, width: int = DEFAULT_WIDTH, blocks: int = 8,
+                 kernel_size: int = 7, down: int = 2, padding_mode: str = "reflect") -> None:
+        _check_odd_kernel("kernel_size_kpn", kernel_size_kpn)
+        if normalize not in KPN_NORMALIZE:
+            raise ArgumentValueError(f"normalize must be one of {KPN_NORMALIZE}, got {normalize!r}")
+        taps = kernel_size_kpn ** 2
+        super().__init__(in_channels, taps, channels, width, blocks, kernel_size, "conv", "paper", down,
+                         padding_mode, 6, 6, None)
+        self.kernel_size_kpn, self.normalize = kernel_size_kpn, normalize
+        last = self.tail[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        with torch.no_grad():
+            last.bias[taps // 2] = math.log(99.0 * (taps - 1)) if normalize == "softmax" and taps > 1 else 1.0
+
+    def predict_kernels(self, x: torch.Tensor) -> torch.Tensor:
+        """The (normalised) per-pixel kernels (N, l², H, W), in ``x``'s dtype."""
+        k = self._trunk(x).to(x.dtype)
+        if self.normalize == "softmax":
+            return k.softmax(dim=1)
+        if self.normalize == "sum":
+            s = k.sum(dim=1, keepdim=True)
+            sign = torch.where(s < 0, -1.0, 1.0).to(s.dtype)
+            return k / (sign * s.abs().clamp_min(1e-6))
+        return k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return apply_pixel_kernels(x, self.predict_kernels(x), self.padding_mode)
 
 
 @register_model()
@@ -108,6 +255,16 @@ def restoration_acda(**kwargs) -> RestorationNet:
     if "conv" in kwargs:
         raise TypeError("restoration_acda has ACDA layers: no 'conv' argument")
     return RestorationNet(conv="acda", **kwargs)
+
+
+@register_model()
+def restoration_kpn(kernel: int = 5, **kwargs) -> KPNRestorationNet:
+    """Table 4's "KPN, l = kernel" peer: the Baseline's trunk predicting per-pixel l×l image kernels."""
+    _check_odd_kernel("kernel", kernel)
+    for name in ("conv", "generator", "kernel_size_kpn"):
+        if name in kwargs:
+            raise TypeError(f"restoration_kpn takes no {name!r} argument (standard convs; l is 'kernel')")
+    return KPNRestorationNet(kernel_size_kpn=kernel, **kwargs)
 
 
 def table5_parameter_study(grid: tuple[tuple[int, int], ...] = ((128, 32), (128, 48), (128, 64), (256, 32), (256, 48),

@@ -27,11 +27,21 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from ..metrics import count_errors, psnr_per_image, ssim_per_image, topk_correct, topk_hits
+from ..metrics import (
+    blockwise_psnr_ssim,
+    count_errors,
+    psnr_per_image,
+    psnr_y,
+    ssim_per_image,
+    ssim_y,
+    topk_correct,
+    topk_hits,
+)
 
 __all__ = ["Task", "Classification", "DensityCounting", "Restoration", "task_from_spec"]
 
 _CRITERIA = {"mse": F.mse_loss, "l1": F.l1_loss}
+_SPACES = ("rgb", "y", "rgb8")
 
 
 class Task(ABC):
@@ -196,12 +206,21 @@ class DensityCounting(Task):
 
 @dataclass(frozen=True)
 class Restoration(Task):
-    """Image-to-image restoration (denoising, deblurring, ...): the model outputs images of the
-    target's shape in [0, ``data_range``], trained with ``criterion`` ("l1" or "mse").
+    """Image-to-image restoration (super-resolution at the HR size, denoising, ...): the model outputs
+    images of the target's shape in [0, ``data_range``], trained with ``criterion`` ("l1" or "mse").
 
-    Metrics on the output clamped to [0, ``data_range``] (``clamp``) over all channels, per image
-    (``acda.metrics.psnr_per_image``, ``ssim_per_image``; images at least 11×11 for SSIM):
-    ``train_psnr``; ``val_psnr`` and, with ``ssim``, ``val_ssim`` (means over images). Best:
+    Metrics per image, on the output clamped to [0, ``data_range``] (``clamp``), in one of three
+    spaces (``space``):
+
+    - ``"rgb"``: over all channels as they are (``acda.metrics.psnr_per_image``, ``ssim_per_image``;
+      images at least 11×11 for SSIM);
+    - ``"y"``: the restoration papers' convention (Table 4): RGB in [0, 1] rounded to 8 bits,
+      BT.601 Y, ``shave`` pixels off each border (SR: the scale), data range 255
+      (``acda.metrics.psnr_y``, ``ssim_y``; needs ``data_range`` 1 and 3 channels);
+    - ``"rgb8"``: SIDD's convention (Table 5): sRGB rounded to 8 bits, all three channels, data range
+      255 (``acda.metrics.blockwise_psnr_ssim`` with each image one block).
+
+    Columns: ``train_psnr``; ``val_psnr`` and, with ``ssim``, ``val_ssim`` (means over images). Best:
     ``val_psnr``, higher is better.
     """
 
@@ -209,6 +228,8 @@ class Restoration(Task):
     data_range: float = 1.0
     ssim: bool = True
     clamp: bool = True
+    space: str = "rgb"
+    shave: int = 0
     name: ClassVar[str] = "restoration"
     higher_is_better: ClassVar[bool] = True
 
@@ -217,6 +238,15 @@ class Restoration(Task):
             raise ValueError(f"criterion must be one of {sorted(_CRITERIA)}, got {self.criterion!r}")
         if not self.data_range > 0:
             raise ValueError(f"data_range must be positive, got {self.data_range!r}")
+        if self.space not in _SPACES:
+            raise ValueError(f"space must be one of {_SPACES}, got {self.space!r}")
+        if isinstance(self.shave, bool) or not isinstance(self.shave, int) or self.shave < 0:
+            raise ValueError(f"shave must be a non-negative int, got {self.shave!r}")
+        if self.space != "rgb" and self.data_range != 1.0:
+            raise ValueError(f"space={self.space!r} scores RGB images in [0, 1]: data_range must be 1.0, "
+                             f"got {self.data_range!r}")
+        if self.shave and self.space != "y":
+            raise ValueError(f"shave applies to space='y' only, got shave={self.shave} with space={self.space!r}")
 
     best_metric = "val_psnr"  # type: ignore[assignment]
 
@@ -228,21 +258,27 @@ class Restoration(Task):
         output = output.detach().float()
         return output.clamp(0.0, self.data_range) if self.clamp else output
 
+    def _scores(self, output: torch.Tensor, target: torch.Tensor, ssim: bool) -> list[torch.Tensor]:
+        out, target = self._out(output), target.detach()
+        if self.space == "y":
+            return [psnr_y(out, target, self.shave)] + ([ssim_y(out, target, self.shave)] if ssim else [])
+        if self.space == "rgb8":
+            scores = blockwise_psnr_ssim(out, target)
+            return [scores["psnr_per_block"]] + ([scores["ssim_per_block"]] if ssim else [])
+        return ([psnr_per_image(out, target, self.data_range)]
+                + ([ssim_per_image(out, target, self.data_range)] if ssim else []))
+
     def loss(self, output, target):
         return _CRITERIA[self.criterion](output.float(), target.float())
 
     def train_sums(self, output, target):
-        return [psnr_per_image(self._out(output), target, self.data_range).sum().item()]
+        return [self._scores(output, target, ssim=False)[0].sum().item()]
 
     def train_row(self, sums, n):
         return {"train_psnr": sums[0] / n}
 
     def eval_values(self, output, target):
-        out = self._out(output)
-        cols = [psnr_per_image(out, target, self.data_range)]
-        if self.ssim:
-            cols.append(ssim_per_image(out, target, self.data_range))
-        return torch.stack(cols, dim=1)
+        return torch.stack(self._scores(output, target, ssim=self.ssim), dim=1)
 
     def eval_row(self, sums, n):
         row = {"val_psnr": sums[0] / n}

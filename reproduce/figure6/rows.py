@@ -62,8 +62,8 @@ def build_results(runs: list[SeedRun], cfg: Config, plain: list[SeedRun] = ()) -
         for s in range(len(PATTERN_SIZES)):
             add("ACDA", f"{k}x{k} centres: {2 * s + 3}x{2 * s + 3}-scale share",
                 [100 * float(r.scale_share[k][s]) for r in runs], "%",
-                "share of each scale in the per-pixel norms of β = Σ_a A_a·α_a (scale slices of "
-                "generator.coefficients), averaged over the centres of that pattern size")
+                "share of each scale in the per-pixel norms of β = Σ_a A_a·α_a (ACDAConv2d.scale_share), "
+                "averaged over the centres of that pattern size")
     for row, key in (("Conv (plain SGD)", "conv"), ("ACDA (plain SGD)", "acda")):
         if not plain:
             break

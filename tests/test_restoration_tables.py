@@ -1,0 +1,174 @@
+"""Tables 4 and B (and Table 5's training path): rows without data, training on generated RealSR / SIDD
+files, the proxies' quick configurations against the committed results (the regression rule)."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+from PIL import Image
+
+from reproduce import restoration as rst
+from reproduce import table4, table5, tableB
+from reproduce.__main__ import ENTRIES, available
+from reproduce.regression import compare_files
+from reproduce.report import load_published, read_results
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+TINY = ["--epochs", "1", "--channels", "16", "--width", "4", "--crop-size", "16", "--batch-size", "2",
+        "--num-workers", "0", "--no-proxy", "--device", "cpu", "--threads", "1"]
+
+
+def _read(path):
+    return pd.read_csv(path, keep_default_na=False, na_values={"reproduced": [""]}).set_index(
+        ["row", "setting", "metric"])
+
+
+def _smooth(h, w, seed):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 4 + 1, w // 4 + 1, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC))
+
+
+@pytest.fixture
+def realsr_root(tmp_path):
+    root = tmp_path / "RealSR"
+    for camera in ("Canon", "Nikon"):
+        for split in ("Train", "Test"):
+            for scale in (2, 3, 4):
+                folder = root / camera / split / str(scale)
+                folder.mkdir(parents=True)
+                hr = _smooth(36, 40, seed=scale + len(camera + split))
+                lr = np.asarray(Image.fromarray(hr).resize((40 // scale, 36 // scale), Image.BICUBIC)
+                                .resize((40, 36), Image.BICUBIC))
+                Image.fromarray(hr).save(folder / f"{camera}_001_HR.png")
+                Image.fromarray(lr).save(folder / f"{camera}_001_LR{scale}.png")
+    return root
+
+
+def test_index_lists_tables_4_5_and_b():
+    modules = {ident: module for ident, _, module in ENTRIES}
+    assert all(available(modules[i]) for i in ("T4", "T5", "TB"))
+
+
+@pytest.fixture(scope="module")
+def no_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nodata")
+    for mod in (table4, tableB):
+        assert mod.main(["--out", str(out), "--allow-dirty", "--no-proxy"]) == 0
+    return out
+
+
+def test_table4_without_data(no_data):
+    df = _read(no_data / "table4.csv")
+    pub = load_published("table4")
+    assert set(zip(pub["row"], pub["setting"], pub["metric"])) <= set(df.index)
+    assert df.loc[("ACDA", "RealSR Final ×3", "PSNR"), "status"] == "needs data"
+    assert "Canon" in df.loc[("ACDA", "RealSR Final ×3", "PSNR"), "note"]
+    assert df.loc[("LP-KPN, l = 5 [4]", "RealSR Final ×4", "SSIM"), "status"] == "not implemented"
+    assert df.loc[("KPN, l = 5", "RealSR 2019 ×2", "PSNR"), "status"] == "needs data"
+    params = df.loc[("ACDA", "SR model", "Params"), "reproduced"]
+    assert params == pytest.approx(rst.count_rows("ACDA", "restoration_acda", {}, "x")[0].value)
+    assert df.loc[("KPN, l = 19", "SR model", "GFLOPs/MP"), "reproduced"] > df.loc[("KPN, l = 5", "SR model",
+                                                                                 "GFLOPs/MP"), "reproduced"]
+    md = (no_data / "table4.md").read_text()
+    assert "0.837" in md and "typo" in md
+
+
+def test_table_b_without_data(no_data):
+    df = _read(no_data / "tableB.csv")
+    pub = load_published("tableB")
+    assert set(zip(pub["row"], pub["setting"], pub["metric"])) <= set(df.index)
+    assert (df.xs("RealSR Final ×3", level="setting")["status"] == "needs data").all()
+    params = df.xs("Params", level="metric")["reproduced"]
+    assert params[("m = 15", "SR model, ×3 ablation")] > params[("m = 3", "SR model, ×3 ablation")]
+    assert params[("S = 5", "SR model, ×3 ablation")] > params[("S = 1", "SR model, ×3 ablation")]
+
+
+def test_table_b_configurations():
+    assert tableB.config(m=9) == ("restoration_acda", {"num_atoms": 9, "num_scales": 3, "kernel_size": 7})
+    assert tableB.config(s=5)[1]["kernel_size"] == 11 and tableB.REFERENCE_ROW == "S = 3"
+    assert set(tableB.QUICK_ROWS) <= set(tableB.SWEEP) and len(tableB.SWEEP) == 12
+
+
+def test_table4_trains_on_realsr_files(realsr_root, tmp_path):
+    out = tmp_path / "out"
+    argv = ["--data-root", str(realsr_root), "--scale", "2", "--train", "baseline", "acda", "--out", str(out),
+            "--allow-dirty", "--runs", str(tmp_path / "runs"), *TINY]
+    assert table4.main(argv) == 0
+    df = _read(out / "table4.csv")
+    acda = df.loc[("ACDA", "RealSR Final ×2", "PSNR")]
+    assert acda["kind"] == "seeded" and np.isfinite(acda["reproduced"]) and int(acda["n"]) == 1
+    assert df.loc[("KPN, l = 5 [25]", "RealSR Final ×2", "PSNR"), "status"] == "needs data"
+    assert df.loc[("ACDA", "RealSR Final ×3", "PSNR"), "status"] == "needs data"
+    bicubic = df.loc[("Bicubic", "RealSR Final ×2", "PSNR"), "reproduced"]
+    assert 20 < bicubic < 60
+    assert (tmp_path / "runs" / "final" / "x2" / "restoration_acda" / "seed0" / "checkpoint.pt").exists()
+    assert table4.main(argv) == 0  # resumes: the finished runs are not trained again
+    assert _read(out / "table4.csv").loc[("ACDA", "RealSR Final ×2", "PSNR"), "reproduced"] == acda["reproduced"]
+
+
+def test_table4_missing_data_names_the_layout(tmp_path, capsys):
+    assert table4.main(["--data-root", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"), *TINY]) == 2
+    assert "Canon" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def sidd_root(tmp_path):
+    root = tmp_path / "SIDD"
+    for k, scene in enumerate(("0001_001_S6_00100_00060_3200_L", "0002_001_S6_00100_00020_3200_N")):
+        gt = _smooth(32, 32, seed=k)
+        noisy = np.clip(gt.astype(int) + np.random.default_rng(k).integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
+        folder = root / "SIDD_Medium_Srgb" / "Data" / scene
+        folder.mkdir(parents=True)
+        Image.fromarray(gt).save(folder / "GT_SRGB_010.PNG")
+        Image.fromarray(noisy).save(folder / "NOISY_SRGB_010.PNG")
+    gt = np.stack([np.stack([_smooth(16, 16, seed=10 * i + b) for b in range(2)]) for i in range(2)])
+    noisy = np.clip(gt.astype(int) + np.random.default_rng(5).integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
+    scipy.io.savemat(root / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": noisy})
+    scipy.io.savemat(root / "ValidationGtBlocksSrgb.mat", {"ValidationGtBlocksSrgb": gt})
+    return root
+
+
+def test_table5_trains_on_sidd_files(sidd_root, tmp_path):
+    out = tmp_path / "out"
+    assert table5.main(["--data-root", str(sidd_root), "--out", str(out), "--allow-dirty", "--runs",
+                        str(tmp_path / "runs"), *TINY]) == 0
+    df = _read(out / "table5.csv")
+    for row in ("Baseline + MSE", "ACDA + MSE"):
+        r = df.loc[(row, "SIDD", "PSNR")]
+        assert r["kind"] == "seeded" and np.isfinite(r["reproduced"]) and r["status"] != "needs data"
+    noisy = df.loc[("Noisy input", "SIDD", "PSNR"), "reproduced"]
+    assert 20 < noisy < 40
+
+
+def test_table_b_trains_one_configuration(realsr_root, tmp_path):
+    out = tmp_path / "out"
+    assert tableB.main(["--data-root", str(realsr_root), "--train", "S = 1", "--out", str(out), "--allow-dirty",
+                        "--runs", str(tmp_path / "runs"), *TINY]) == 0
+    df = _read(out / "tableB.csv")
+    assert df.loc[("S = 1", "RealSR Final ×3", "PSNR"), "kind"] == "seeded"
+    assert df.loc[("m = 3", "RealSR Final ×3", "PSNR"), "status"] == "needs data"
+
+
+@pytest.mark.parametrize("module", [table4, table5, tableB])
+def test_help(module, capsys):
+    with pytest.raises(SystemExit) as e:
+        module.main(["--help"])
+    assert e.value.code == 0 and "--data-root" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module,name", [(table4, "table4_quick"), (table5, "table5_quick"),
+                                         (tableB, "tableB_quick")])
+def test_quick_proxy_matches_committed_results(module, name, tmp_path, capsys):
+    if not (RESULTS / f"{name}.csv").exists():
+        pytest.skip(f"results/{name}.csv not committed yet")
+    assert module.main(["--quick", "--threads", "1", "--no-plots", "--out", str(tmp_path)]) == 0
+    md = capsys.readouterr().out
+    assert "PROXY" in md and "Welch p" in md
+    df = read_results(tmp_path / f"{name}.csv")
+    proxy = df[df.setting.str.startswith("proxy")]
+    assert (proxy.status == "proxy").all() and proxy.published.isna().all()
+    problems = compare_files(tmp_path, RESULTS, name)
+    assert problems == [], "\n".join(problems)
