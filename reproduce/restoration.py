@@ -52,7 +52,7 @@ from .stats import mean_std, seed_comparison
 __all__ = ["PROXY", "METRICS", "MODEL_NOTE", "task_for", "build", "proxy_config", "proxy_datasets",
            "proxy_train_one", "proxy_recipe", "proxy_results", "input_scores", "reference_rows", "comparisons",
            "preview", "command_line", "run", "training_context", "realsr_layout_note", "needs_data_rows",
-           "train_real", "real_recipe", "trained_rows", "real_rows", "count_rows"]
+           "train_real", "real_recipe", "trained_rows", "real_rows", "count_rows", "matched_budgets", "budget_text"]
 
 METRICS = {"PSNR": ("val_psnr", "dB"), "SSIM": ("val_ssim", "")}
 MODEL_NOTE = {
@@ -103,8 +103,36 @@ def proxy_datasets(task: str, scale: int, cfg: dict):
 
 
 def build(slug: str, cfg: dict, **kwargs) -> nn.Module:
-    """The registered restoration model ``slug`` at the widths of ``cfg`` (``channels``, ``width``)."""
-    return get_model(slug, channels=cfg["channels"], width=cfg["width"], **kwargs)
+    """The registered restoration model ``slug`` at the widths of ``cfg`` (``channels``, ``width``; ``kwargs``
+    may set another ``width``)."""
+    return get_model(slug, **{"channels": cfg["channels"], "width": cfg["width"], **kwargs})
+
+
+def _count(slug: str, cfg: dict, **kwargs) -> int:
+    with torch.device("meta"):  # no memory, no initialisation: counting only
+        return count_parameters(build(slug, cfg, **kwargs))
+
+
+def matched_budgets(models: dict[str, tuple[str, dict]], cfg: dict) -> dict[str, tuple[str, dict]]:
+    """``models`` with the bottleneck width W of every non-ACDA model set so that its parameter count is the
+    nearest to the ACDA model's at ``cfg``'s width (Baseline vs ACDA at matched parameter budgets): at
+    reduced widths ACDA's atom generators (64 hidden channels, A.3) outweigh the k×k convolutions they
+    replace, so the same W would give the baseline far fewer parameters."""
+    target = _count("restoration_acda", cfg)
+    out = {}
+    for row, (slug, kwargs) in models.items():
+        if slug != "restoration_acda" and "width" not in kwargs:
+            width = min(range(1, 8 * cfg["width"] + 1), key=lambda w, s=slug, k=kwargs: (
+                abs(_count(s, cfg, width=w, **k) - target), w))
+            kwargs = {**kwargs, "width": width}
+        out[row] = (slug, kwargs)
+    return out
+
+
+def budget_text(models: dict[str, tuple[str, dict]], cfg: dict) -> str:
+    """"row W = …: n parameters" for each model, as trained."""
+    return ", ".join(f"{row} (W = {kwargs.get('width', cfg['width'])}) {_count(slug, cfg, **kwargs):,}"
+                     for row, (slug, kwargs) in models.items())
 
 
 def _proxy_train_config(cfg: dict, seed: int, device: str) -> TrainConfig:
@@ -133,8 +161,7 @@ def proxy_recipe(cfg: dict) -> str:
     return (f"Adam lr {cfg['lr']:g} ({cfg['schedule']} after {cfg['warmup_epochs']:g} warmup epoch(s), gradient norm "
             f"clipped at {cfg['grad_clip']:g}), weight decay {cfg['weight_decay']:g}, batches of {cfg['batch_size']} "
             f"{cfg['crop']}×{cfg['crop']} patches + flips/transposes, {cfg['epochs']} epochs over {cfg['train']} "
-            f"patches, pixel-wise MSE, C = {cfg['channels']} body channels, bottleneck width W = {cfg['width']}, from "
-            f"scratch; last epoch's model on {cfg['test']} held-out {cfg['test_size']}×{cfg['test_size']} test "
+            f"patches, pixel-wise MSE, C = {cfg['channels']} body channels, from scratch; last epoch's model on {cfg['test']} held-out {cfg['test_size']}×{cfg['test_size']} test "
             "patches")
 
 
@@ -163,6 +190,8 @@ def proxy_results(task: str, scale: int, models: dict[str, tuple[str, dict]], cf
     row named ``reference``; also the per-row samples {row: {metric: [per seed]}}, the seed-0 state dicts of
     the rows in ``keep_state``, and the test set."""
     train_set, test_set = proxy_datasets(task, scale, cfg)
+    widths = {row: kwargs.get("width", cfg["width"]) for row, (_, kwargs) in models.items()}
+    counts = {row: _count(slug, cfg, **kwargs) for row, (slug, kwargs) in models.items()}
     jobs_list = [(task, scale, slug, kwargs, seed, cfg, device, seed == 0 and row in keep_state)
                  for row, (slug, kwargs) in models.items() for seed in range(cfg["seeds"])]
     done = base.run_jobs(proxy_train_one, jobs_list, jobs if device == "cpu" else 1, desc=f"proxy {setting}")
@@ -183,7 +212,8 @@ def proxy_results(task: str, scale: int, models: dict[str, tuple[str, dict]], cf
             results.append(Result(row, setting, metric, None, "trained", status="proxy", unit=unit,
                                   samples=runs[row][metric],
                                   note=f"PROXY, not the paper's data, never compared with the paper: "
-                                       f"{MODEL_NOTE[slug]}; {recipe}; mean over seeds"))
+                                       f"{MODEL_NOTE[slug]}, bottleneck width W = {widths[row]}, "
+                                       f"{counts[row]:,} parameters; {recipe}; mean over seeds"))
     results += reference_rows(reference, setting, input_scores(task_for(task, scale), test_set),
                               "PROXY reference: the degraded input itself, scored as the models are", status="proxy")
     return results, runs, states, test_set

@@ -135,14 +135,16 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
     cfg = rst.proxy_config(quick, **(overrides or {}))
     setting = f"proxy{' (quick)' if quick else ''}: Poisson–Gaussian noise varying across skimage photos"
     keep = tuple(TRAINED) if out is not None else ()
-    rows, runs, states, test_set = rst.proxy_results("denoise", 1, TRAINED, cfg, setting, NOISY_ROW, jobs=args.jobs,
+    models = rst.matched_budgets(TRAINED, cfg)
+    rows, runs, states, test_set = rst.proxy_results("denoise", 1, models, cfg, setting, NOISY_ROW, jobs=args.jobs,
                                                      keep_state=keep, log=log)
     noisy = next(r.value for r in rows if r.row == NOISY_ROW and r.metric == "PSNR")
-    findings = rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",),
-                               f"Denoising proxy (NOT SIDD; width C {cfg['channels']}, W {cfg['width']})",
-                               input_psnr=noisy)
+    findings = [f"Denoising proxy models at matched parameter budgets (C {cfg['channels']}; the baseline's W chosen "
+                f"for the count nearest ACDA's): {rst.budget_text(models, cfg)}."]
+    findings += rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",), "Denoising proxy (NOT SIDD; matched parameter "
+                                "budgets)", input_psnr=noisy)
     if out is not None:
-        rst.preview(test_set, TRAINED, states, cfg, out / f"{name}_proxy.png",
+        rst.preview(test_set, models, states, cfg, out / f"{name}_proxy.png",
                     "Table 5 proxy (skimage photos, spatially varying Poisson–Gaussian noise; NOT SIDD): seed-0 "
                     "models, centre crops")
     return rows, findings

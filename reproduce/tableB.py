@@ -84,8 +84,9 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
         parts = [seed_comparison(f"{REFERENCE_ROW} (m = 6)", ref[metric], row, runs[row][metric], metric,
                                  higher_is_better=True, decimals=decimals)
                  for row in models if row != REFERENCE_ROW]
-        findings.append(f"Proxy ×{SCALE} sweep (NOT RealSR; width C {cfg['channels']}, W {cfg['width']}), each "
+        findings.append(f"Proxy ×{SCALE} sweep (NOT RealSR; C {cfg['channels']}, W {cfg['width']}), each "
                         f"configuration against m = 6, S = 3: " + " ".join(parts))
+    findings.append(f"Parameters of the proxy configurations: {rst.budget_text(models, cfg)}.")
     return results, findings
 
 
