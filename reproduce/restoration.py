@@ -30,6 +30,7 @@ models beat the degraded input on seed 0 within the time budget (never on which 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -404,14 +405,19 @@ def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, 
     return results, {row: {m: [x[key] for x in v] for m, (key, _) in METRICS.items()} for row, v in runs.items()}
 
 
+@functools.cache
+def _counts(slug: str, kwargs: tuple, size: int) -> tuple[int, float]:
+    model = get_model(slug, **dict(kwargs))
+    return count_parameters(model), count_flops(model, torch.zeros(1, 3, size, size)).total * 1e6 / size ** 2
+
+
 def count_rows(row: str, slug: str, kwargs: dict, setting: str, size: int = 64) -> list[Result]:
     """Params and GFLOPs per megapixel (one multiply-add = 1 FLOP) of ``slug(**kwargs)`` at its default widths:
     counted at a 3×``size``×``size`` input and scaled by 10⁶ / size², exact for these fully convolutional
     networks at any size divisible by 4 (every layer's output grows with the pixel count)."""
-    model = get_model(slug, **kwargs)
-    flops = count_flops(model, torch.zeros(1, 3, size, size)).total * 1e6 / size ** 2
+    params, flops = _counts(slug, tuple(sorted(kwargs.items())), size)
     note = f"{MODEL_NOTE[slug]}, default widths (C 256, W 64), counted here"
-    return [Result(row, setting, "Params", count_parameters(model) / 1e6, "counted", unit="M", note=note),
+    return [Result(row, setting, "Params", params / 1e6, "counted", unit="M", note=note),
             Result(row, setting, "GFLOPs/MP", flops / 1e9, "counted", unit="GFLOPs",
                    note=f"{note}; multiply-adds per megapixel of output (acda.profile.count_flops at a "
                         f"3×{size}×{size} input × 10⁶/{size}²)")]

@@ -145,7 +145,13 @@ def published_findings() -> list[str]:
     return ["Table 4 prints ACDA's RealSR 2019 ×4 SSIM as 0.937: above ACDA's own ×3 (0.871) and ×2 (0.929) and above "
             "every other ×4 entry (≤ 0.834), while its ×4 PSNR (28.97) is only 0.05 dB above LP-KPN's (28.92, SSIM "
             "0.834): almost certainly a typo for 0.837. The row is compared as printed.",
-            "Table 4 has no row for a standard-convolution baseline of the same trunk; 'Baseline (ours)' rows are ours."]
+            "Table 4 has no row for a standard-convolution baseline of the same trunk; 'Baseline (ours)' rows are ours.",
+            "Releases, as far as can be determined: 'RealSR 2019' holds numbers on the data of Cai et al.'s ICCV 2019 "
+            "paper (the first release; its Bicubic … LP-KPN rows are that paper's), 'RealSR Final' on the authors' "
+            "later, larger release (version 3 in their repository: LR images stored upsampled to the HR size, the "
+            "layout acda.data.restoration.realsr reads). The paper names neither release's version, and the KPN / "
+            "LP-KPN numbers differ between the blocks, so the two blocks are not comparable with each other. A "
+            "--data-root run fills the block named by --release (default: final)."]
 
 
 def counted() -> tuple[list[Result], list[str]]:
