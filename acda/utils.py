@@ -31,6 +31,7 @@ __all__ = [
     "is_int",
     "pair",
     "check_positive_int",
+    "check_choice",
     "check_int",
     "resolve_padding",
     "conv_output_size",
@@ -89,6 +90,13 @@ def check_positive_int(name: str, value: object) -> int:
         raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
         raise ArgumentValueError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def check_choice(name: str, value: object, choices: Sequence) -> object:
+    """``ValueError`` naming ``name`` and ``choices`` unless ``value`` is one of them."""
+    if value not in choices:
+        raise ArgumentValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
 
 

@@ -81,3 +81,11 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path, monkeyp
     with pytest.raises(OSError, match="disk"):
         atomic_write(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_check_choice_names_the_argument_and_the_choices():
+    from acda.utils import ArgumentValueError, check_choice
+
+    assert check_choice("mode", "b", ("a", "b")) == "b"
+    with pytest.raises(ArgumentValueError, match=r"mode must be one of \('a', 'b'\), got 'c'"):
+        check_choice("mode", "c", ("a", "b"))

@@ -51,7 +51,7 @@ from ..convert import Conv2dReplacement
 from ..generator import GENERATORS
 from ..layers import ACDAConv2d
 from ..peers import DFNConv2d
-from ..utils import check_positive_int
+from ..utils import check_choice, check_positive_int
 from ._registry import register_model
 
 __all__ = ["AdResNet", "Stage", "ARCHS", "adresnet_s", "adresnet_m", "adresnet_l",
@@ -194,12 +194,9 @@ class AdResNet(nn.Module):
         super().__init__()
         check_positive_int("num_classes", num_classes)
         check_positive_int("stem_channels", stem_channels)
-        if generator not in GENERATORS:
-            raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
-        if shortcut not in SHORTCUTS:
-            raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
-        if stride_on not in STRIDE_ON:
-            raise ValueError(f"stride_on must be one of {STRIDE_ON}, got {stride_on!r}")
+        for name, value, choices in (("generator", generator, GENERATORS), ("shortcut", shortcut, SHORTCUTS),
+                                     ("stride_on", stride_on, STRIDE_ON)):
+            check_choice(name, value, choices)
         layer = _conv_factory(conv, generator,
                               {"num_atoms": num_atoms, "num_bases": num_bases, "num_scales": num_scales})
         self.conv_kind = conv if isinstance(conv, str) else getattr(conv, "__name__", "custom")

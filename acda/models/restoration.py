@@ -68,6 +68,7 @@ from ..layers import ACDAConv2d
 from ..profile import count_parameters
 from ..utils import (
     ArgumentValueError,
+    check_choice,
     check_float_dtype,
     check_positive_int,
     check_same_device,
@@ -108,12 +109,9 @@ class _RestorationTrunk(nn.Module):
             check_positive_int(name, value)
         if channels % down ** 4:
             raise ValueError(f"channels must be divisible by down**4 = {down ** 4}, got {channels}")
-        if conv not in CONVS:
-            raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
-        if generator not in GENERATORS:
-            raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be 'reflect', 'replicate' or 'constant', got {padding_mode!r}")
+        for name, value, choices in (("conv", conv, CONVS), ("generator", generator, GENERATORS),
+                                     ("padding_mode", padding_mode, PADDING_MODES)):
+            check_choice(name, value, choices)
         self.factor, self.padding_mode, self.conv = down * down, padding_mode, conv
         c1, c2 = channels // down ** 4, channels // down ** 2
         self.head = nn.Sequential(
