@@ -19,7 +19,10 @@ autograd), ``"shift"`` (shift-and-accumulate, plain PyTorch), ``"native"`` (C++ 
 per-pixel filters directly (Dynamic Filter Networks, the path ACDA's two-layer form avoids).
 ``acda_conv2d`` runs a backend's fused two-layer implementation when it has one (``"native"``,
 ``"shift"``: ``torch.ops.acda.acda_conv2d``, the C·m-channel intermediate never stored at full size), else
-``atom_conv2d`` followed by a 1×1 convolution.
+``atom_conv2d`` followed by a 1×1 convolution. ``acda_alpha_conv2d`` takes the basis coefficients α and the
+bases ψ instead of the atoms (what ``ACDAConv2d`` calls): on a backend with an α path
+(``torch.ops.acda.acda_alpha_conv2d``: ``"native"``, ``"triton"``) the atoms D = α·ψ are formed per tile in
+cache and never stored, nor is their gradient; elsewhere it reconstructs them and calls ``acda_conv2d``.
 
 Input policy of ``atom_conv2d`` and ``acda_conv2d``, one validation for every backend (``_validate``:
 every backend raises the same exception with the same message, before anything is allocated or
@@ -64,6 +67,7 @@ from .utils import (
 __all__ = [
     "atom_conv2d",
     "acda_conv2d",
+    "acda_alpha_conv2d",
     "per_pixel_filters",
     "per_pixel_conv2d",
 ]
@@ -77,42 +81,52 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
-def _check_tensors(x, atoms, coef, bias) -> torch.dtype:
-    """Types, dims, devices and dtypes of the tensors; returns the dtype the op computes in."""
+_LAYOUTS = {"atoms": (6, "(N, m, k_h, k_w, H', W')"), "alpha": (5, "(N, m, B, H', W')"), "bases": (3, "(B, k_h, k_w)"),
+            "coef": (3, "(O, C, m)"), "bias": (1, "(O,)")}
+
+
+def _check_tensors(x, **tensors) -> torch.dtype:
+    """Types, dims, devices and dtypes of ``x`` and the named tensors (``coef`` and ``bias`` may be ``None``:
+    ``atom_conv2d`` has neither, and ``coef``'s absence is refused by its callers); returns the dtype the op
+    computes in."""
     check_tensor("x", x, 4, "(N, C, H, W)")
-    check_tensor("atoms", atoms, 6, "(N, m, k_h, k_w, H', W')")
-    if coef is not None:
-        check_tensor("coef", coef, 3, "(O, C, m)")
-    if bias is not None:
-        check_tensor("bias", bias, 1, "(O,)")
-    tensors = [("atoms", atoms), ("coef", coef), ("bias", bias)]
-    check_same_device(("x", x), *tensors)
-    for name, t in [("x", x), *tensors]:
+    for name, t in tensors.items():
+        if t is not None or name not in ("coef", "bias"):
+            check_tensor(name, t, *_LAYOUTS[name])
+    named = list(tensors.items())
+    check_same_device(("x", x), *named)
+    for name, t in [("x", x), *named]:
         if t is not None:
             check_float_dtype(name, t.dtype)
     autocast = autocast_dtype(x.device)
     if autocast is None:
-        check_same_dtype(("x", x), *tensors)
+        check_same_dtype(("x", x), *named)
     return autocast or x.dtype
 
 
-def _check_shapes(x, atoms, coef, bias, stride, padding, dilation) -> None:
-    """Sizes: N, C, m, O, k ≥ 1 (N ≥ 0), consistent across the tensors, and the convolution geometry."""
+def _check_shapes(x, atoms_shape, coef, bias, stride, padding, dilation, alpha: bool = False) -> None:
+    """Sizes: N, C, m, O, k ≥ 1 (N ≥ 0), consistent across the tensors, and the convolution geometry.
+
+    ``atoms_shape`` (N, m, k_h, k_w, H', W'): the atoms' shape, or with ``alpha`` the shape of α·ψ (the
+    messages then name ``alpha`` and ``bases``).
+    """
     n, c = x.shape[:2]
-    _, m, kh, kw, oh, ow = atoms.shape
-    if atoms.shape[0] != n:
-        raise ArgumentValueError(f"atoms batch size {atoms.shape[0]} does not match x batch size {n}")
+    _, m, kh, kw, oh, ow = atoms_shape
+    source = "alpha" if alpha else "atoms"
+    if atoms_shape[0] != n:
+        raise ArgumentValueError(f"{source} batch size {atoms_shape[0]} does not match x batch size {n}")
     if c < 1:
         raise ArgumentValueError(f"x must have at least one channel, got shape {tuple(x.shape)}")
     if m < 1 or kh < 1 or kw < 1:
+        taps = "bases.shape[1:]" if alpha else "atoms.shape[2:4]"
         raise ArgumentValueError(
-            f"atoms must hold at least one atom (m = atoms.shape[1]) of at least 1×1 taps (atoms.shape[2:4]), "
-            f"got shape {tuple(atoms.shape)}"
+            f"{source} must hold at least one atom (m = {source}.shape[1]) of at least 1×1 taps ({taps}), "
+            f"got atoms of shape {tuple(atoms_shape)}"
         )
     expected = check_conv_size(tuple(x.shape[-2:]), (kh, kw), stride, padding, dilation)
     if (oh, ow) != expected:
         raise ArgumentValueError(
-            f"atoms must have output spatial size {expected} for this input, stride {stride}, "
+            f"{source} must have output spatial size {expected} for this input, stride {stride}, "
             f"padding {padding} and dilation {dilation}; got {(oh, ow)}"
         )
     if coef is None:
@@ -124,24 +138,33 @@ def _check_shapes(x, atoms, coef, bias, stride, padding, dilation) -> None:
     if coef.shape[1] != c:
         raise ArgumentValueError(f"x must have {coef.shape[1]} channels (coef.shape[1]), got {c}")
     if coef.shape[2] != m:
-        raise ArgumentValueError(f"atoms must hold m={coef.shape[2]} atoms (coef.shape[2]), got {m}")
+        raise ArgumentValueError(f"{source} must hold m={coef.shape[2]} atoms (coef.shape[2]), got {m}")
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ArgumentValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
 
 
-def _validate(x, atoms, coef, bias, stride, padding, dilation, backend):
-    """The one validation of ``atom_conv2d`` and ``acda_conv2d`` (``coef`` None for the former), the same
-    for every backend, before any allocation or dispatch; returns (stride, padding, dilation, backend name).
+def _validate(x, atoms, coef, bias, stride, padding, dilation, backend, *, alpha=None, bases=None):
+    """The one validation of ``atom_conv2d``, ``acda_conv2d`` (``coef`` None for the former) and
+    ``acda_alpha_conv2d`` (``atoms`` None, ``alpha`` and ``bases`` given), the same for every backend, before any
+    allocation or dispatch; returns (stride, padding, dilation, backend name).
 
     Backend-independent checks come first, so every backend raises the same error for the same bad
     input; then the resolved backend's own limits (``Backend.available``, ``Backend.dtypes``).
     """
     check_backend(backend)
-    compute = _check_tensors(x, atoms, coef, bias)
+    if atoms is None:
+        compute = _check_tensors(x, alpha=alpha, bases=bases, coef=coef, bias=bias)
+        if alpha.shape[2] != bases.shape[0]:
+            raise ArgumentValueError(f"alpha must hold B={bases.shape[0]} coefficients per atom (bases.shape[0]) "
+                                     f"in alpha.shape[2], got {alpha.shape[2]}")
+        atoms_shape = (*alpha.shape[:2], *bases.shape[1:], *alpha.shape[3:])
+    else:
+        compute = _check_tensors(x, atoms=atoms, coef=coef, bias=bias)
+        atoms_shape = tuple(atoms.shape)
     stride = pair(stride, "stride")
     padding = pair(padding, "padding", minimum=0)
     dilation = pair(dilation, "dilation")
-    _check_shapes(x, atoms, coef, bias, stride, padding, dilation)
+    _check_shapes(x, atoms_shape, coef, bias, stride, padding, dilation, alpha=atoms is None)
     name = resolve_backend(backend, x.device)
     impl = get_backend(name)
     if not impl.available(x.device):
@@ -196,6 +219,39 @@ def acda_conv2d(
         return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
     x, atoms, coef, bias = _compute_dtype(x, atoms, coef, bias)
     return torch.ops.acda.acda_conv2d(x, atoms, coef, bias, list(stride), list(padding), list(dilation), name)
+
+
+def acda_alpha_conv2d(
+    x: torch.Tensor,
+    alpha: torch.Tensor,
+    bases: torch.Tensor,
+    coef: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Two-layer ACDA from the basis coefficients: ``acda_conv2d(x, α·ψ, coef, bias, ...)`` (paper Eq. 4–6).
+
+    ``alpha`` (N, m, B, H', W'), ``bases`` ψ (B, k_h, k_w) (``AtomGenerator.bases``). On a backend with an α
+    path (``Backend.alpha_forward``: ``"native"``, ``"triton"``) each pixel's atoms are formed in cache as the
+    kernel goes and grad α is computed directly (torch.ops.acda.acda_alpha_conv2d): the atoms
+    (N, m, k_h, k_w, H', W') and their gradient are never stored. Elsewhere, and when ``bases`` requires grad
+    (the fused op does not differentiate ψ), the atoms are reconstructed (``acda.ops.reference.atoms_from_alpha``)
+    and passed to ``acda_conv2d``.
+    """
+    if coef is None:
+        raise ArgumentTypeError("coef must be a torch.Tensor (O, C, m), got NoneType")
+    stride, padding, dilation, name = _validate(x, None, coef, bias, stride, padding, dilation, backend,
+                                                alpha=alpha, bases=bases)
+    if get_backend(name).alpha_forward is None or (bases.requires_grad and torch.is_grad_enabled()):
+        atoms = reference.atoms_from_alpha(*_compute_dtype(alpha, bases))
+        return acda_conv2d(x, atoms, coef, bias, stride, padding, dilation, backend=name)
+    x, alpha, bases, coef, bias = _compute_dtype(x, alpha, bases, coef, bias)
+    return torch.ops.acda.acda_alpha_conv2d(x, alpha, bases, coef, bias, list(stride), list(padding),
+                                            list(dilation), name)
 
 
 def per_pixel_filters(atoms: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:

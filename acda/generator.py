@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bases import multiscale_bases
+from .ops.reference import atoms_from_alpha
 
 __all__ = ["AtomGenerator", "GENERATORS"]
 
@@ -133,7 +134,7 @@ class AtomGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
         alpha = self.coefficients(x, output_size)
-        return torch.einsum("nmbhw,buv->nmuvhw", alpha, self.bases.to(alpha.dtype))
+        return atoms_from_alpha(alpha, self.bases.to(alpha.dtype))
 
     def extra_repr(self) -> str:
         return (

@@ -13,7 +13,7 @@ from torch import nn
 
 from .bases import default_num_scales
 from .convert import Conv2dReplacement
-from .functional import acda_conv2d, autocast_dtype
+from .functional import acda_alpha_conv2d, autocast_dtype
 from .generator import GENERATORS, AtomGenerator
 from .ops import check_backend
 from .utils import (
@@ -221,10 +221,12 @@ class ACDAConv2d(Conv2dReplacement):
         return norms / norms.sum(dim=1, keepdim=True).clamp_min(eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        atoms = self.generate_atoms(x)
-        return acda_conv2d(
-            x, atoms, self.coef, self.bias, self.stride, self.padding, self.dilation,
-            backend=self.backend,
+        """Φ(x) → α, then the two-layer ACDA on the atoms α·ψ (``acda_alpha_conv2d``: on the native and Triton
+        backends the atoms are formed in cache, never stored)."""
+        alpha = self.generator.coefficients(x, self._check_input(x))
+        return acda_alpha_conv2d(
+            x, alpha, self.generator.bases.to(alpha.dtype), self.coef, self.bias, self.stride, self.padding,
+            self.dilation, backend=self.backend,
         )
 
     def extra_repr(self) -> str:

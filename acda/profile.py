@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .ops.custom_op import acda_macs, macs
+from .ops.custom_op import acda_macs, alpha_atoms_shape, macs, reconstruction_macs
 
 __all__ = [
     "FlopCount",
@@ -116,6 +116,14 @@ def _acda_conv_handle(inputs, outputs) -> int:
     return acda_macs(x, atoms, coef) + bias_adds
 
 
+def _acda_alpha_conv_handle(inputs, outputs) -> int:
+    """``acda::acda_alpha_conv2d``: ``acda::acda_conv2d`` on the atoms α·ψ plus their reconstruction (Eq. 4)."""
+    x, alpha, bases, coef = (_shape(inputs[i]) for i in range(4))
+    bias_adds = 0 if _is_none(inputs[4]) else math.prod(_shape(outputs[0]))
+    return (acda_macs(x, alpha_atoms_shape(alpha, bases), coef) + reconstruction_macs(alpha, bases)
+            + bias_adds)
+
+
 def _zero_handle(inputs, outputs) -> int:
     return 0
 
@@ -136,6 +144,7 @@ _HANDLES: dict[str, Callable] = {
     "aten::einsum": _einsum_handle,
     "acda::atom_conv2d": _atom_conv_handle,
     "acda::acda_conv2d": _acda_conv_handle,
+    "acda::acda_alpha_conv2d": _acda_alpha_conv_handle,
     "aten::addcmul": _addcmul_handle,
     "aten::addcmul_": _addcmul_handle,
 }
@@ -164,6 +173,15 @@ class FlopCount:
 
     def module(self, name: str) -> int:
         return self.by_module.get(name, 0)
+
+    def atom_generation(self, name: str, layer: nn.Module, output_size: tuple[int, int], batch: int = 1) -> int:
+        """FLOPs of the atom generation of ``ACDAConv2d`` ``layer`` (submodule ``name``; ``""`` for the root):
+        its generator Φ plus the reconstruction D = α·ψ (paper Eq. 4), which ``ACDAConv2d`` runs inside the
+        fused op (``acda::acda_alpha_conv2d``), so fvcore counts it at the layer, not in the generator."""
+        prefix = f"{name}." if name else ""
+        generator = layer.generator
+        alpha = (batch, generator.num_atoms, generator.num_basis_elements, *output_size)
+        return self.module(f"{prefix}generator") + reconstruction_macs(alpha, generator.bases.shape)
 
 
 def count_flops(module: nn.Module, inputs: Any, *, strict: bool = True) -> FlopCount:

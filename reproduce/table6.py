@@ -44,7 +44,7 @@ def count_layers(kernel_size: int, generator: str, device: str) -> dict[tuple[st
     with torch.no_grad():
         conv_flops = count_flops(conv, x).total
         acda_flops = count_flops(acda, x)
-    gen_flops = acda_flops.module("generator")
+    gen_flops = acda_flops.atom_generation("", acda, (SIZE, SIZE))
     gen_params = count_parameters(acda.generator)
     return {
         (CONV, "FLOPs"): conv_flops / 1e6,

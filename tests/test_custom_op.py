@@ -122,7 +122,7 @@ def test_layer_flops_match_closed_form(k):
     x = torch.randn(1, 16, 12, 12)
     with torch.no_grad():
         flops = count_flops(layer, x)
-    assert flops.total - flops.module("generator") == closed_form("acda_conv", 16, 8, k, 12, 12)["flops"]
+    assert flops.total - flops.atom_generation("", layer, (12, 12)) == closed_form("acda_conv", 16, 8, k, 12, 12)["flops"]
     reference = ACDAConv2d(16, 8, k, padding=k // 2, backend="reference").eval()
     reference.load_state_dict(layer.state_dict())
     assert flop_counter_macs(layer, x) == flop_counter_macs(reference, x)

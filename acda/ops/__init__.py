@@ -31,6 +31,17 @@ convolution, Eq. 6; ``torch.ops.acda.acda_conv2d``):
 Backends without them (``fused_forward is None``) run ``acda_conv2d`` as ``atom_conv2d`` followed by
 a 1×1 convolution.
 
+A backend may also implement the α path of the fused op (``torch.ops.acda.acda_alpha_conv2d``, what
+``ACDAConv2d`` runs): the atoms are given as basis coefficients ``alpha`` (N, m, B, H', W') and bases
+``bases`` (B, k_h, k_w), ``atoms = einsum("nmbhw,buv->nmuvhw", alpha, bases)`` (paper Eq. 4), formed as the
+kernel goes instead of being stored:
+
+- ``alpha_forward(x, alpha, bases, coef, bias | None, stride, padding, dilation) -> out`` (N, O, H', W');
+- ``alpha_backward(grad_out, x, alpha, bases, coef, stride, padding, dilation, needs_x, needs_alpha,
+  needs_coef) -> (grad_x | None, grad_alpha | None, grad_coef | None)`` (no gradient of ``bases``).
+
+Backends without it (``alpha_forward is None``) reconstruct the atoms and run ``acda_conv2d``.
+
 Registry: ``BACKENDS`` (name → ``Backend``, the one registry; ``acda.functional`` and the custom ops
 dispatch through it). A backend is added with one keyword call, ``register_backend(name, forward=...,
 backward=..., memory_format=..., available=...[, fused_forward=..., fused_backward=...])``, below for
@@ -70,6 +81,8 @@ class Backend:
     available: Callable[[torch.device], bool]
     fused_forward: Callable[..., torch.Tensor] | None = None
     fused_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None
+    alpha_forward: Callable[..., torch.Tensor] | None = None
+    alpha_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None
     dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES
 
 
@@ -85,11 +98,14 @@ def register_backend(
     available: Callable[[torch.device], bool],
     fused_forward: Callable[..., torch.Tensor] | None = None,
     fused_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None,
+    alpha_forward: Callable[..., torch.Tensor] | None = None,
+    alpha_backward: Callable[..., tuple[torch.Tensor | None, ...]] | None = None,
     dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES,
 ) -> Backend:
     """Add a backend to ``BACKENDS`` under ``name`` and return it (``ValueError`` if the name is taken).
 
-    ``fused_forward`` and ``fused_backward`` come together or not at all. ``dtypes``: the dtypes it
+    ``fused_forward`` and ``fused_backward`` come together or not at all, as do ``alpha_forward`` and
+    ``alpha_backward``. ``dtypes``: the dtypes it
     computes in (a subset of ``acda.utils.FLOAT_DTYPES``; others are refused before dispatch).
     """
     if not isinstance(name, str) or not name or name == "auto":
@@ -98,11 +114,13 @@ def register_backend(
         raise ValueError(f"a backend named {name!r} is already registered")
     if (fused_forward is None) != (fused_backward is None):
         raise ValueError(f"backend {name!r}: give both fused_forward and fused_backward, or neither")
+    if (alpha_forward is None) != (alpha_backward is None):
+        raise ValueError(f"backend {name!r}: give both alpha_forward and alpha_backward, or neither")
     if not dtypes or any(t not in FLOAT_DTYPES for t in dtypes):
         raise ValueError(f"backend {name!r}: dtypes must be a non-empty subset of {FLOAT_DTYPES}, got {dtypes!r}")
     backend = Backend(name=name, forward=forward, backward=backward, memory_format=memory_format,
                       available=available, fused_forward=fused_forward, fused_backward=fused_backward,
-                      dtypes=tuple(dtypes))
+                      alpha_forward=alpha_forward, alpha_backward=alpha_backward, dtypes=tuple(dtypes))
     BACKENDS[name] = backend
     return backend
 
@@ -151,6 +169,12 @@ def _triton_backward(*args):
     return _triton_module().backward(*args)
 
 
+def _triton_acda(name: str):
+    def call(*args):
+        return getattr(importlib.import_module("acda.ops.triton_acda"), name)(*args)
+    return call
+
+
 def _triton_available(device: torch.device) -> bool:
     if importlib.util.find_spec("triton") is None or importlib.util.find_spec("acda.ops.triton_atom_conv") is None:
         return False
@@ -169,7 +193,9 @@ register_backend("shift", forward=shift.forward, backward=shift.backward, memory
                  available=_anywhere, fused_forward=shift.fused_forward, fused_backward=shift.fused_backward)
 register_backend("native", forward=native.forward, backward=native.backward, memory_format=torch.channels_last,
                  available=lambda device: device.type in ("cpu", "meta"),
-                 fused_forward=native.fused_forward, fused_backward=native.fused_backward)
+                 fused_forward=native.fused_forward, fused_backward=native.fused_backward,
+                 alpha_forward=native.alpha_forward, alpha_backward=native.alpha_backward)
 register_backend("triton", forward=_triton_forward, backward=_triton_backward,
                  memory_format=torch.contiguous_format, available=_triton_available,
+                 alpha_forward=_triton_acda("alpha_forward"), alpha_backward=_triton_acda("alpha_backward"),
                  dtypes=(torch.float16, torch.bfloat16, torch.float32))  # fp32 accumulators: no fp64

@@ -10,6 +10,10 @@ it executes: one GEMM for grad coef plus the recomputed atom convolution it need
 the gradient of the intermediate when grad x or grad atoms is requested, and one atom-convolution
 pass per requested gradient of x and atoms.
 
+``acda_alpha_conv2d`` is ``acda_conv2d`` on the atoms α·ψ, formed per tile by the backend (the α path): its
+FLOPs add the reconstruction's N·m·B·k_h·k_w·H'·W' multiply-adds (``reconstruction_macs``) to the forward,
+and to the backward once when the atoms are needed (grad coef or grad x) and once for grad α.
+
 Double backward (``create_graph=True``) computes the first backward with the differentiable
 reference formulas (``acda.ops.reference``), so higher derivatives stay exact.
 """
@@ -23,8 +27,9 @@ from torch.utils.flop_counter import register_flop_formula
 
 from . import get_backend, reference
 
-__all__ = ["atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward", "macs", "coefficient_macs",
-           "acda_macs"]
+__all__ = ["atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward", "acda_alpha_conv2d",
+           "acda_alpha_conv2d_backward", "macs", "coefficient_macs", "acda_macs", "reconstruction_macs",
+           "alpha_atoms_shape"]
 
 
 def macs(x_shape, atoms_shape) -> int:
@@ -45,6 +50,17 @@ def acda_macs(x_shape, atoms_shape, coef_shape) -> int:
     closed form, and the benchmarks all count through it.
     """
     return macs(x_shape, atoms_shape) + coefficient_macs(atoms_shape, coef_shape)
+
+
+def alpha_atoms_shape(alpha_shape, bases_shape) -> tuple[int, ...]:
+    """Shape (N, m, k_h, k_w, H', W') of the atoms α·ψ for α (N, m, B, H', W') and ψ (B, k_h, k_w)."""
+    n, m, _, oh, ow = (int(s) for s in alpha_shape)
+    return n, m, int(bases_shape[1]), int(bases_shape[2]), oh, ow
+
+
+def reconstruction_macs(alpha_shape, bases_shape) -> int:
+    """Multiply-adds of the atom reconstruction D = α·ψ (paper Eq. 4): N·m·B·k_h·k_w·H'·W'."""
+    return math.prod(int(s) for s in alpha_shape) * int(bases_shape[1]) * int(bases_shape[2])
 
 
 def _out_dtype(x: Tensor, atoms: Tensor) -> torch.dtype:
@@ -200,3 +216,90 @@ def _acda_conv2d_backward_flops(grad_shape, x_shape, atoms_shape, coef_shape, st
     atom, gemm = macs(x_shape, atoms_shape), coefficient_macs(atoms_shape, coef_shape)
     total = (atom + gemm) * int(needs_coef) + gemm * int(needs_x or needs_atoms)
     return 2 * (total + atom * (int(needs_x) + int(needs_atoms)))
+
+
+@torch.library.custom_op("acda::acda_alpha_conv2d", mutates_args=())
+def acda_alpha_conv2d(x: Tensor, alpha: Tensor, bases: Tensor, coef: Tensor, bias: Tensor | None, stride: list[int],
+                      padding: list[int], dilation: list[int], backend: str) -> Tensor:
+    """Two-layer ACDA on the atoms α·ψ, formed in cache by ``backend``'s α path: (N, O, H', W')."""
+    impl = get_backend(backend)
+    out = impl.alpha_forward(x, alpha, bases, coef, bias, tuple(stride), tuple(padding), tuple(dilation))
+    return out.to(_out_dtype(x, alpha)).contiguous(memory_format=impl.memory_format)
+
+
+@acda_alpha_conv2d.register_fake
+def _acda_alpha_conv2d_fake(x, alpha, bases, coef, bias, stride, padding, dilation, backend):
+    n, o = x.shape[0], coef.shape[0]
+    oh, ow = alpha.shape[3], alpha.shape[4]
+    return torch.empty((n, o, oh, ow), dtype=_out_dtype(x, alpha), device=x.device,
+                       memory_format=get_backend(backend).memory_format)
+
+
+@torch.library.custom_op("acda::acda_alpha_conv2d_backward", mutates_args=())
+def acda_alpha_conv2d_backward(grad_out: Tensor, x: Tensor, alpha: Tensor, bases: Tensor, coef: Tensor,
+                               stride: list[int], padding: list[int], dilation: list[int], needs_x: bool,
+                               needs_alpha: bool, needs_coef: bool, backend: str) -> tuple[Tensor, Tensor, Tensor]:
+    """(grad_x, grad_alpha, grad_coef) of ``acda_alpha_conv2d``; an empty tensor stands for a gradient not requested."""
+    impl = get_backend(backend)
+    gx, ga, gc = impl.alpha_backward(grad_out, x, alpha, bases, coef, tuple(stride), tuple(padding), tuple(dilation),
+                                     needs_x, needs_alpha, needs_coef)
+    gx = gx.to(x.dtype).contiguous(memory_format=impl.memory_format) if needs_x else x.new_empty(0)
+    ga = ga.to(alpha.dtype).contiguous() if needs_alpha else alpha.new_empty(0)
+    gc = gc.to(coef.dtype).contiguous() if needs_coef else coef.new_empty(0)
+    return gx, ga, gc
+
+
+@acda_alpha_conv2d_backward.register_fake
+def _acda_alpha_conv2d_backward_fake(grad_out, x, alpha, bases, coef, stride, padding, dilation, needs_x,
+                                     needs_alpha, needs_coef, backend):
+    gx = (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=get_backend(backend).memory_format)
+          if needs_x else x.new_empty(0))
+    ga = torch.empty(alpha.shape, dtype=alpha.dtype, device=alpha.device) if needs_alpha else alpha.new_empty(0)
+    gc = torch.empty(coef.shape, dtype=coef.dtype, device=coef.device) if needs_coef else coef.new_empty(0)
+    return gx, ga, gc
+
+
+def _alpha_setup_context(ctx, inputs, output):
+    x, alpha, bases, coef, bias, stride, padding, dilation, backend = inputs
+    ctx.save_for_backward(x, alpha, bases, coef)
+    ctx.args = (stride, padding, dilation, backend)
+
+
+def _alpha_backward(ctx, grad_out):
+    x, alpha, bases, coef = ctx.saved_tensors
+    stride, padding, dilation, backend = ctx.args
+    needs_x, needs_alpha, needs_bases, needs_coef, needs_bias = ctx.needs_input_grad[:5]
+    if needs_bases:
+        raise RuntimeError("acda::acda_alpha_conv2d does not differentiate the bases; acda.functional.acda_alpha_conv2d "
+                           "reconstructs the atoms instead when bases requires grad")
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (grad_out, x, alpha, coef)):
+        gx, ga, gc = reference.alpha_backward(grad_out, x, alpha, bases, coef, tuple(stride), tuple(padding),
+                                              tuple(dilation), needs_x, needs_alpha, needs_coef)
+    elif needs_x or needs_alpha or needs_coef:
+        gx, ga, gc = torch.ops.acda.acda_alpha_conv2d_backward(grad_out, x, alpha, bases, coef, stride, padding,
+                                                               dilation, needs_x, needs_alpha, needs_coef, backend)
+    else:
+        gx = ga = gc = None
+    gb = grad_out.sum((0, 2, 3)) if needs_bias else None
+    return ((gx if needs_x else None), (ga if needs_alpha else None), None, (gc if needs_coef else None), gb,
+            None, None, None, None)
+
+
+acda_alpha_conv2d.register_autograd(_alpha_backward, setup_context=_alpha_setup_context)
+
+
+@register_flop_formula(torch.ops.acda.acda_alpha_conv2d)
+def _acda_alpha_conv2d_flops(x_shape, alpha_shape, bases_shape, coef_shape, *args, out_shape=None, **kwargs) -> int:
+    atoms = alpha_atoms_shape(alpha_shape, bases_shape)
+    return 2 * (acda_macs(x_shape, atoms, coef_shape) + reconstruction_macs(alpha_shape, bases_shape))
+
+
+@register_flop_formula(torch.ops.acda.acda_alpha_conv2d_backward)
+def _acda_alpha_conv2d_backward_flops(grad_shape, x_shape, alpha_shape, bases_shape, coef_shape, stride, padding,
+                                      dilation, needs_x, needs_alpha, needs_coef, *args, out_shape=None,
+                                      **kwargs) -> int:
+    atoms = alpha_atoms_shape(alpha_shape, bases_shape)
+    fused = _acda_conv2d_backward_flops(grad_shape, x_shape, atoms, coef_shape, stride, padding, dilation, needs_x,
+                                        needs_alpha, needs_coef)
+    rebuilds = int(needs_x or needs_coef) + int(needs_alpha)
+    return fused + 2 * rebuilds * reconstruction_macs(alpha_shape, bases_shape)

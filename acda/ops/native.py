@@ -38,10 +38,10 @@ from types import ModuleType
 import torch
 
 from ..utils import atomic_write
-from . import shift
+from . import reference, shift
 
-__all__ = ["forward", "backward", "fused_forward", "fused_backward", "load_extension", "extension_dir",
-           "is_compiled", "compile_flags"]
+__all__ = ["forward", "backward", "fused_forward", "fused_backward", "alpha_forward", "alpha_backward",
+           "load_extension", "extension_dir", "is_compiled", "compile_flags"]
 
 _CSRC = Path(__file__).with_name("csrc")
 _SOURCES = ("atom_conv2d.cpp", "acda_conv2d.cpp", "bindings.cpp")
@@ -185,3 +185,42 @@ def fused_backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor,
                                    stride, padding, dilation, needs_x, needs_atoms, needs_coef, tile)
     return ((None if gx is None else gx.to(x.dtype)), (None if ga is None else ga.to(atoms.dtype)),
             (None if gc is None else gc.to(coef.dtype)))
+
+
+def alpha_forward(x: torch.Tensor, alpha: torch.Tensor, bases: torch.Tensor, coef: torch.Tensor,
+                  bias: torch.Tensor | None, stride: tuple[int, int], padding: tuple[int, int],
+                  dilation: tuple[int, int], tile: int = 0) -> torch.Tensor:
+    """``fused_forward`` on the atoms α·ψ, formed per tile of pixels in cache (never stored): (N, O, H', W')."""
+    ext = load_extension()
+    if ext is None:
+        return shift.fused_forward(x, reference.atoms_from_alpha(alpha, bases), coef, bias, stride, padding, dilation)
+    dtype = torch.promote_types(x.dtype, alpha.dtype)
+    compute = _compute(dtype)
+    out = ext.alpha_forward(x.to(compute), alpha.to(compute), bases.to(compute), coef.to(compute),
+                            None if bias is None else bias.to(compute), stride, padding, dilation, tile)
+    return out.to(dtype)
+
+
+def alpha_backward(grad_out: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, bases: torch.Tensor,
+                   coef: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
+                   needs_x: bool, needs_alpha: bool, needs_coef: bool, tile: int = 0,
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients w.r.t. ``x`` (channels-last), ``alpha`` and ``coef``; grad α per tile, grad atoms never at full size."""
+    ext = load_extension()
+    if ext is None:
+        grad_x, grad_atoms, grad_coef = shift.fused_backward(
+            grad_out, x, reference.atoms_from_alpha(alpha, bases), coef, stride, padding, dilation, needs_x,
+            needs_alpha, needs_coef)
+        grad_alpha = None if grad_atoms is None else torch.einsum("nmuvhw,buv->nmbhw", grad_atoms, bases)
+        return grad_x, grad_alpha, grad_coef
+    compute = _compute(torch.promote_types(x.dtype, alpha.dtype))
+    gx, ga, gc = ext.alpha_backward(grad_out.to(compute), x.to(compute), alpha.to(compute), bases.to(compute),
+                                    coef.to(compute), stride, padding, dilation, needs_x, needs_alpha, needs_coef,
+                                    tile)
+    return ((None if gx is None else gx.to(x.dtype)), (None if ga is None else ga.to(alpha.dtype)),
+            (None if gc is None else gc.to(coef.dtype)))
+
+
+def _compute(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the kernels run in: fp32 and fp64 natively, bf16 and fp16 in fp32 (rounded once at the end)."""
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32

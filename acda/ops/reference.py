@@ -3,14 +3,17 @@
 ``forward`` materialises the unfolded input (N, C·k_h·k_w, H'·W'); ``backward`` is written with the
 same differentiable operations (unfold, einsum, fold), so it can itself be differentiated (double
 backward through the custom ops uses it). ``fused_forward``/``fused_backward`` compose it with the
-1×1 coefficient convolution (Eq. 6): the two-layer ACDA as the authors compute it.
+1×1 coefficient convolution (Eq. 6): the two-layer ACDA as the authors compute it. ``alpha_forward``/
+``alpha_backward`` take the basis coefficients α instead of the atoms: the atoms are reconstructed at
+full size, D = α·ψ (``atoms_from_alpha``, Eq. 4 with the bases of §3.2), as the authors do.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["forward", "backward", "fused_forward", "fused_backward"]
+__all__ = ["forward", "backward", "fused_forward", "fused_backward", "atoms_from_alpha", "alpha_forward",
+           "alpha_backward"]
 
 
 def forward(x: torch.Tensor, atoms: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
@@ -64,3 +67,27 @@ def fused_backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor,
         grad_z = torch.einsum("nohw,ok->nkhw", grad_out, coef.reshape(o, c * m))
         grad_x, grad_atoms = backward(grad_z, x, atoms, stride, padding, dilation, needs_x, needs_atoms)
     return grad_x, grad_atoms, grad_coef
+
+
+def atoms_from_alpha(alpha: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
+    """Atoms D = α·ψ (paper Eq. 4, Fig. 4): α (N, m, B, H', W') and ψ (B, k_h, k_w) → (N, m, k_h, k_w, H', W')."""
+    return torch.einsum("nmbhw,buv->nmuvhw", alpha, bases)
+
+
+def alpha_forward(x: torch.Tensor, alpha: torch.Tensor, bases: torch.Tensor, coef: torch.Tensor,
+                  bias: torch.Tensor | None, stride: tuple[int, int], padding: tuple[int, int],
+                  dilation: tuple[int, int]) -> torch.Tensor:
+    """``fused_forward`` on the atoms α·ψ (reconstructed at full size)."""
+    return fused_forward(x, atoms_from_alpha(alpha, bases), coef, bias, stride, padding, dilation)
+
+
+def alpha_backward(grad_out: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, bases: torch.Tensor,
+                   coef: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
+                   needs_x: bool, needs_alpha: bool, needs_coef: bool,
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of ``alpha_forward`` w.r.t. ``x``, ``alpha`` and ``coef`` (``None`` where not needed), differentiable:
+    grad α = grad D·ψᵀ."""
+    grad_x, grad_atoms, grad_coef = fused_backward(grad_out, x, atoms_from_alpha(alpha, bases), coef, stride, padding,
+                                                   dilation, needs_x, needs_alpha, needs_coef)
+    grad_alpha = None if grad_atoms is None else torch.einsum("nmuvhw,buv->nmbhw", grad_atoms, bases)
+    return grad_x, grad_alpha, grad_coef

@@ -34,8 +34,106 @@ struct Pixel {
 
 inline Pixel pixel_of(const Geometry& g, int64_t p) { return {p / (g.OH * g.OW), (p / g.OW) % g.OH, p % g.OW}; }
 
+// Where the kernels find each pixel's atoms and put their gradient. Two sources, one per thread:
+//   GivenAtoms: the (N, m, kh, kw, H', W') tensor itself, read through its strides; grad atoms written into
+//     the contiguous gradient tensor.
+//   AlphaAtoms (the alpha path): D = alpha . psi formed per tile of pixels into a cache-resident buffer
+//     (m, tile, kh*kw) by m small GEMMs; grad atoms of the tile go to a second such buffer, and
+//     grad alpha = grad atoms . psi^T is written per tile (grad atoms never exist at full size).
+// Interface: load(p0, np, atoms_needed) at the start of a tile of pixels [p0, p0 + np) (forms its atoms only if
+// atoms_needed); atoms(p) / strides(); grad_slot(p) and its strides grad_tap / grad_atom; store_grad(p0, np)
+// after a tile's atom gradients are written.
 template <typename T>
-void forward_kernel(const T* x, const T* atoms, const at::Tensor& w /* (O, m*C) */, const T* bias, T* out,
+class GivenAtoms {
+ public:
+  GivenAtoms(const Geometry& g, const T* atoms, T* grad) : g_(g), atoms_(atoms), grad_(grad) {}
+  void load(int64_t, int64_t, bool) {}
+  const T* atoms(int64_t p) const {
+    const Pixel px = pixel_of(g_, p);
+    return atoms_ + g_.atom_pixel(px.n, px.i, px.j);
+  }
+  AtomStrides strides() const { return g_.atom_strides(); }
+  T* grad_slot(int64_t p) const {
+    const int64_t hw = g_.OH * g_.OW, n = p / hw;
+    return grad_ + n * g_.m * g_.taps() * hw + (p - n * hw);
+  }
+  int64_t grad_tap() const { return g_.OH * g_.OW; }
+  int64_t grad_atom() const { return g_.taps() * g_.OH * g_.OW; }
+  void store_grad(int64_t, int64_t) {}
+
+ private:
+  const Geometry& g_;
+  const T* atoms_;
+  T* grad_;
+};
+
+template <typename T>
+class AlphaAtoms {
+ public:
+  // alpha: contiguous (N, m, B, H', W'); psi: contiguous (B, kh*kw); grad_alpha: contiguous like alpha, or null.
+  AlphaAtoms(const Geometry& g, const T* alpha, const at::Tensor& psi, T* grad_alpha, int64_t tile)
+      : g_(g), alpha_(alpha), psi_(psi), grad_alpha_(grad_alpha), tile_(tile), B_(psi.size(0)),
+        buf_(at::empty({g.m, tile, g.taps()}, psi.options())),
+        gbuf_(grad_alpha ? at::empty({g.m, tile, g.taps()}, psi.options()) : at::Tensor()), atap_(g.taps()) {
+    for (int64_t t = 0; t < g.taps(); ++t) atap_[t] = t;
+  }
+  void load(int64_t p0, int64_t np, bool atoms_needed) {
+    p0_ = p0;
+    if (!atoms_needed) return;
+    for_each_segment(p0, np, [&](int64_t q, const at::Tensor& a, const at::Tensor&) {  // atoms_b = alpha_b^T psi
+      for (int64_t b = 0; b < g_.m; ++b) {
+        at::Tensor out = tile_view(buf_, b, q, a.size(2));
+        at::mm_out(out, a[b].t(), psi_);
+      }
+    });
+  }
+  const T* atoms(int64_t p) const { return buf_.data_ptr<T>() + (p - p0_) * g_.taps(); }
+  AtomStrides strides() const { return {tile_ * g_.taps(), atap_.data()}; }
+  T* grad_slot(int64_t p) const { return gbuf_.data_ptr<T>() + (p - p0_) * g_.taps(); }
+  int64_t grad_tap() const { return 1; }
+  int64_t grad_atom() const { return tile_ * g_.taps(); }
+  void store_grad(int64_t p0, int64_t np) {  // grad alpha_b^T = grad atoms_b psi^T
+    for_each_segment(p0, np, [&](int64_t q, const at::Tensor&, const at::Tensor& ga) {
+      for (int64_t b = 0; b < g_.m; ++b) {
+        at::Tensor out = ga[b].t();
+        at::mm_out(out, tile_view(gbuf_, b, q, ga.size(2)), psi_.t());
+      }
+    });
+  }
+
+ private:
+  // (np, taps) block of a tile buffer for atom b, pixels from tile offset q.
+  at::Tensor tile_view(const at::Tensor& buf, int64_t b, int64_t q, int64_t np) const {
+    return at::from_blob(buf.data_ptr<T>() + (b * tile_ + q) * g_.taps(), {np, g_.taps()}, psi_.options());
+  }
+  // f(tile offset, alpha (m, B, np), grad alpha (m, B, np) | undefined) per run of the tile's pixels
+  // within one image (views with pixel stride 1: a tile may span images when they are small).
+  template <typename F>
+  void for_each_segment(int64_t p0, int64_t np, F&& f) const {
+    const int64_t hw = g_.OH * g_.OW;
+    for (int64_t p = p0; p < p0 + np;) {
+      const int64_t n = p / hw, len = std::min(p0 + np, (n + 1) * hw) - p;
+      const int64_t offset = n * g_.m * B_ * hw + (p - n * hw);
+      const std::vector<int64_t> sizes{g_.m, B_, len}, strides{B_ * hw, hw, 1};
+      at::Tensor a = at::from_blob(const_cast<T*>(alpha_) + offset, sizes, strides, psi_.options());
+      at::Tensor ga = grad_alpha_ ? at::from_blob(grad_alpha_ + offset, sizes, strides, psi_.options()) : at::Tensor();
+      f(p - p0, a, ga);
+      p += len;
+    }
+  }
+
+  const Geometry& g_;
+  const T* alpha_;
+  at::Tensor psi_;
+  T* grad_alpha_;
+  int64_t tile_, B_, p0_ = 0;
+  at::Tensor buf_, gbuf_;
+  std::vector<int64_t> atap_;
+};
+
+// make_source(): a new atom source for the calling thread (GivenAtoms or AlphaAtoms).
+template <typename T, typename MakeSource>
+void forward_kernel(const T* x, MakeSource&& make_source, const at::Tensor& w /* (O, m*C) */, const T* bias, T* out,
                     const Geometry& g, int64_t tile) {
   const int64_t cm = g.C * g.m, O = w.size(0);
   const int64_t tiles = (g.pixels() + tile - 1) / tile;
@@ -43,13 +141,15 @@ void forward_kernel(const T* x, const T* atoms, const at::Tensor& w /* (O, m*C) 
   const at::Tensor wt = w.t();
   at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
     Taps s(g);
+    auto src = make_source();
     at::Tensor zbuf = at::empty({tile, cm}, options);
     T* z = zbuf.data_ptr<T>();
     for (int64_t t = begin; t < end; ++t) {
       const int64_t p0 = t * tile, np = std::min(tile, g.pixels() - p0);
+      src.load(p0, np, true);
       for (int64_t q = 0; q < np; ++q) {
         const Pixel px = pixel_of(g, p0 + q);
-        forward_pixel(g, x, atoms, px.n, px.i, px.j, z + q * cm, s);
+        forward_pixel(g, x, src.atoms(p0 + q), src.strides(), px.n, px.i, px.j, z + q * cm, s);
       }
       at::Tensor o = matrix(out + p0 * O, np, O, options);
       at::Tensor zt = matrix(z, np, cm, options);
@@ -63,15 +163,16 @@ void forward_kernel(const T* x, const T* atoms, const at::Tensor& w /* (O, m*C) 
   });
 }
 
-template <typename T>
-void backward_kernel(const T* go, const T* x, const T* atoms, const at::Tensor& w, T* gx, T* ga, at::Tensor* gw,
-                     const Geometry& g, int64_t tile) {
+template <typename T, typename MakeSource>
+void backward_kernel(const T* go, const T* x, MakeSource&& make_source, const at::Tensor& w, T* gx, bool ga,
+                     at::Tensor* gw, const Geometry& g, int64_t tile) {
   const int64_t cm = g.C * g.m, O = w.size(0);
   const at::TensorOptions options = w.options();
   std::mutex lock;
   std::map<int64_t, at::Tensor> partial;  // grad coef of each chunk, by chunk key
   for_each_stripe(g, [&](int64_t key, const std::vector<Rows>& stripes) {
     Taps s(g);
+    auto src = make_source();
     at::Tensor zbuf = gw ? at::empty({tile, cm}, options) : at::Tensor();
     at::Tensor gzbuf = (gx || ga) ? at::empty({tile, cm}, options) : at::Tensor();
     at::Tensor acc = gw ? at::zeros({O, cm}, options) : at::Tensor();
@@ -80,11 +181,12 @@ void backward_kernel(const T* go, const T* x, const T* atoms, const at::Tensor& 
       for (int64_t p0 = first; p0 < last; p0 += tile) {
         const int64_t np = std::min(tile, last - p0);
         const at::Tensor gt = matrix(const_cast<T*>(go) + p0 * O, np, O, options);
+        src.load(p0, np, gw || gx);
         if (gw) {
           T* z = zbuf.data_ptr<T>();
           for (int64_t q = 0; q < np; ++q) {
             const Pixel px = pixel_of(g, p0 + q);
-            forward_pixel(g, x, atoms, px.n, px.i, px.j, z + q * cm, s);
+            forward_pixel(g, x, src.atoms(p0 + q), src.strides(), px.n, px.i, px.j, z + q * cm, s);
           }
           acc.addmm_(gt.t(), matrix(z, np, cm, options));
         }
@@ -94,9 +196,12 @@ void backward_kernel(const T* go, const T* x, const T* atoms, const at::Tensor& 
           at::mm_out(gzt, gt, w);
           for (int64_t q = 0; q < np; ++q) {
             const Pixel px = pixel_of(g, p0 + q);
-            if (ga) grad_atoms_pixel(g, x, gz + q * cm, px.n, px.i, px.j, ga, s);
-            if (gx) grad_x_pixel(g, gz + q * cm, atoms, px.n, px.i, px.j, gx, s);
+            if (ga)
+              grad_atoms_pixel(g, x, gz + q * cm, px.n, px.i, px.j, src.grad_slot(p0 + q), src.grad_tap(),
+                               src.grad_atom(), s);
+            if (gx) grad_x_pixel(g, gz + q * cm, src.atoms(p0 + q), src.strides(), px.n, px.i, px.j, gx, s);
           }
+          if (ga) src.store_grad(p0, np);
         }
       }
     }
@@ -129,6 +234,37 @@ at::Tensor coefficient_matrix(const at::Tensor& coef, const Geometry& g) {
   return coef.detach().permute({0, 2, 1}).contiguous().view({coef.size(0), g.m * g.C});
 }
 
+// grad coef (O, C, m) from the kernels' (O, m*C) sum (undefined when not requested; zero without pixels).
+at::Tensor coefficient_gradient(at::Tensor gw, bool needs_coef, const Geometry& g, int64_t O, const at::Tensor& w) {
+  if (!needs_coef) return at::Tensor();
+  if (!gw.defined()) gw = at::zeros({O, g.m * g.C}, w.options());  // no pixels (N = 0)
+  return gw.view({O, g.m, g.C}).permute({0, 2, 1}).contiguous();
+}
+
+}  // namespace
+
+namespace {
+
+at::Tensor bias_or_undefined(const std::optional<at::Tensor>& bias, const at::Tensor& x, int64_t O) {
+  if (!bias || !bias->defined()) return at::Tensor();
+  TORCH_CHECK(bias->dim() == 1 && bias->size(0) == O, "bias must have shape (O,)");
+  return bias->to(x.scalar_type()).contiguous();
+}
+
+// Geometry of the alpha path: that of atoms (N, m, kh, kw, H', W') = alpha (N, m, B, H', W') . psi (B, kh, kw).
+Geometry alpha_geometry(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& psi, at::IntArrayRef stride,
+                        at::IntArrayRef padding, at::IntArrayRef dilation) {
+  TORCH_CHECK(alpha.dim() == 5 && psi.dim() == 3 && alpha.size(2) == psi.size(0),
+              "alpha must be (N, m, B, H', W') and bases (B, kh, kw) with equal B");
+  TORCH_CHECK(alpha.scalar_type() == x.scalar_type() && psi.scalar_type() == x.scalar_type(),
+              "alpha and bases must have the dtype of x");
+  TORCH_CHECK(alpha.device().is_cpu() && psi.device().is_cpu(), "native ACDA kernels run on CPU tensors");
+  // the atoms alpha . psi would have; the strides are unused (the alpha source lays out its own tiles)
+  const std::vector<int64_t> sizes{alpha.size(0), alpha.size(1), psi.size(1), psi.size(2), alpha.size(3),
+                                   alpha.size(4)};
+  return make_geometry(x, sizes, std::vector<int64_t>(6, 0), stride, padding, dilation);
+}
+
 }  // namespace
 
 at::Tensor acda_forward(const at::Tensor& x, const at::Tensor& atoms, const at::Tensor& coef,
@@ -137,18 +273,34 @@ at::Tensor acda_forward(const at::Tensor& x, const at::Tensor& atoms, const at::
   const Geometry g = make_geometry(x, atoms, stride, padding, dilation);
   TORCH_CHECK(coef.scalar_type() == x.scalar_type(), "coef must have the dtype of x");
   const at::Tensor w = coefficient_matrix(coef, g);
-  const int64_t O = w.size(0);
-  at::Tensor b;
-  if (bias && bias->defined()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == O, "bias must have shape (O,)");
-    b = bias->to(x.scalar_type()).contiguous();
-  }
+  const at::Tensor b = bias_or_undefined(bias, x, w.size(0));
   const at::Tensor xc = channels_last_x(x);
-  at::Tensor out = empty_channels_last({g.N, O, g.OH, g.OW}, x);
+  at::Tensor out = empty_channels_last({g.N, w.size(0), g.OH, g.OW}, x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_conv2d_forward", [&] {
-    forward_kernel<scalar_t>(xc.data_ptr<scalar_t>(), atoms.data_ptr<scalar_t>(), w,
+    const scalar_t* a = atoms.data_ptr<scalar_t>();
+    forward_kernel<scalar_t>(xc.data_ptr<scalar_t>(), [&] { return GivenAtoms<scalar_t>(g, a, nullptr); }, w,
                              b.defined() ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(), g,
                              tile_or_default(tile, g, x.element_size()));
+  });
+  return out;
+}
+
+at::Tensor alpha_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& bases,
+                         const at::Tensor& coef, const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                         at::IntArrayRef padding, at::IntArrayRef dilation, int64_t tile) {
+  const Geometry g = alpha_geometry(x, alpha, bases, stride, padding, dilation);
+  TORCH_CHECK(coef.scalar_type() == x.scalar_type(), "coef must have the dtype of x");
+  const at::Tensor w = coefficient_matrix(coef, g);
+  const at::Tensor b = bias_or_undefined(bias, x, w.size(0));
+  const at::Tensor xc = channels_last_x(x);
+  const at::Tensor ac = alpha.detach().contiguous();
+  const at::Tensor psi = bases.detach().reshape({bases.size(0), g.taps()}).contiguous();
+  at::Tensor out = empty_channels_last({g.N, w.size(0), g.OH, g.OW}, x);
+  const int64_t t = tile_or_default(tile, g, x.element_size());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_alpha_conv2d_forward", [&] {
+    const scalar_t* a = ac.data_ptr<scalar_t>();
+    forward_kernel<scalar_t>(xc.data_ptr<scalar_t>(), [&] { return AlphaAtoms<scalar_t>(g, a, psi, nullptr, t); }, w,
+                             b.defined() ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(), g, t);
   });
   return out;
 }
@@ -165,14 +317,41 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> acda_backward(const at::Tensor& g
   const BackwardBuffers b = backward_buffers(g, grad_out, x, O, "(N, O, H', W')", needs_x, needs_atoms);
   at::Tensor gw;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_conv2d_backward", [&] {
-    backward_kernel<scalar_t>(b.grad_out.data_ptr<scalar_t>(), b.x.data_ptr<scalar_t>(), atoms.data_ptr<scalar_t>(),
-                              w, needs_x ? b.grad_x.data_ptr<scalar_t>() : nullptr,
-                              needs_atoms ? b.grad_atoms.data_ptr<scalar_t>() : nullptr, needs_coef ? &gw : nullptr,
-                              g, tile_or_default(tile, g, x.element_size()));
+    const scalar_t* a = atoms.data_ptr<scalar_t>();
+    scalar_t* ga = needs_atoms ? b.grad_atoms.data_ptr<scalar_t>() : nullptr;
+    backward_kernel<scalar_t>(b.grad_out.data_ptr<scalar_t>(), b.x.data_ptr<scalar_t>(),
+                              [&] { return GivenAtoms<scalar_t>(g, a, ga); }, w,
+                              needs_x ? b.grad_x.data_ptr<scalar_t>() : nullptr, needs_atoms,
+                              needs_coef ? &gw : nullptr, g, tile_or_default(tile, g, x.element_size()));
   });
-  if (needs_coef && !gw.defined()) gw = at::zeros({O, g.m * g.C}, w.options());  // no pixels (N = 0)
-  if (needs_coef) gw = gw.view({O, g.m, g.C}).permute({0, 2, 1}).contiguous();
-  return {b.grad_x, b.grad_atoms, gw};
+  return {b.grad_x, b.grad_atoms, coefficient_gradient(gw, needs_coef, g, O, w)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& grad_out, const at::Tensor& x,
+                                                              const at::Tensor& alpha, const at::Tensor& bases,
+                                                              const at::Tensor& coef, at::IntArrayRef stride,
+                                                              at::IntArrayRef padding, at::IntArrayRef dilation,
+                                                              bool needs_x, bool needs_alpha, bool needs_coef,
+                                                              int64_t tile) {
+  const Geometry g = alpha_geometry(x, alpha, bases, stride, padding, dilation);
+  TORCH_CHECK(coef.scalar_type() == x.scalar_type(), "coef must have the dtype of x");
+  const at::Tensor w = coefficient_matrix(coef, g);
+  const int64_t O = w.size(0);
+  const BackwardBuffers b = backward_buffers(g, grad_out, x, O, "(N, O, H', W')", needs_x, false);
+  const at::Tensor ac = alpha.detach().contiguous();
+  const at::Tensor psi = bases.detach().reshape({bases.size(0), g.taps()}).contiguous();
+  at::Tensor galpha = needs_alpha ? at::empty(ac.sizes(), x.options()) : at::Tensor();
+  at::Tensor gw;
+  const int64_t t = tile_or_default(tile, g, x.element_size());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_alpha_conv2d_backward", [&] {
+    const scalar_t* a = ac.data_ptr<scalar_t>();
+    scalar_t* ga = needs_alpha ? galpha.data_ptr<scalar_t>() : nullptr;
+    backward_kernel<scalar_t>(b.grad_out.data_ptr<scalar_t>(), b.x.data_ptr<scalar_t>(),
+                              [&] { return AlphaAtoms<scalar_t>(g, a, psi, ga, t); }, w,
+                              needs_x ? b.grad_x.data_ptr<scalar_t>() : nullptr, needs_alpha,
+                              needs_coef ? &gw : nullptr, g, t);
+  });
+  return {b.grad_x, galpha, coefficient_gradient(gw, needs_coef, g, O, w)};
 }
 
 }  // namespace acda

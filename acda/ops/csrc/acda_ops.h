@@ -30,4 +30,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> acda_backward(const at::Tensor& g
                                                              at::IntArrayRef dilation, bool needs_x,
                                                              bool needs_atoms, bool needs_coef, int64_t tile);
 
+// The alpha path of the fused op: atoms = alpha (N, m, B, H', W') . bases (B, kh, kw), formed per tile of pixels
+// in cache, never stored; same output as acda_forward on those atoms.
+at::Tensor alpha_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& bases,
+                         const at::Tensor& coef, const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                         at::IntArrayRef padding, at::IntArrayRef dilation, int64_t tile);
+// (grad_x channels-last, grad_alpha contiguous, grad_coef); undefined where not requested. No grad of bases.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& grad_out, const at::Tensor& x,
+                                                              const at::Tensor& alpha, const at::Tensor& bases,
+                                                              const at::Tensor& coef, at::IntArrayRef stride,
+                                                              at::IntArrayRef padding, at::IntArrayRef dilation,
+                                                              bool needs_x, bool needs_alpha, bool needs_coef,
+                                                              int64_t tile);
+
 }  // namespace acda

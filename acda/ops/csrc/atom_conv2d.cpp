@@ -18,7 +18,7 @@ void forward_kernel(const T* x, const T* atoms, T* out, const Geometry& g) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / g.OH, i = r % g.OH;
       for (int64_t j = 0; j < g.OW; ++j) {
-        forward_pixel(g, x, atoms, n, i, j, z.data(), s);
+        forward_pixel(g, x, atoms + g.atom_pixel(n, i, j), g.atom_strides(), n, i, j, z.data(), s);
         T* o = out + (r * g.OW + j) * cm;
         for (int64_t b = 0; b < g.m; ++b)
           for (int64_t c = 0; c < g.C; ++c) o[c * g.m + b] = z[b * g.C + c];
@@ -30,6 +30,7 @@ void forward_kernel(const T* x, const T* atoms, T* out, const Geometry& g) {
 template <typename T>
 void backward_kernel(const T* go, const T* x, const T* atoms, T* gx, T* ga, const Geometry& g) {
   const int64_t cm = g.C * g.m;
+  const int64_t gat = g.OH * g.OW, gab = g.taps() * gat;  // grad atoms: strides of a tap and of an atom
   for_each_stripe(g, [&](int64_t, const std::vector<Rows>& stripes) {
     Taps s(g);
     std::vector<T> gz(cm);
@@ -39,8 +40,8 @@ void backward_kernel(const T* go, const T* x, const T* atoms, T* gx, T* ga, cons
           const T* src = go + ((r.n * g.OH + i) * g.OW + j) * cm;
           for (int64_t c = 0; c < g.C; ++c)
             for (int64_t b = 0; b < g.m; ++b) gz[b * g.C + c] = src[c * g.m + b];
-          if (ga) grad_atoms_pixel(g, x, gz.data(), r.n, i, j, ga, s);
-          if (gx) grad_x_pixel(g, gz.data(), atoms, r.n, i, j, gx, s);
+          if (ga) grad_atoms_pixel(g, x, gz.data(), r.n, i, j, ga + r.n * g.m * gab + i * g.OW + j, gat, gab, s);
+          if (gx) grad_x_pixel(g, gz.data(), atoms + g.atom_pixel(r.n, i, j), g.atom_strides(), r.n, i, j, gx, s);
         }
       }
     }

@@ -33,6 +33,12 @@ constexpr int kVecRegs = 16;
 #endif
 constexpr int kMaxMB = 6;  // atoms per register block
 
+// Layout of one pixel's atoms: atom b, tap u*kw + v at offset b * ab + atap[u*kw + v].
+struct AtomStrides {
+  int64_t ab;
+  const int64_t* atap;
+};
+
 struct Geometry {
   int64_t N, C, H, W, m, kh, kw, OH, OW, sh, sw, ph, pw, dh, dw;
   int64_t an, ab, ai, aj;       // atom strides for n, b, i, j (elements)
@@ -41,6 +47,7 @@ struct Geometry {
   int64_t taps() const { return kh * kw; }
   int64_t pixels() const { return N * OH * OW; }
   int64_t atom_pixel(int64_t n, int64_t i, int64_t j) const { return n * an + i * ai + j * aj; }
+  AtomStrides atom_strides() const { return {ab, atap.data()}; }
 
   // In-image taps of output pixel (n, i, j): offsets of x's channel vectors and tap indices u*kw + v.
   int64_t gather_taps(int64_t n, int64_t i, int64_t j, int64_t* offs, int64_t* taps) const {
@@ -74,23 +81,30 @@ struct Geometry {
   }
 };
 
-inline Geometry make_geometry(const at::Tensor& x, const at::Tensor& atoms, at::IntArrayRef stride,
-                              at::IntArrayRef padding, at::IntArrayRef dilation) {
+// Geometry of x (N, C, H, W) and atoms of sizes (N, m, kh, kw, H', W') stored with strides astrides.
+inline Geometry make_geometry(const at::Tensor& x, at::IntArrayRef asizes, at::IntArrayRef astrides,
+                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   TORCH_CHECK(x.dim() == 4, "x must be 4-D (N, C, H, W)");
-  TORCH_CHECK(atoms.dim() == 6, "atoms must be 6-D (N, m, kh, kw, H', W')");
+  TORCH_CHECK(asizes.size() == 6 && astrides.size() == 6, "atoms must be 6-D (N, m, kh, kw, H', W')");
   TORCH_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2, "stride/padding/dilation: 2 ints");
-  TORCH_CHECK(x.device().is_cpu() && atoms.device().is_cpu(), "native ACDA kernels run on CPU tensors");
-  TORCH_CHECK(x.scalar_type() == atoms.scalar_type(), "x and atoms must have the same dtype");
-  Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), atoms.size(1), atoms.size(2), atoms.size(3),
-             atoms.size(4), atoms.size(5), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
-             atoms.stride(0), atoms.stride(1), atoms.stride(4), atoms.stride(5), {}};
-  TORCH_CHECK(atoms.size(0) == g.N, "batch sizes of x and atoms differ");
+  TORCH_CHECK(x.device().is_cpu(), "native ACDA kernels run on CPU tensors");
+  Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), asizes[1], asizes[2], asizes[3],
+             asizes[4], asizes[5], stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+             astrides[0], astrides[1], astrides[4], astrides[5], {}};
+  TORCH_CHECK(asizes[0] == g.N, "batch sizes of x and atoms differ");
   TORCH_CHECK(g.OH == (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1 &&
                   g.OW == (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1,
               "atoms spatial size does not match the convolution output size");
   for (int64_t u = 0; u < g.kh; ++u)
-    for (int64_t v = 0; v < g.kw; ++v) g.atap.push_back(u * atoms.stride(2) + v * atoms.stride(3));
+    for (int64_t v = 0; v < g.kw; ++v) g.atap.push_back(u * astrides[2] + v * astrides[3]);
   return g;
+}
+
+inline Geometry make_geometry(const at::Tensor& x, const at::Tensor& atoms, at::IntArrayRef stride,
+                              at::IntArrayRef padding, at::IntArrayRef dilation) {
+  TORCH_CHECK(atoms.device().is_cpu(), "native ACDA kernels run on CPU tensors");
+  TORCH_CHECK(x.scalar_type() == atoms.scalar_type(), "x and atoms must have the same dtype");
+  return make_geometry(x, atoms.sizes(), atoms.strides(), stride, padding, dilation);
 }
 
 inline at::Tensor channels_last_x(const at::Tensor& x) { return x.permute({0, 2, 3, 1}).contiguous(); }
@@ -211,38 +225,38 @@ inline void for_each_block(const Geometry& g, F&& f) {
 // Whether atom b of a pixel (atoms at ap) is infinite or NaN on a tap that falls on the padding (one not
 // among the nt in-image taps, increasing, of gather_taps): then 0 * atom is NaN and so is z[b, :].
 template <typename T>
-inline bool nonfinite_on_padding(const Geometry& g, const T* ap, int64_t b, const int64_t* taps, int64_t nt) {
+inline bool nonfinite_on_padding(const Geometry& g, const T* ap, const AtomStrides& as, int64_t b, const int64_t* taps,
+                                 int64_t nt) {
   for (int64_t t = 0, q = 0; t < g.taps(); ++t) {
     if (q < nt && taps[q] == t) {
       ++q;
       continue;
     }
-    if (!std::isfinite(ap[b * g.ab + g.atap[t]])) return true;
+    if (!std::isfinite(ap[b * as.ab + as.atap[t]])) return true;
   }
   return false;
 }
 
 // The padding taps' 0 * atom terms the kernels skip: NaN rows of z (m, C) where they are NaN.
 template <typename T>
-inline void padding_nan(const Geometry& g, const T* ap, const int64_t* taps, int64_t nt, T* zp) {
+inline void padding_nan(const Geometry& g, const T* ap, const AtomStrides& as, const int64_t* taps, int64_t nt, T* zp) {
   if (nt == g.taps()) return;
   for (int64_t b = 0; b < g.m; ++b)
-    if (nonfinite_on_padding(g, ap, b, taps, nt))
+    if (nonfinite_on_padding(g, ap, as, b, taps, nt))
       std::fill(zp + b * g.C, zp + (b + 1) * g.C, std::numeric_limits<T>::quiet_NaN());
 }
 
-// z (m, C) of output pixel (n, i, j).
+// z (m, C) of output pixel (n, i, j), whose atoms start at ap and are laid out as `as` says.
 template <typename T>
-inline void forward_pixel(const Geometry& g, const T* x, const T* atoms, int64_t n, int64_t i, int64_t j, T* zp,
-                          Taps& s) {
+inline void forward_pixel(const Geometry& g, const T* x, const T* ap, const AtomStrides& as, int64_t n, int64_t i,
+                          int64_t j, T* zp, Taps& s) {
   const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
-  const T* ap = atoms + g.atom_pixel(n, i, j);
   for_each_block<T>(g, [&](auto shape, auto full, int64_t b0, int64_t c0, int64_t cnt) {
     using S = decltype(shape);
-    fwd_block<T, S::MB, S::NV, decltype(full)::value>(x, ap + b0 * g.ab, g.ab, g.atap.data(), zp + b0 * g.C,
+    fwd_block<T, S::MB, S::NV, decltype(full)::value>(x, ap + b0 * as.ab, as.ab, as.atap, zp + b0 * g.C,
                                                        s.offs.data(), s.taps.data(), nt, c0, cnt, g.C);
   });
-  padding_nan(g, ap, s.taps.data(), nt, zp);
+  padding_nan(g, ap, as, s.taps.data(), nt, zp);
 }
 
 // ---- grad atoms: ga[b, tap] = <gz[b, :], x[tap, :]> for one pixel ---------------------------------
@@ -285,13 +299,11 @@ inline void ga_block(const T* x, const int64_t* offs, const T* gp, int64_t C, T*
     }
 }
 
-// grad of the atoms of output pixel (n, i, j), written into ga, the contiguous (N, m, kh, kw, H', W')
-// gradient (taps on the padding get sum_c gz[b, c] * 0: 0, or NaN where gz[b, :] is not finite).
+// grad of the atoms of output pixel (n, i, j), written at gap[b * gab + tap * gat] (taps on the padding
+// get sum_c gz[b, c] * 0: 0, or NaN where gz[b, :] is not finite).
 template <typename T>
-inline void grad_atoms_pixel(const Geometry& g, const T* x, const T* gz, int64_t n, int64_t i, int64_t j, T* ga,
-                             Taps& s) {
-  const int64_t gat = g.OH * g.OW, gab = g.taps() * gat;  // strides of a tap and of an atom
-  T* gap = ga + n * g.m * gab + i * g.OW + j;
+inline void grad_atoms_pixel(const Geometry& g, const T* x, const T* gz, int64_t n, int64_t i, int64_t j, T* gap,
+                             int64_t gat, int64_t gab, Taps& s) {
   const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
   if (nt < g.taps())
     for (int64_t b = 0; b < g.m; ++b) {
@@ -359,13 +371,12 @@ inline void gx_block(const T* gp, const T* ap, int64_t ab, const int64_t* atap, 
 }
 
 template <typename T>
-inline void grad_x_pixel(const Geometry& g, const T* gz, const T* atoms, int64_t n, int64_t i, int64_t j, T* gx,
-                         Taps& s) {
+inline void grad_x_pixel(const Geometry& g, const T* gz, const T* ap, const AtomStrides& as, int64_t n, int64_t i,
+                         int64_t j, T* gx, Taps& s) {
   const int64_t nt = g.gather_taps(n, i, j, s.offs.data(), s.taps.data());
-  const T* ap = atoms + g.atom_pixel(n, i, j);
   for_each_block<T>(g, [&](auto shape, auto full, int64_t b0, int64_t c0, int64_t cnt) {
     using S = decltype(shape);
-    gx_block<T, S::MB, S::NV, decltype(full)::value>(gz + b0 * g.C, ap + b0 * g.ab, g.ab, g.atap.data(), gx,
+    gx_block<T, S::MB, S::NV, decltype(full)::value>(gz + b0 * g.C, ap + b0 * as.ab, as.ab, as.atap, gx,
                                                       s.offs.data(), s.taps.data(), nt, c0, cnt, g.C);
   });
 }

@@ -24,6 +24,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", &acda::atom_backward, "atom convolution backward: (grad_x, grad_atoms)");
   m.def("acda_forward", &acda::acda_forward, "fused two-layer ACDA forward (paper Eq. 5 + 6)");
   m.def("acda_backward", &acda::acda_backward, "fused two-layer ACDA backward: (grad_x, grad_atoms, grad_coef)");
+  m.def("alpha_forward", &acda::alpha_forward, "fused two-layer ACDA forward from alpha and bases (atoms in cache)");
+  m.def("alpha_backward", &acda::alpha_backward, "fused ACDA backward from alpha: (grad_x, grad_alpha, grad_coef)");
   m.def("capability", &capability, "at::vec instruction set compiled in");
   m.def("vector_width", [] { return static_cast<int64_t>(at::vec::Vectorized<float>::size()); });
 }
