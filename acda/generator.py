@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bases import multiscale_bases
+from .utils import conv_output_size
 from .ops.reference import atoms_from_alpha
 
 __all__ = ["AtomGenerator", "GENERATORS"]
@@ -97,7 +98,7 @@ class AtomGenerator(nn.Module):
         else:
             hidden = max(64, out_channels // 2) if hidden_channels is None else hidden_channels
             self.body = nn.Sequential(
-                nn.Conv2d(in_channels, hidden, 3, stride=stride, **factory),  # padded by _align
+                nn.Conv2d(in_channels, hidden, 3, stride=stride, **factory),  # padded by _centred_conv
                 nn.BatchNorm2d(hidden, **factory),
                 nn.Tanh(),
             )
@@ -110,24 +111,33 @@ class AtomGenerator(nn.Module):
         """S·m', the number of basis elements each atom is a combination of."""
         return self.bases.shape[0]
 
-    def _align(self, h: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
-        """Zero-pad or crop ``h`` so that an unpadded, strided 3×3 conv sees the window centres."""
-        pads = []  # F.pad order: last dim first; negative values crop
-        for size, out, off, stride in (
-            (h.shape[-1], output_size[1], self.center_offset[1], self.stride[1]),
-            (h.shape[-2], output_size[0], self.center_offset[0], self.stride[0]),
-        ):
+    def _pads(self, size: tuple[int, int], output_size: tuple[int, int]) -> list[tuple[int, int]]:
+        """(before, after) zero padding (negative: crop) of rows, then columns, for which an unpadded, strided
+        3×3 conv sees the window centres."""
+        pads = []
+        for length, out, off, stride in zip(size, output_size, self.center_offset, self.stride):
             before = 1 - off
-            after = (out - 1) * stride + 3 - (size + before)
-            pads += [before, after]
-        return F.pad(h, pads)
+            pads.append((before, (out - 1) * stride + 3 - (length + before)))
+        return pads
+
+    def _centred_conv(self, conv: nn.Conv2d, h: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+        """``conv`` (3×3, stride ``self.stride``) evaluated at the window centres (see Alignment above).
+
+        When the alignment is a symmetric zero padding as far as the taps reach (the usual case: padding
+        (k − 1)/2), it is the convolution's own padding; otherwise ``h`` is padded or cropped first.
+        """
+        (top, bottom), (left, right) = self._pads(tuple(h.shape[-2:]), output_size)
+        if (0 <= bottom <= top and 0 <= right <= left and tuple(output_size) == conv_output_size(
+                tuple(h.shape[-2:]), (3, 3), self.stride, (top, left), (1, 1))):
+            return F.conv2d(h, conv.weight, conv.bias, self.stride, (top, left))
+        return conv(F.pad(h, (left, right, top, bottom)))
 
     def coefficients(self, x: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
         """Basis coefficients α, shape (N, m, S·m', H', W') (paper Fig. 4)."""
         if self.variant == "paper":  # stride on the 3×3 conv after the pointwise body
-            h = self.head(self._align(self.body(x), output_size))
+            h = self._centred_conv(self.head, self.body(x), output_size)
         else:  # stride on the first 3×3 conv, as the authors' layer
-            h = self.head(self.body(self._align(x, output_size)))
+            h = self.head(self.body[1:](self._centred_conv(self.body[0], x, output_size)))
         alpha = self.post(h)
         out_h, out_w = output_size
         return alpha.view(alpha.shape[0], self.num_atoms, self.num_basis_elements, out_h, out_w)

@@ -15,7 +15,7 @@ from .bases import default_num_scales
 from .convert import Conv2dReplacement
 from .functional import acda_alpha_conv2d, autocast_dtype
 from .generator import GENERATORS, AtomGenerator
-from .ops import check_backend
+from .ops import check_backend, get_backend, resolve_backend
 from .utils import (
     ArgumentTypeError,
     ArgumentValueError,
@@ -223,7 +223,12 @@ class ACDAConv2d(Conv2dReplacement):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Φ(x) → α, then the two-layer ACDA on the atoms α·ψ (``acda_alpha_conv2d``: on the native and Triton
         backends the atoms are formed in cache, never stored)."""
-        alpha = self.generator.coefficients(x, self._check_input(x))
+        size = self._check_input(x)
+        # a channels-last backend (native) reads x channels-last: convert once, here, so that Φ runs in that layout
+        # too (oneDNN's fast one), hands α over pixel-major and both gradients of x arrive in one layout
+        if get_backend(resolve_backend(self.backend, x.device)).memory_format == torch.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        alpha = self.generator.coefficients(x, size)
         return acda_alpha_conv2d(
             x, alpha, self.generator.bases.to(alpha.dtype), self.coef, self.bias, self.stride, self.padding,
             self.dilation, backend=self.backend,

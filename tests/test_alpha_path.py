@@ -105,6 +105,22 @@ def test_layouts_and_empty_batch():
     assert torch.equal(gc, torch.zeros_like(coef))
 
 
+def test_grad_alpha_keeps_the_layout_of_alpha():
+    """α from a channels-last generator is pixel-major (N, H', W', m, B) in memory; grad α comes back so, no copy."""
+    case = CASES[2]
+    x, alpha, bases, coef, bias = _inputs(*case, torch.float64)
+    pixel_major = alpha.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
+    for a in (alpha, pixel_major):
+        a = a.clone().requires_grad_()
+        out = acda_alpha_conv2d(x, a, bases, coef, bias, *_geometry(case), backend="native")
+        (grad,) = torch.autograd.grad(out.square().sum(), a)
+        assert grad.stride() == a.stride()
+        ref = reference.alpha_forward(x, a, bases, coef, bias, *_geometry(case))
+        torch.testing.assert_close(grad, torch.autograd.grad(ref.square().sum(), a)[0], rtol=1e-11, atol=1e-11)
+    inputs = (x, pixel_major.requires_grad_(), bases, coef.requires_grad_(), bias)
+    torch.library.opcheck(torch.ops.acda.acda_alpha_conv2d.default, (*inputs, [2, 2], [0, 1], [1, 1], "native"))
+
+
 def test_non_finite_alpha_on_padding_taps_propagates_as_in_the_reference():
     """An infinite α makes its atom infinite on every tap, padding included: 0·inf = NaN, as the reference."""
     case = CASES[1]

@@ -244,7 +244,7 @@ def acda_alpha_conv2d_backward(grad_out: Tensor, x: Tensor, alpha: Tensor, bases
     gx, ga, gc = impl.alpha_backward(grad_out, x, alpha, bases, coef, tuple(stride), tuple(padding), tuple(dilation),
                                      needs_x, needs_alpha, needs_coef)
     gx = gx.to(x.dtype).contiguous(memory_format=impl.memory_format) if needs_x else x.new_empty(0)
-    ga = ga.to(alpha.dtype).contiguous() if needs_alpha else alpha.new_empty(0)
+    ga = _in_layout_of(ga.to(alpha.dtype), alpha) if needs_alpha else alpha.new_empty(0)
     gc = gc.to(coef.dtype).contiguous() if needs_coef else coef.new_empty(0)
     return gx, ga, gc
 
@@ -254,9 +254,16 @@ def _acda_alpha_conv2d_backward_fake(grad_out, x, alpha, bases, coef, stride, pa
                                      needs_alpha, needs_coef, backend):
     gx = (torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=get_backend(backend).memory_format)
           if needs_x else x.new_empty(0))
-    ga = torch.empty(alpha.shape, dtype=alpha.dtype, device=alpha.device) if needs_alpha else alpha.new_empty(0)
+    ga = torch.empty_like(alpha) if needs_alpha else alpha.new_empty(0)
     gc = torch.empty(coef.shape, dtype=coef.dtype, device=coef.device) if needs_coef else coef.new_empty(0)
     return gx, ga, gc
+
+
+def _in_layout_of(t: Tensor, like: Tensor) -> Tensor:
+    """``t`` stored as ``torch.empty_like(like)`` would be (the layout the fake implementation promises): grad α
+    keeps the memory layout of α (pixel-major from the layer's channels-last generator), copied only if needed."""
+    target = torch.empty_like(like)
+    return t if t.stride() == target.stride() else target.copy_(t)
 
 
 def _alpha_setup_context(ctx, inputs, output):

@@ -38,7 +38,7 @@ inline Pixel pixel_of(const Geometry& g, int64_t p) { return {p / (g.OH * g.OW),
 //   GivenAtoms: the (N, m, kh, kw, H', W') tensor itself, read through its strides; grad atoms written into
 //     the contiguous gradient tensor.
 //   AlphaAtoms (the alpha path): D = alpha . psi formed per tile of pixels into a cache-resident buffer
-//     (m, tile, kh*kw) by m small GEMMs; grad atoms of the tile go to a second such buffer, and
+//     (tile, m, kh*kw) by one GEMM; grad atoms of the tile go to a second such buffer, and
 //     grad alpha = grad atoms . psi^T is written per tile (grad atoms never exist at full size).
 // Interface: load(p0, np, atoms_needed) at the start of a tile of pixels [p0, p0 + np) (forms its atoms only if
 // atoms_needed); atoms(p) / strides(); grad_slot(p) and its strides grad_tap / grad_atom; store_grad(p0, np)
@@ -70,63 +70,38 @@ class GivenAtoms {
 template <typename T>
 class AlphaAtoms {
  public:
-  // alpha: contiguous (N, m, B, H', W'); psi: contiguous (B, kh*kw); grad_alpha: contiguous like alpha, or null.
+  // alpha: pixel-major (N*H'*W', m, B) contiguous, i.e. (N, m, B, H', W') stored channels-last; psi: contiguous
+  // (B, kh*kw); grad_alpha: like alpha, or null. A tile's atoms are one GEMM: (np*m, B) x (B, kh*kw).
   AlphaAtoms(const Geometry& g, const T* alpha, const at::Tensor& psi, T* grad_alpha, int64_t tile)
-      : g_(g), alpha_(alpha), psi_(psi), grad_alpha_(grad_alpha), tile_(tile), B_(psi.size(0)),
-        buf_(at::empty({g.m, tile, g.taps()}, psi.options())),
-        gbuf_(grad_alpha ? at::empty({g.m, tile, g.taps()}, psi.options()) : at::Tensor()), atap_(g.taps()) {
+      : g_(g), alpha_(alpha), psi_(psi), grad_alpha_(grad_alpha), B_(psi.size(0)),
+        buf_(at::empty({tile * g.m, g.taps()}, psi.options())),
+        gbuf_(grad_alpha ? at::empty({tile * g.m, g.taps()}, psi.options()) : at::Tensor()), atap_(g.taps()) {
     for (int64_t t = 0; t < g.taps(); ++t) atap_[t] = t;
   }
   void load(int64_t p0, int64_t np, bool atoms_needed) {
     p0_ = p0;
     if (!atoms_needed) return;
-    for_each_segment(p0, np, [&](int64_t q, const at::Tensor& a, const at::Tensor&) {  // atoms_b = alpha_b^T psi
-      for (int64_t b = 0; b < g_.m; ++b) {
-        at::Tensor out = tile_view(buf_, b, q, a.size(2));
-        at::mm_out(out, a[b].t(), psi_);
-      }
-    });
+    at::Tensor out = rows(buf_.data_ptr<T>(), np * g_.m, g_.taps());
+    at::mm_out(out, rows(const_cast<T*>(alpha_) + p0 * g_.m * B_, np * g_.m, B_), psi_);
   }
-  const T* atoms(int64_t p) const { return buf_.data_ptr<T>() + (p - p0_) * g_.taps(); }
-  AtomStrides strides() const { return {tile_ * g_.taps(), atap_.data()}; }
-  T* grad_slot(int64_t p) const { return gbuf_.data_ptr<T>() + (p - p0_) * g_.taps(); }
+  const T* atoms(int64_t p) const { return buf_.data_ptr<T>() + (p - p0_) * g_.m * g_.taps(); }
+  AtomStrides strides() const { return {g_.taps(), atap_.data()}; }
+  T* grad_slot(int64_t p) const { return gbuf_.data_ptr<T>() + (p - p0_) * g_.m * g_.taps(); }
   int64_t grad_tap() const { return 1; }
-  int64_t grad_atom() const { return tile_ * g_.taps(); }
-  void store_grad(int64_t p0, int64_t np) {  // grad alpha_b^T = grad atoms_b psi^T
-    for_each_segment(p0, np, [&](int64_t q, const at::Tensor&, const at::Tensor& ga) {
-      for (int64_t b = 0; b < g_.m; ++b) {
-        at::Tensor out = ga[b].t();
-        at::mm_out(out, tile_view(gbuf_, b, q, ga.size(2)), psi_.t());
-      }
-    });
+  int64_t grad_atom() const { return g_.taps(); }
+  void store_grad(int64_t p0, int64_t np) {  // grad alpha = grad atoms psi^T, straight into the output rows
+    at::Tensor out = rows(grad_alpha_ + p0 * g_.m * B_, np * g_.m, B_);
+    at::mm_out(out, rows(gbuf_.data_ptr<T>(), np * g_.m, g_.taps()), psi_.t());
   }
 
  private:
-  // (np, taps) block of a tile buffer for atom b, pixels from tile offset q.
-  at::Tensor tile_view(const at::Tensor& buf, int64_t b, int64_t q, int64_t np) const {
-    return at::from_blob(buf.data_ptr<T>() + (b * tile_ + q) * g_.taps(), {np, g_.taps()}, psi_.options());
-  }
-  // f(tile offset, alpha (m, B, np), grad alpha (m, B, np) | undefined) per run of the tile's pixels
-  // within one image (views with pixel stride 1: a tile may span images when they are small).
-  template <typename F>
-  void for_each_segment(int64_t p0, int64_t np, F&& f) const {
-    const int64_t hw = g_.OH * g_.OW;
-    for (int64_t p = p0; p < p0 + np;) {
-      const int64_t n = p / hw, len = std::min(p0 + np, (n + 1) * hw) - p;
-      const int64_t offset = n * g_.m * B_ * hw + (p - n * hw);
-      const std::vector<int64_t> sizes{g_.m, B_, len}, strides{B_ * hw, hw, 1};
-      at::Tensor a = at::from_blob(const_cast<T*>(alpha_) + offset, sizes, strides, psi_.options());
-      at::Tensor ga = grad_alpha_ ? at::from_blob(grad_alpha_ + offset, sizes, strides, psi_.options()) : at::Tensor();
-      f(p - p0, a, ga);
-      p += len;
-    }
-  }
+  at::Tensor rows(T* data, int64_t r, int64_t c) const { return at::from_blob(data, {r, c}, psi_.options()); }
 
   const Geometry& g_;
   const T* alpha_;
   at::Tensor psi_;
   T* grad_alpha_;
-  int64_t tile_, B_, p0_ = 0;
+  int64_t B_, p0_ = 0;
   at::Tensor buf_, gbuf_;
   std::vector<int64_t> atap_;
 };
@@ -265,6 +240,10 @@ Geometry alpha_geometry(const at::Tensor& x, const at::Tensor& alpha, const at::
   return make_geometry(x, sizes, std::vector<int64_t>(6, 0), stride, padding, dilation);
 }
 
+// alpha (N, m, B, H', W') as (N, H', W', m, B) contiguous: no copy when it is stored so (the layer's generator
+// output in channels-last memory).
+at::Tensor pixel_major(const at::Tensor& alpha) { return alpha.detach().permute({0, 3, 4, 1, 2}).contiguous(); }
+
 }  // namespace
 
 at::Tensor acda_forward(const at::Tensor& x, const at::Tensor& atoms, const at::Tensor& coef,
@@ -293,7 +272,7 @@ at::Tensor alpha_forward(const at::Tensor& x, const at::Tensor& alpha, const at:
   const at::Tensor w = coefficient_matrix(coef, g);
   const at::Tensor b = bias_or_undefined(bias, x, w.size(0));
   const at::Tensor xc = channels_last_x(x);
-  const at::Tensor ac = alpha.detach().contiguous();
+  const at::Tensor ac = pixel_major(alpha);
   const at::Tensor psi = bases.detach().reshape({bases.size(0), g.taps()}).contiguous();
   at::Tensor out = empty_channels_last({g.N, w.size(0), g.OH, g.OW}, x);
   const int64_t t = tile_or_default(tile, g, x.element_size());
@@ -338,9 +317,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
   const at::Tensor w = coefficient_matrix(coef, g);
   const int64_t O = w.size(0);
   const BackwardBuffers b = backward_buffers(g, grad_out, x, O, "(N, O, H', W')", needs_x, false);
-  const at::Tensor ac = alpha.detach().contiguous();
+  const at::Tensor ac = pixel_major(alpha);
   const at::Tensor psi = bases.detach().reshape({bases.size(0), g.taps()}).contiguous();
-  at::Tensor galpha = needs_alpha ? at::empty(ac.sizes(), x.options()) : at::Tensor();
+  at::Tensor galpha = needs_alpha ? at::empty(ac.sizes(), x.options()) : at::Tensor();  // pixel-major too
   at::Tensor gw;
   const int64_t t = tile_or_default(tile, g, x.element_size());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_alpha_conv2d_backward", [&] {
@@ -351,6 +330,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
                               needs_x ? b.grad_x.data_ptr<scalar_t>() : nullptr, needs_alpha,
                               needs_coef ? &gw : nullptr, g, t);
   });
+  if (needs_alpha) galpha = galpha.permute({0, 3, 4, 1, 2});  // (N, m, B, H', W'), stored pixel-major
   return {b.grad_x, galpha, coefficient_gradient(gw, needs_coef, g, O, w)};
 }
 

@@ -35,7 +35,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> acda_backward(const at::Tensor& g
 at::Tensor alpha_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& bases,
                          const at::Tensor& coef, const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                          at::IntArrayRef padding, at::IntArrayRef dilation, int64_t tile);
-// (grad_x channels-last, grad_alpha contiguous, grad_coef); undefined where not requested. No grad of bases.
+// (grad_x channels-last, grad_alpha stored pixel-major (N, H', W', m, B), grad_coef); undefined where not
+// requested. No grad of bases.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& grad_out, const at::Tensor& x,
                                                               const at::Tensor& alpha, const at::Tensor& bases,
                                                               const at::Tensor& coef, at::IntArrayRef stride,
