@@ -42,8 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bases import multiscale_bases
-from .utils import conv_output_size
 from .ops.reference import atoms_from_alpha
+from .utils import conv_output_size
 
 __all__ = ["AtomGenerator", "GENERATORS"]
 

@@ -12,6 +12,9 @@ forward+backward (all inputs and parameters require grad; a fixed random output 
 - ``conv``: ``nn.Conv2d`` (the baseline every ratio is taken to, measured in the same run);
 - ``acda_<backend>``: ``acda_conv2d(x, atoms, coef, bias)`` with the atoms given (Table 6's
   "ACDA (conv only)"; the generator is a small ordinary conv and is not timed);
+- ``acda_layer``: the whole ``ACDAConv2d(256, 256, k, padding=k // 2, num_atoms=6, generator="paper")``
+  with its default backend ``"auto"`` (the native fused op on CPU, Triton on CUDA): generator Φ,
+  atom convolution and coefficients, only through the public layer (issue 14's whole-layer rows);
 - ``dfn``: the full per-pixel filters K (N, H, W, O, C, k, k) applied directly
   (``acda.functional.per_pixel_conv2d``),
   only where K, its gradient and the unfolded input fit in memory (``dfn_bytes``).
@@ -23,18 +26,24 @@ it); ``acda_reference`` is the authors' formulation (unfold + einsum, then a 1×
 compiler);
 ``acda_triton`` is the Triton atom convolution followed by cuDNN's 1×1 convolution.
 
-For the fast ACDA rows, ``paired_ratio_to_conv`` is the median over rounds of ACDA time / ``conv``
-time with the two timed back to back in each round (the ratio the issue-3 targets are judged on: it
+For the fast ACDA rows (and ``acda_layer``), ``paired_ratio_to_conv`` is the median over rounds of ACDA time / ``conv``
+time with the two timed back to back in each round (the ratio the issue-3 and issue-14 CPU targets are judged on: it
 cancels drift in the machine's speed between benchmarks, which the ratio of separately measured
 medians does not).
 
-``extra_info``: forward multiply-adds (``macs``, paper convention), peak bytes allocated during one
+``extra_info``: forward multiply-adds (``macs``, paper convention; the generator's included for
+``acda_layer``, ``layer_macs``), peak bytes allocated during one
 call (``peak_bytes``: ``acda.profile.peak_memory``: tensors allocated through ATen on CPU, including
 the native kernel's tiles in the calling thread; ``torch.cuda.max_memory_allocated`` on CUDA),
-ratio to ``conv`` in this run, threads, device, torch version and /proc/loadavg.
+ratio to ``conv`` in this run, threads, device, torch version and /proc/loadavg (``run_info``), and
+the provenance of the machine (``reproduce.provenance.fingerprint``) so the report records where it ran.
+
+``ACDA_BENCH_SECONDS`` (default 3) is the time budget of each timed row (rounds of ``_rounds``);
+``benchmarks/gpu.sh`` sets it small.
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
@@ -43,6 +52,7 @@ import time
 import pytest
 import torch
 
+from acda import ACDAConv2d
 from acda.functional import acda_conv2d, per_pixel_conv2d
 from acda.ops import BACKENDS
 from acda.profile import closed_form, peak_memory
@@ -54,7 +64,9 @@ KERNELS = (3, 5, 7)
 MODES = ("forward", "forward_backward")
 NUM_ATOMS = 6
 ACDA_BACKENDS = ["reference", "shift", "triton"] if DEVICE.type == "cuda" else ["reference", "shift", "native"]
-IMPLS = ["conv", *(f"acda_{b}" for b in ACDA_BACKENDS), "dfn"]
+LAYER = "acda_layer"  # the whole ACDAConv2d, default backend
+IMPLS = ["conv", *(f"acda_{b}" for b in ACDA_BACKENDS), LAYER, "dfn"]
+BUDGET_S = float(os.environ.get("ACDA_BENCH_SECONDS", "3.0"))
 _MEDIANS: dict[tuple, float] = {}
 
 
@@ -85,12 +97,38 @@ def _cases():
                     yield pytest.param(shape_name, k, mode, impl, id=f"{shape_name}-k{k}-{mode}-{impl}")
 
 
+def backend_of(impl: str) -> str | None:
+    """The ``acda_conv2d`` backend an ``acda_<backend>`` row times (None for conv, dfn and the whole layer)."""
+    return impl.removeprefix("acda_") if impl.startswith("acda_") and impl != LAYER else None
+
+
+def whole_layer(channels: int, k: int, **kwargs) -> ACDAConv2d:
+    """The layer of the whole-layer rows: ``channels``→``channels``, "same" padding, m = 6, paper generator."""
+    return ACDAConv2d(channels, channels, k, padding=k // 2, num_atoms=NUM_ATOMS, generator="paper", **kwargs)
+
+
+def layer_macs(layer: ACDAConv2d, height: int, width: int) -> int:
+    """Forward multiply-adds of one image through a stride-1 paper-generator layer: atom + coefficient
+    convolutions and the generator Φ (closed forms of ``acda.profile``)."""
+    k = layer.kernel_size[0]
+    conv = closed_form("acda_conv", layer.in_channels, layer.out_channels, k, height, width,
+                       num_atoms=layer.num_atoms, bias=layer.bias is not None)["flops"]
+    gen = closed_form("paper_generator", layer.in_channels, layer.out_channels, k, height, width,
+                      num_atoms=layer.num_atoms, num_basis_elements=layer.generator.num_basis_elements,
+                      hidden=layer.generator.hidden_channels)["flops"]
+    return conv + gen
+
+
 def _build(impl: str, shape, k: int, requires_grad: bool):
     torch.manual_seed(0)
     n, c, h, w = shape
     o, p = c, k // 2
     x = torch.randn(n, c, h, w, device=DEVICE)
-    if impl == "conv":
+    if impl == LAYER:
+        layer = whole_layer(c, k, device=DEVICE)
+        leaves = [x, *layer.parameters()]
+        fn = lambda: layer(x)  # noqa: E731
+    elif impl == "conv":
         conv = torch.nn.Conv2d(c, o, k, padding=p, device=DEVICE)
         leaves = [x, conv.weight, conv.bias]
         fn = lambda: conv(x)  # noqa: E731
@@ -99,7 +137,7 @@ def _build(impl: str, shape, k: int, requires_grad: bool):
         leaves = [x, kernels]
         fn = lambda: per_pixel_conv2d(x, kernels, 1, p)  # noqa: E731
     else:
-        backend = impl.removeprefix("acda_")
+        backend = backend_of(impl)
         atoms = torch.randn(n, NUM_ATOMS, k, k, h, w, device=DEVICE) / k
         coef = torch.randn(o, c, NUM_ATOMS, device=DEVICE) / (c * NUM_ATOMS) ** 0.5
         bias = torch.zeros(o, device=DEVICE)
@@ -148,8 +186,8 @@ def paired_ratio(run, baseline, rounds: int) -> tuple[float, int]:
 def test_acda_time(benchmark, shape_name, k, mode, impl):
     smoke = benchmark.disabled
     shape = SMOKE_SHAPE if smoke else SHAPES[shape_name]
-    backend = impl.removeprefix("acda_")
-    if impl.startswith("acda_") and not BACKENDS[backend].available(DEVICE):
+    backend = backend_of(impl)
+    if backend is not None and not BACKENDS[backend].available(DEVICE):
         pytest.skip(f"backend {backend!r} is not available on {DEVICE}")
     need = dfn_bytes(shape, k)
     if impl == "dfn" and need > 0.5 * _available_bytes():
@@ -158,19 +196,19 @@ def test_acda_time(benchmark, shape_name, k, mode, impl):
     run = _runner(impl, shape, k, backward)
 
     n, c, h, w = shape
-    kind = "conv" if impl in ("conv", "dfn") else "acda_conv"
-    macs = closed_form(kind, c, c, k, h, w, num_atoms=NUM_ATOMS, bias=impl != "dfn")["flops"]
+    if impl == LAYER:
+        macs = n * layer_macs(whole_layer(c, k, device="meta"), h, w)
+    else:
+        kind = "conv" if impl in ("conv", "dfn") else "acda_conv"
+        macs = closed_form(kind, c, c, k, h, w, num_atoms=NUM_ATOMS, bias=impl != "dfn")["flops"]
     run()  # warm-up (and first-use compile of the native kernel)
     t0 = time.perf_counter()
     out = run()
     seconds = time.perf_counter() - t0
     assert out.shape == (n, c, h, w) and torch.isfinite(out).all()
-    with open("/proc/loadavg") if os.path.exists("/proc/loadavg") else open(os.devnull) as f:
-        loadavg = f.read().strip()
     benchmark.extra_info.update(
         shape=shape_name, shape_dims=list(shape), k=k, mode=mode, impl=impl, macs=macs,
-        peak_bytes=peak_memory(run, DEVICE), threads=torch.get_num_threads(), device=_device_name(),
-        torch=torch.__version__, loadavg=loadavg, smoke=smoke, cores=os.cpu_count(),
+        peak_bytes=peak_memory(run, DEVICE), smoke=smoke, **run_info(DEVICE, provenance=not smoke),
     )
     if smoke:
         benchmark(run)
@@ -182,23 +220,46 @@ def test_acda_time(benchmark, shape_name, k, mode, impl):
     conv = _MEDIANS.get((shape_name, k, mode, "conv"))
     if conv:
         benchmark.extra_info["ratio_to_conv"] = median / conv
-    if impl.startswith("acda_") and impl != "acda_reference":
+    if impl.startswith("acda_") and impl != "acda_reference":  # the fast backends and the whole layer
         conv_run = _runner("conv", shape, k, backward)
         conv_run()
         ratio, pairs = paired_ratio(run, conv_run, rounds)
         benchmark.extra_info.update(paired_ratio_to_conv=ratio, paired_rounds=pairs)
 
 
-def _rounds(seconds: float) -> int:
-    """As many rounds as fit in ~3 s (at least 3, at most 15); one for calls over 20 s (the reference's backward)."""
+def _rounds(seconds: float, budget: float = BUDGET_S) -> int:
+    """As many rounds as fit in ``budget`` seconds (default ``ACDA_BENCH_SECONDS``, 3: at least 3, at most 15);
+    one for calls over 20 s (the reference's backward)."""
     if seconds > 20:
         return 1
-    return max(3, min(15, int(3.0 / max(seconds, 1e-6))))
+    return max(3, min(15, int(budget / max(seconds, 1e-6))))
 
 
-def _device_name() -> str:
-    if DEVICE.type == "cuda":
-        return torch.cuda.get_device_name(DEVICE)
+def run_info(device: torch.device, provenance: bool = True) -> dict:
+    """``extra_info`` fields every benchmark row records: threads, device name, torch, load, cores and (when
+    ``provenance``) the machine's fingerprint columns, recorded where the benchmark ran."""
+    with open("/proc/loadavg") if os.path.exists("/proc/loadavg") else open(os.devnull) as f:
+        loadavg = f.read().strip()
+    info = dict(threads=torch.get_num_threads(), device=device_name(device), torch=torch.__version__,
+                loadavg=loadavg, cores=os.cpu_count())
+    if provenance:
+        info["provenance"] = _provenance(device.type)
+    return info
+
+
+@functools.cache
+def _provenance(device_type: str) -> dict[str, str]:
+    from reproduce.provenance import fingerprint
+
+    fields = fingerprint(device_type)
+    return {"mkl": fields["mkl"], "onednn": fields["onednn"], "fingerprint": fields["fingerprint"],
+            "cuda": (torch.version.cuda or "") if device_type == "cuda" else ""}
+
+
+def device_name(device: torch.device = DEVICE) -> str:
+    """``torch.cuda.get_device_name`` on CUDA; ``cpu (<model>, <ATen capability>)`` on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

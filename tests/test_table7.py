@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from reproduce import table7
 
@@ -35,3 +36,21 @@ def test_rejects_bad_arguments():
         table7.main(["--image-size", "16"])
     with pytest.raises(SystemExit):
         table7.main(["--batch", "0"])
+
+
+def test_device_cuda_without_cuda_is_refused_cleanly(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exc:
+        table7.main(["--device", "cuda"])
+    assert exc.value.code == 2 and "--device cuda requested but CUDA is not available" in capsys.readouterr().err
+
+
+def test_device_cuda_selects_the_gpu_setting(monkeypatch, tmp_path):
+    """--device cuda (CUDA faked, the run stubbed): the GPU batch (64) and the device reach the run and the report."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    seen = {}
+    monkeypatch.setattr(table7, "build_results", lambda *args: seen.setdefault("run", args) and [])
+    monkeypatch.setattr(table7.base, "publish", lambda *args, **kwargs: seen.setdefault("device", kwargs["device"]))
+    assert table7.main(["--device", "cuda", "--out", str(tmp_path / "cuda")]) == 0
+    assert seen == {"run": (torch.device("cuda"), 64, 224, 5, "auto"), "device": "cuda"}
