@@ -44,6 +44,7 @@ __all__ = [
     "count_parameters",
     "count_flops",
     "flop_counter_macs",
+    "executed_macs",
     "peak_memory",
     "closed_form",
 ]
@@ -223,6 +224,17 @@ def flop_counter_macs(module: nn.Module, inputs: Any) -> int:
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         module(*inputs)
+    return counter.get_total_flops() // 2
+
+
+def executed_macs(fn: Callable[[], Any]) -> int:
+    """Multiply-adds ``torch.utils.flop_counter.FlopCounterMode`` counts while ``fn()`` runs (e.g. a whole
+    training step: forward, backward, each op's executed work, ACDA's custom ops included)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
     return counter.get_total_flops() // 2
 
 

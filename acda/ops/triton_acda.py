@@ -1,0 +1,505 @@
+"""Fused Triton kernels for the two-layer ACDA on the "α path" (paper §3.2, Eq. 5 then Eq. 6).
+
+The atoms are never materialised: each program forms them per pixel, in registers, from the
+basis coefficients ``alpha`` and the fixed bases (``D = α·ψ``, §3.2), convolves them with the
+input (Eq. 5) and contracts the result with the coefficients (the 1×1 convolution of Eq. 6) by
+``tl.dot``, all in one kernel. Semantics (cross-correlation, zero padding)::
+
+    atoms[n, b, u, v, i, j] = Σ_β alpha[n, b, β, i, j] · bases[β, u, v]
+    z[n, c·m + b, i, j]     = Σ_{u,v} atoms[n, b, u, v, i, j] · x[n, c, i·s_h − p_h + u·d_h, j·s_w − p_w + v·d_w]
+    out[n, o, i, j]         = bias[o] + Σ_{c,b} coef[o, c, b] · z[n, c·m + b, i, j]
+
+with ``x`` (N, C, H, W), ``alpha`` (N, m, B, H', W'), ``bases`` (B, k_h, k_w) (no gradient),
+``coef`` (O, C, m), ``bias`` (O,) or ``None``. The oracle is ``acda.ops.reference.fused_forward``
+/ ``fused_backward`` applied to ``einsum("nmbhw,buv->nmuvhw", alpha, bases)``.
+
+Design
+------
+Pixels are flattened (``p = i·W' + j``) and tiled by ``BLOCK_P``; input channels by ``BLOCK_C``,
+output channels by ``BLOCK_O``, the bases by ``BLOCK_B`` (all powers of two; the ``tl.dot``
+operands are ≥ 16 on every axis, padded lanes are masked to zero). Every kernel reads its inputs
+through explicit strides (channels-last ``x``, a stride-0 ``grad_out``: no copies); results are
+written contiguous. Accumulation is fp32 for every input dtype.
+
+- ``_fwd`` — one program per (sample n, pixel tile, output-channel tile), accumulator
+  ``acc[BLOCK_P, BLOCK_O]``. Loop over channel tiles and the m atoms: load the coefficients
+  ``alpha[n, b, :, tile]`` once as ``[BLOCK_P, BLOCK_B]``; for each tap (u, v) (unrolled) the
+  pixel's atom is ``Σ_β alpha·bases[β, u, v]`` (a register reduction over the β axis) and
+  ``z_b[p, c] += atom[p]·x[c, tap(p)]`` (masked at the image borders); then
+  ``acc += tl.dot(z_b, W_b)`` with ``W_b[c, o] = coef[o, c, b]``. Bias added, tile stored once.
+  The atom convolution is recomputed per output-channel tile (one tile when O ≤ 64).
+- ``_bwd_gz`` — one program per (n, pixel tile): for each b and channel tile,
+  ``gz_b = g·W_bᵀ`` (``tl.dot`` over output-channel tiles). If ``grad_alpha`` is wanted,
+  ``grad_atoms_b[tap, p] = Σ_c gz_b[p, c]·x[c, tap(p)]`` is reduced over the channels per tap and
+  immediately projected on the bases, ``grad_alpha[b, β, p] += bases[β, tap]·grad_atoms_b[tap, p]``:
+  the (N, m, k_h, k_w, H', W') gradient of the atoms never exists. If ``grad_x`` is wanted, gz is
+  written once, fp32, (N, C·m, H'·W') — the only scratch tensor (the gradient of Eq. 6's input).
+- ``_bwd_x`` — NATTEN-style inverse neighbourhood, a gather (no atomics, deterministic): one
+  program per (n, tile of *input* pixels, channel tile); for each tap it inverts the index map
+  (``i = (y + p_h − u·d_h)/s_h`` when that is an integer in [0, H'), likewise for columns), forms
+  the atom at that output pixel from ``alpha`` and the bases, and accumulates ``atom·gz``.
+- ``_bwd_coef`` — ``grad_coef[o, c, b] = Σ_{n,p} g[n, o, p]·z[n, c·m + b, p]``: z is recomputed as
+  in ``_fwd`` (transposed, ``[BLOCK_C, BLOCK_P]``) and ``tl.dot(z_b, g)`` accumulated over a strided
+  share of the (n, pixel tile) pairs; grid (SPLIT, m·channel tiles, output-channel tiles). Each
+  program writes its fp32 partial (SPLIT, m, C, O); a ``torch.sum`` over SPLIT finishes it.
+  SPLIT depends only on the shapes, so the result is deterministic (and identical across GPUs).
+
+Dot precision: fp32 inputs use TF32 iff ``torch.backends.cuda.matmul.allow_tf32`` (else "ieee");
+fp16/bf16 inputs feed the tensor cores in their own dtype (z, the fp32 atom-convolution result,
+is rounded once to that dtype before the dot, as the unfused path stores it), accumulating in fp32.
+
+Interpreter (``TRITON_INTERPRET=1``, CPU tensors; how CI runs these kernels): the kernels are
+decorated lazily on first use (``_kernels``, cached per mode), so importing this module needs no
+triton, and they avoid ``tl.sum``/``tl.zeros`` (``@triton.jit`` library functions that break under
+the interpreter when triton was imported before the variable was set). The β and channel
+reductions are ``tl.reduce(v, axis, tl.standard._sum_combine)`` — what ``tl.sum`` expands to when
+compiled; the interpreter recognises that combine function by identity and sums with numpy (a
+combine function of our own would not do: the interpreter re-executes kernel source against the
+module globals, so a closure is invisible to it, and it would reduce element by element in Python).
+``tl.dot`` works in the interpreter for fp32/fp16 but not bf16 (numpy holds bf16 as uint16 and
+multiplies the bit patterns), so there bf16 operands are widened to fp32 for the dot; TF32 is off
+(the interpreter computes in fp32 anyway). Tested on CPU only so far (``tests/test_ops_triton_acda.py``);
+the same tests run the compiled kernels when CUDA is present. Block sizes are defaults, not autotuned.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+from .triton_atom_conv import _HAS_TRITON, interpreting, is_available
+
+__all__ = ["is_available", "interpreting", "alpha_forward", "alpha_backward"]
+
+BLOCK_P = 64
+BLOCK_C_MAX = 32
+BLOCK_O_MAX = 64
+NUM_WARPS = 4
+# grad_coef: about this many programs in all (SPLIT · m · channel tiles · output tiles), from the shapes only.
+COEF_PROGRAMS = 512
+# grad_coef: software pipelining of its tile loop multi-buffers the k_h·k_w x tiles in shared memory
+# (fp32, k = 5, sm_90: 231 KB at 2 stages, 455 KB at 3 — over the limit; 24 KB at 1).
+COEF_STAGES = 1
+
+
+@functools.cache
+def _kernels(interpret: bool) -> dict[str, Any]:
+    """Decorate the four kernels; cached per interpreter mode, as ``triton.jit`` reads it then."""
+    del interpret  # the cache key; triton.jit reads TRITON_INTERPRET itself
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def _fwd(
+        x_ptr, a_ptr, bs_ptr, w_ptr, bias_ptr, out_ptr,
+        C, H, W, OH, OW, M, NB, CO,
+        sxn, sxc, sxh, sxw,
+        san, sam, sab, sah, saw,
+        swo, swc, swm,
+        STRIDE_H, STRIDE_W, PAD_H, PAD_W, DIL_H, DIL_W,
+        KH: tl.constexpr, KW: tl.constexpr, HAS_BIAS: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr,
+        BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_B: tl.constexpr,
+    ):
+        P = OH * OW
+        num_pt = (P + BLOCK_P - 1) // BLOCK_P
+        pid = tl.program_id(0)
+        n = (pid // num_pt).to(tl.int64)
+        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
+        offs_o = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
+        offs_bt = tl.arange(0, BLOCK_B)
+        mask_p = offs_p < P
+        mask_o = offs_o < CO
+        mask_bt = offs_bt < NB
+        oi = offs_p // OW
+        oj = offs_p % OW
+
+        a_pix = a_ptr + n * san + (oi * sah + oj * saw)[:, None] + offs_bt[None, :] * sab  # [P, B]
+        a_mask = mask_p[:, None] & mask_bt[None, :]
+        acc = tl.full([BLOCK_P, BLOCK_O], 0.0, tl.float32)
+        for c0 in range(0, C, BLOCK_C):
+            offs_c = c0 + tl.arange(0, BLOCK_C)
+            mask_c = offs_c < C
+            x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[None, :] * sxc  # [1, C]
+            w_ptrs = w_ptr + offs_c[:, None] * swc + offs_o[None, :] * swo  # [C, CO]
+            w_mask = mask_c[:, None] & mask_o[None, :]
+            for b in range(0, M):
+                al = tl.load(a_pix + b * sam, mask=a_mask, other=0.0).to(tl.float32)
+                z = tl.full([BLOCK_P, BLOCK_C], 0.0, tl.float32)
+                for u in tl.static_range(KH):
+                    ih = oi * STRIDE_H - PAD_H + u * DIL_H
+                    ok_h = mask_p & (ih >= 0) & (ih < H)
+                    for v in tl.static_range(KW):
+                        iw = oj * STRIDE_W - PAD_W + v * DIL_W
+                        ok = ok_h & (iw >= 0) & (iw < W)
+                        psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
+                        atom = tl.reduce(al * psi[None, :], 1, tl.standard._sum_combine)  # [P]: D = α·ψ at this tap
+                        xv = tl.load(x_base + (ih * sxh + iw * sxw)[:, None],
+                                     mask=ok[:, None] & mask_c[None, :], other=0.0).to(tl.float32)
+                        z += atom[:, None] * xv
+                # padded channels: 0 (an infinite atom times the masked 0 would be NaN)
+                z = tl.where(mask_c[None, :], z, 0.0)
+                wb = tl.load(w_ptrs + b * swm, mask=w_mask, other=0.0)
+                if LOWP:
+                    acc = tl.dot(z.to(x_ptr.dtype.element_ty), wb.to(x_ptr.dtype.element_ty), acc, input_precision=PREC)
+                else:
+                    acc = tl.dot(z, wb.to(tl.float32), acc, input_precision=PREC)
+
+        if HAS_BIAS:
+            acc += tl.load(bias_ptr + offs_o, mask=mask_o, other=0.0).to(tl.float32)[None, :]
+        out_ptrs = out_ptr + n * CO * P + offs_o.to(tl.int64)[None, :] * P + offs_p[:, None]
+        tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_o[None, :])
+
+    @triton.jit
+    def _bwd_gz(
+        g_ptr, x_ptr, bs_ptr, w_ptr, gz_ptr, ga_ptr,
+        C, H, W, OH, OW, M, NB, CO,
+        sgn, sgo, sgh, sgw,
+        sxn, sxc, sxh, sxw,
+        swo, swc, swm,
+        STRIDE_H, STRIDE_W, PAD_H, PAD_W, DIL_H, DIL_W,
+        KH: tl.constexpr, KW: tl.constexpr, STORE_GZ: tl.constexpr, NEED_ALPHA: tl.constexpr,
+        LOWP: tl.constexpr, PREC: tl.constexpr,
+        BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_B: tl.constexpr,
+    ):
+        P = OH * OW
+        num_pt = (P + BLOCK_P - 1) // BLOCK_P
+        pid = tl.program_id(0)
+        n = (pid // num_pt).to(tl.int64)
+        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
+        offs_bt = tl.arange(0, BLOCK_B)
+        mask_p = offs_p < P
+        mask_bt = offs_bt < NB
+        oi = offs_p // OW
+        oj = offs_p % OW
+        g_pix = g_ptr + n * sgn + (oi * sgh + oj * sgw)[:, None]  # [P, 1]
+
+        for b in range(0, M):
+            ga = tl.full([BLOCK_P, BLOCK_B], 0.0, tl.float32)
+            for c0 in range(0, C, BLOCK_C):
+                offs_c = c0 + tl.arange(0, BLOCK_C)
+                mask_c = offs_c < C
+                # gz_b[p, c] = Σ_o g[p, o]·coef[o, c, b]: the gradient of z (Eq. 6 transposed)
+                gz = tl.full([BLOCK_P, BLOCK_C], 0.0, tl.float32)
+                for o0 in range(0, CO, BLOCK_O):
+                    offs_o = o0 + tl.arange(0, BLOCK_O)
+                    mask_o = offs_o < CO
+                    gt = tl.load(g_pix + offs_o.to(tl.int64)[None, :] * sgo,
+                                 mask=mask_p[:, None] & mask_o[None, :], other=0.0)
+                    wt = tl.load(w_ptr + offs_o[:, None] * swo + offs_c[None, :] * swc + b * swm,
+                                 mask=mask_o[:, None] & mask_c[None, :], other=0.0)
+                    if LOWP:
+                        gz = tl.dot(gt.to(x_ptr.dtype.element_ty), wt.to(x_ptr.dtype.element_ty), gz,
+                                    input_precision=PREC)
+                    else:
+                        gz = tl.dot(gt.to(tl.float32), wt.to(tl.float32), gz, input_precision=PREC)
+                if STORE_GZ:
+                    # scratch (N, C·m, P), fp32, for _bwd_x
+                    gz_ptrs = (gz_ptr + (n * C * M + offs_c.to(tl.int64)[None, :] * M + b) * P
+                               + offs_p[:, None])
+                    tl.store(gz_ptrs, gz, mask=mask_p[:, None] & mask_c[None, :])
+                if NEED_ALPHA:
+                    x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[None, :] * sxc
+                    for u in tl.static_range(KH):
+                        ih = oi * STRIDE_H - PAD_H + u * DIL_H
+                        ok_h = mask_p & (ih >= 0) & (ih < H)
+                        for v in tl.static_range(KW):
+                            iw = oj * STRIDE_W - PAD_W + v * DIL_W
+                            ok = ok_h & (iw >= 0) & (iw < W)
+                            xv = tl.load(x_base + (ih * sxh + iw * sxw)[:, None],
+                                         mask=ok[:, None] & mask_c[None, :], other=0.0).to(tl.float32)
+                            g_atom = tl.reduce(gz * xv, 1, tl.standard._sum_combine)  # [P]: grad of atoms[b, u, v]
+                            psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
+                            ga += g_atom[:, None] * psi[None, :]
+            if NEED_ALPHA:
+                # grad_alpha is contiguous (N, M, NB, OH, OW)
+                ga_ptrs = ga_ptr + ((n * M + b) * NB + offs_bt[None, :]) * P + offs_p[:, None]
+                tl.store(ga_ptrs, ga.to(ga_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_bt[None, :])
+
+    @triton.jit
+    def _bwd_x(
+        gz_ptr, a_ptr, bs_ptr, gx_ptr,
+        C, H, W, OH, OW, M, NB,
+        san, sam, sab, sah, saw,
+        STRIDE_H, STRIDE_W, PAD_H, PAD_W, DIL_H, DIL_W,
+        KH: tl.constexpr, KW: tl.constexpr,
+        BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_B: tl.constexpr,
+    ):
+        P = OH * OW
+        Q = H * W
+        num_qt = (Q + BLOCK_P - 1) // BLOCK_P
+        pid = tl.program_id(0)
+        n = (pid // num_qt).to(tl.int64)
+        offs_q = (pid % num_qt) * BLOCK_P + tl.arange(0, BLOCK_P)
+        offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+        offs_bt = tl.arange(0, BLOCK_B)
+        mask_q = offs_q < Q
+        mask_c = offs_c < C
+        mask_bt = offs_bt < NB
+        y = offs_q // W
+        xc = offs_q % W
+
+        gz_base = gz_ptr + (n * C * M + offs_c.to(tl.int64)[None, :] * M) * P  # [1, C]
+        a_base = a_ptr + n * san + offs_bt[None, :] * sab  # [1, B]
+        acc = tl.full([BLOCK_P, BLOCK_C], 0.0, tl.float32)
+        for u in tl.static_range(KH):
+            # output row i reads input row y through tap u iff i·s_h = y + p_h − u·d_h
+            num_h = y + PAD_H - u * DIL_H
+            ok_h = mask_q & (num_h >= 0)
+            num_h = tl.where(ok_h, num_h, 0)  # keep //, % away from negatives
+            oi = num_h // STRIDE_H
+            ok_h = ok_h & (num_h % STRIDE_H == 0) & (oi < OH)
+            for v in tl.static_range(KW):
+                num_w = xc + PAD_W - v * DIL_W
+                ok = ok_h & (num_w >= 0)
+                num_w = tl.where(ok, num_w, 0)
+                oj = num_w // STRIDE_W
+                ok = ok & (num_w % STRIDE_W == 0) & (oj < OW)
+                oi_s = tl.where(ok, oi, 0)
+                oj_s = tl.where(ok, oj, 0)
+                psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
+                a_tap = a_base + (oi_s * sah + oj_s * saw)[:, None]  # [Q, B]
+                a_mask = ok[:, None] & mask_bt[None, :]
+                gz_tap = gz_base + (oi_s * OW + oj_s)[:, None]  # [Q, C]
+                gz_mask = ok[:, None] & mask_c[None, :]
+                for b in range(0, M):
+                    al = tl.load(a_tap + b * sam, mask=a_mask, other=0.0).to(tl.float32)
+                    atom = tl.reduce(al * psi[None, :], 1, tl.standard._sum_combine)
+                    gv = tl.load(gz_tap + b * P, mask=gz_mask, other=0.0)
+                    acc += atom[:, None] * gv
+
+        gx_ptrs = gx_ptr + n * C * Q + offs_c.to(tl.int64)[None, :] * Q + offs_q[:, None]
+        tl.store(gx_ptrs, acc.to(gx_ptr.dtype.element_ty), mask=mask_q[:, None] & mask_c[None, :])
+
+    @triton.jit
+    def _bwd_coef(
+        g_ptr, x_ptr, a_ptr, bs_ptr, part_ptr,
+        N, C, H, W, OH, OW, M, NB, CO,
+        sgn, sgo, sgh, sgw,
+        sxn, sxc, sxh, sxw,
+        san, sam, sab, sah, saw,
+        STRIDE_H, STRIDE_W, PAD_H, PAD_W, DIL_H, DIL_W,
+        SPLIT,
+        KH: tl.constexpr, KW: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr,
+        BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_B: tl.constexpr,
+    ):
+        P = OH * OW
+        num_pt = (P + BLOCK_P - 1) // BLOCK_P
+        num_ct = (C + BLOCK_C - 1) // BLOCK_C
+        split = tl.program_id(0)
+        b = tl.program_id(1) // num_ct
+        offs_c = (tl.program_id(1) % num_ct) * BLOCK_C + tl.arange(0, BLOCK_C)
+        offs_o = tl.program_id(2) * BLOCK_O + tl.arange(0, BLOCK_O)
+        offs_bt = tl.arange(0, BLOCK_B)
+        mask_c = offs_c < C
+        mask_o = offs_o < CO
+        mask_bt = offs_bt < NB
+
+        acc = tl.full([BLOCK_C, BLOCK_O], 0.0, tl.float32)
+        for t in range(split, N * num_pt, SPLIT):
+            n = (t // num_pt).to(tl.int64)
+            offs_p = (t % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
+            mask_p = offs_p < P
+            oi = offs_p // OW
+            oj = offs_p % OW
+            al = tl.load(a_ptr + n * san + b * sam + offs_bt[:, None] * sab + (oi * sah + oj * saw)[None, :],
+                         mask=mask_bt[:, None] & mask_p[None, :], other=0.0).to(tl.float32)  # [B, P]
+            x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[:, None] * sxc  # [C, 1]
+            z = tl.full([BLOCK_C, BLOCK_P], 0.0, tl.float32)  # z_bᵀ, recomputed as in _fwd
+            for u in tl.static_range(KH):
+                ih = oi * STRIDE_H - PAD_H + u * DIL_H
+                ok_h = mask_p & (ih >= 0) & (ih < H)
+                for v in tl.static_range(KW):
+                    iw = oj * STRIDE_W - PAD_W + v * DIL_W
+                    ok = ok_h & (iw >= 0) & (iw < W)
+                    psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
+                    atom = tl.reduce(al * psi[:, None], 0, tl.standard._sum_combine)  # [P]
+                    xv = tl.load(x_base + (ih * sxh + iw * sxw)[None, :],
+                                 mask=mask_c[:, None] & ok[None, :], other=0.0).to(tl.float32)
+                    z += xv * atom[None, :]
+            z = tl.where(mask_c[:, None], z, 0.0)
+            gt = tl.load(g_ptr + n * sgn + offs_o.to(tl.int64)[None, :] * sgo + (oi * sgh + oj * sgw)[:, None],
+                         mask=mask_p[:, None] & mask_o[None, :], other=0.0)  # [P, CO]
+            if LOWP:
+                acc = tl.dot(z.to(x_ptr.dtype.element_ty), gt.to(x_ptr.dtype.element_ty), acc,
+                             input_precision=PREC)
+            else:
+                acc = tl.dot(z, gt.to(tl.float32), acc, input_precision=PREC)
+
+        # partials (SPLIT, M, C, CO), fp32
+        part_ptrs = part_ptr + ((split * M + b).to(tl.int64) * C + offs_c[:, None]) * CO + offs_o[None, :]
+        tl.store(part_ptrs, acc, mask=mask_c[:, None] & mask_o[None, :])
+
+    return {"fwd": _fwd, "bwd_gz": _bwd_gz, "bwd_x": _bwd_x, "bwd_coef": _bwd_coef}
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _next_pow2(v: int) -> int:
+    return 1 << max(v - 1, 0).bit_length()
+
+
+def _block(size: int, override: int | None, name: str, maximum: int) -> int:
+    """A power-of-two tile ≥ 16 (``tl.dot``'s minimum) covering ``size`` up to ``maximum``."""
+    if override is not None:
+        if override < 16 or override & (override - 1):
+            raise ValueError(f"{name} must be a power of two >= 16, got {override}")
+        return override
+    return min(max(_next_pow2(size), 16), maximum)
+
+
+def _check_device(x: torch.Tensor) -> None:
+    if not _HAS_TRITON:
+        raise RuntimeError("the triton backend needs the 'triton' package, which is not installed")
+    if x.device.type != "cuda" and not (x.device.type == "cpu" and interpreting()):
+        raise ValueError(
+            f"the triton backend needs CUDA tensors (or CPU tensors with TRITON_INTERPRET=1), got device {x.device}"
+        )
+
+
+def _dot_mode(dtype: torch.dtype) -> tuple[bool, str]:
+    """(LOWP, PREC): dot in the input dtype for fp16/bf16 (not bf16 in the interpreter); TF32 per torch's flag."""
+    interp = interpreting()
+    lowp = dtype == torch.float16 or (dtype == torch.bfloat16 and not interp)
+    tf32 = dtype == torch.float32 and not interp and bool(torch.backends.cuda.matmul.allow_tf32)
+    return lowp, ("tf32" if tf32 else "ieee")
+
+
+def _geometry(x: torch.Tensor, alpha: torch.Tensor, bases: torch.Tensor, coef: torch.Tensor):
+    n, c, h, w = x.shape
+    _, m, nb, oh, ow = alpha.shape
+    _, kh, kw = bases.shape
+    o = coef.shape[0]
+    return n, c, h, w, m, nb, oh, ow, kh, kw, o
+
+
+def _bases32(bases: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The bases ψ as a contiguous fp32 (B, k_h·k_w) table (tiny)."""
+    return bases.detach().to(device=device, dtype=torch.float32).reshape(bases.shape[0], -1).contiguous()
+
+
+def alpha_forward(
+    x: torch.Tensor,
+    alpha: torch.Tensor,
+    bases: torch.Tensor,
+    coef: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    *,
+    block_p: int | None = None,
+    block_c: int | None = None,
+    block_o: int | None = None,
+) -> torch.Tensor:
+    """Two-layer ACDA from the basis coefficients, one fused kernel (§3.2: D = α·ψ, Eq. 5, Eq. 6).
+
+    ``x`` (N, C, H, W), ``alpha`` (N, m, B, H', W'), ``bases`` (B, k_h, k_w), ``coef`` (O, C, m),
+    ``bias`` (O,) or ``None`` → ``out`` (N, O, H', W'), contiguous, in the dtype of ``x``.
+    """
+    _check_device(x)
+    n, c, h, w, m, nb, oh, ow, kh, kw, o = _geometry(x, alpha, bases, coef)
+    out = torch.empty((n, o, oh, ow), dtype=x.dtype, device=x.device)
+    if out.numel() == 0:
+        return out
+    bp = _block(oh * ow, block_p, "block_p", BLOCK_P)
+    bc = _block(c, block_c, "block_c", BLOCK_C_MAX)
+    bo = _block(o, block_o, "block_o", BLOCK_O_MAX)
+    lowp, prec = _dot_mode(x.dtype)
+    psi = _bases32(bases, x.device)
+    grid = (n * _cdiv(oh * ow, bp), _cdiv(o, bo))
+    _kernels(interpreting())["fwd"][grid](
+        x, alpha, psi, coef, coef if bias is None else bias, out,
+        c, h, w, oh, ow, m, nb, o,
+        *x.stride(), *alpha.stride(), *coef.stride(),
+        *stride, *padding, *dilation,
+        KH=kh, KW=kw, HAS_BIAS=bias is not None, LOWP=lowp, PREC=prec,
+        BLOCK_P=bp, BLOCK_C=bc, BLOCK_O=bo, BLOCK_B=max(_next_pow2(nb), 2), num_warps=NUM_WARPS,
+    )
+    return out
+
+
+def alpha_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    alpha: torch.Tensor,
+    bases: torch.Tensor,
+    coef: torch.Tensor,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    needs_x: bool,
+    needs_alpha: bool,
+    needs_coef: bool,
+    *,
+    block_p: int | None = None,
+    block_c: int | None = None,
+    block_o: int | None = None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of ``alpha_forward`` (Eq. 5/6, §3.2) w.r.t. ``x``, ``alpha`` and ``coef``.
+
+    Each is ``None`` unless requested, else in the dtype of its input; ``bases`` gets none, and
+    the bias gradient (``grad_out`` summed) is left to the caller.
+    """
+    _check_device(x)
+    n, c, h, w, m, nb, oh, ow, kh, kw, o = _geometry(x, alpha, bases, coef)
+    if grad_out.dtype != x.dtype:
+        grad_out = grad_out.to(x.dtype)
+    # every element of grad_x and grad_alpha is written by a kernel; an empty batch leaves them empty
+    grad_x = torch.empty((n, c, h, w), dtype=x.dtype, device=x.device) if needs_x else None
+    grad_alpha = torch.empty((n, m, nb, oh, ow), dtype=alpha.dtype, device=x.device) if needs_alpha else None
+    grad_coef = None
+    if n == 0:
+        if needs_coef:
+            grad_coef = torch.zeros((o, c, m), dtype=coef.dtype, device=x.device)
+        return grad_x, grad_alpha, grad_coef
+
+    k = _kernels(interpreting())
+    p = oh * ow
+    bp = _block(p, block_p, "block_p", BLOCK_P)
+    bc = _block(c, block_c, "block_c", BLOCK_C_MAX)
+    bo = _block(o, block_o, "block_o", BLOCK_O_MAX)
+    bb = max(_next_pow2(nb), 2)
+    lowp, prec = _dot_mode(x.dtype)
+    psi = _bases32(bases, x.device)
+    geometry = (*stride, *padding, *dilation)
+    num_pt = _cdiv(p, bp)
+
+    if needs_x or needs_alpha:
+        gz = torch.empty((n, c * m, p), dtype=torch.float32, device=x.device) if needs_x else grad_out
+        k["bwd_gz"][(n * num_pt,)](
+            grad_out, x, psi, coef, gz, grad_alpha if needs_alpha else grad_out,
+            c, h, w, oh, ow, m, nb, o,
+            *grad_out.stride(), *x.stride(), *coef.stride(),
+            *geometry,
+            KH=kh, KW=kw, STORE_GZ=needs_x, NEED_ALPHA=needs_alpha, LOWP=lowp, PREC=prec,
+            BLOCK_P=bp, BLOCK_C=bc, BLOCK_O=bo, BLOCK_B=bb, num_warps=NUM_WARPS,
+        )
+        if needs_x:
+            grid = (n * _cdiv(h * w, bp), _cdiv(c, bc))
+            k["bwd_x"][grid](
+                gz, alpha, psi, grad_x,
+                c, h, w, oh, ow, m, nb,
+                *alpha.stride(),
+                *geometry,
+                KH=kh, KW=kw, BLOCK_P=bp, BLOCK_C=bc, BLOCK_B=bb, num_warps=NUM_WARPS,
+            )
+            del gz
+
+    if needs_coef:
+        groups = m * _cdiv(c, bc) * _cdiv(o, bo)
+        split = max(1, min(n * num_pt, _cdiv(COEF_PROGRAMS, groups)))
+        part = torch.empty((split, m, c, o), dtype=torch.float32, device=x.device)
+        k["bwd_coef"][(split, m * _cdiv(c, bc), _cdiv(o, bo))](
+            grad_out, x, alpha, psi, part,
+            n, c, h, w, oh, ow, m, nb, o,
+            *grad_out.stride(), *x.stride(), *alpha.stride(),
+            *geometry,
+            split,
+            KH=kh, KW=kw, LOWP=lowp, PREC=prec,
+            BLOCK_P=bp, BLOCK_C=bc, BLOCK_O=bo, BLOCK_B=bb, num_warps=NUM_WARPS, num_stages=COEF_STAGES,
+        )
+        grad_coef = part.sum(0).permute(2, 1, 0).to(coef.dtype).contiguous()
+    return grad_x, grad_alpha, grad_coef
