@@ -259,6 +259,20 @@ inline void forward_pixel(const Geometry& g, const T* x, const T* ap, const Atom
   padding_nan(g, ap, as, s.taps.data(), nt, zp);
 }
 
+// Sum of a vector's lanes: the instruction-set reduction for float (a few shuffles), else through memory.
+template <typename T>
+inline T lane_sum(const Vectorized<T>& v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return v.reduce_add();
+  } else {
+    alignas(64) T lanes[Vectorized<T>::size()];
+    v.store(lanes);
+    T sum = T(0);
+    for (int64_t l = 0; l < Vectorized<T>::size(); ++l) sum += lanes[l];
+    return sum;
+  }
+}
+
 // ---- grad atoms: ga[b, tap] = <gz[b, :], x[tap, :]> for one pixel ---------------------------------
 // TB taps x MB atoms of dot products per pass over the channels: each pass loads TB vectors of x and
 // one vector of gz per atom.
@@ -289,14 +303,8 @@ inline void ga_block(const T* x, const int64_t* offs, const T* gp, int64_t C, T*
       for (int t = 0; t < TB; ++t) acc[t][b] = at::vec::fmadd(gv, xv[t], acc[t][b]);
     }
   }
-  alignas(64) T lanes[V];
   for (int t = 0; t < TB; ++t)
-    for (int b = 0; b < MB; ++b) {
-      acc[t][b].store(lanes);
-      T sum = T(0);
-      for (int64_t l = 0; l < V; ++l) sum += lanes[l];
-      res[t * MB + b] = sum;
-    }
+    for (int b = 0; b < MB; ++b) res[t * MB + b] = lane_sum(acc[t][b]);
 }
 
 // grad of the atoms of output pixel (n, i, j), written at gap[b * gab + tap * gat] (taps on the padding
