@@ -142,9 +142,12 @@ class AtomGenerator(nn.Module):
         out_h, out_w = output_size
         return alpha.view(alpha.shape[0], self.num_atoms, self.num_basis_elements, out_h, out_w)
 
-    def forward(self, x: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, output_size: tuple[int, int], *, reconstruct: bool = True) -> torch.Tensor:
+        """Atoms D = α·ψ (N, m, k, k, H', W'), or with ``reconstruct=False`` the coefficients α (N, m, S·m', H', W')
+        (what ``ACDAConv2d`` hands to the fused op; called through the module so that hooks and per-module
+        FLOP counts see Φ)."""
         alpha = self.coefficients(x, output_size)
-        return atoms_from_alpha(alpha, self.bases.to(alpha.dtype))
+        return atoms_from_alpha(alpha, self.bases.to(alpha.dtype)) if reconstruct else alpha
 
     def extra_repr(self) -> str:
         return (

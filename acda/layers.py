@@ -228,7 +228,7 @@ class ACDAConv2d(Conv2dReplacement):
         # too (oneDNN's fast one), hands α over pixel-major and both gradients of x arrive in one layout
         if get_backend(resolve_backend(self.backend, x.device)).memory_format == torch.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        alpha = self.generator.coefficients(x, size)
+        alpha = self.generator(x, size, reconstruct=False)
         return acda_alpha_conv2d(
             x, alpha, self.generator.bases.to(alpha.dtype), self.coef, self.bias, self.stride, self.padding,
             self.dilation, backend=self.backend,

@@ -18,7 +18,11 @@ in parallel, then odd: no atomics, deterministic).
 Two ops: ``forward``/``backward`` (the atom convolution alone, Eq. 5) and ``acda_forward``/
 ``acda_backward`` (Eq. 5 fused with the 1×1 coefficient convolution, Eq. 6, ``csrc/acda_conv2d.cpp``):
 tiles of output pixels whose C·m intermediate stays in cache and goes through one GEMM per tile;
-the backward recomputes it per tile instead of storing it. fp32 and fp64 run natively; bf16 and
+the backward recomputes it per tile instead of storing it. ``alpha_forward``/``alpha_backward`` are the
+same fused op on the α path: the atoms D = α·ψ of a tile are one GEMM of the tile's α rows (read
+pixel-major, (N, H', W', m, B): no copy when α comes from a channels-last generator) with ψ, into a
+cache-resident buffer; the tile's atom gradients go to a second buffer and one GEMM with ψᵀ writes
+grad α (pixel-major) — neither the atoms nor their gradient exists at full size. fp32 and fp64 run natively; bf16 and
 fp16 are computed in fp32 and rounded once. Taps on the zero padding are skipped, but an infinite or
 NaN atom there still makes its output NaN (0·inf, as the reference computes it); N = 0 works forward
 and backward (empty gradients, a zero coefficient gradient).
