@@ -50,6 +50,32 @@ __all__ = ["AtomGenerator", "GENERATORS"]
 GENERATORS = ("paper", "official")
 
 
+class _GradInLayout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        ctx.memory_format = torch.channels_last if t.is_contiguous(memory_format=torch.channels_last) \
+            else torch.contiguous_format
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=ctx.memory_format)
+
+
+class GradInLayout(nn.Module):
+    """Identity whose gradient is handed back in the memory layout of its input (no parameters).
+
+    Placed after the official generator's BatchNorms: PyTorch's CPU ``batch_norm`` backward of a channels-last
+    input is wrong when the incoming gradient is in another, permuted layout (as the view/einsum backward of
+    α produces; found by ``tests/test_fuzz.py``), so the gradient is put in the input's layout first.
+    """
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        if t.requires_grad and t.dim() == 4 and torch.is_grad_enabled():
+            return _GradInLayout.apply(t)
+        return t
+
+
 class AtomGenerator(nn.Module):
     """Φ followed by D = α·ψ: (N, C, H, W) → atoms (N, m, k, k, H', W')."""
 
@@ -100,10 +126,11 @@ class AtomGenerator(nn.Module):
             self.body = nn.Sequential(
                 nn.Conv2d(in_channels, hidden, 3, stride=stride, **factory),  # padded by _centred_conv
                 nn.BatchNorm2d(hidden, **factory),
+                GradInLayout(),
                 nn.Tanh(),
             )
             self.head = nn.Conv2d(hidden, out_channels, 3, padding=1, **factory)
-            self.post = nn.Sequential(nn.BatchNorm2d(out_channels, **factory), nn.Tanh())
+            self.post = nn.Sequential(nn.BatchNorm2d(out_channels, **factory), GradInLayout(), nn.Tanh())
         self.hidden_channels = hidden
 
     @property

@@ -1,5 +1,8 @@
 import contextlib
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -47,3 +50,45 @@ def _spy_backend(name: str, *fields: str):
 def spy_backend():
     """``with spy_backend("native", "forward", "backward") as calls: ...`` counts backend calls."""
     return _spy_backend
+
+
+@pytest.fixture(scope="module")
+def triton_device():
+    """Where the Triton kernels run: ``"cuda"`` when triton and CUDA are there and ``TRITON_INTERPRET``
+    is not ``1``, else ``"cpu"`` with ``TRITON_INTERPRET=1`` set for the module's tests (the kernels are
+    decorated lazily, under the setting current at their first call). Skips without triton, which
+    this file never imports itself."""
+    pytest.importorskip("triton", reason="triton is not installed: the Triton backend cannot be tested")
+    from acda.ops import triton_atom_conv
+
+    if triton_atom_conv.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        yield "cuda"
+        return
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TRITON_INTERPRET", "1")
+    yield "cpu"
+    patch.undo()
+
+
+@pytest.fixture
+def run_without_triton():
+    """``run_without_triton(module, call)``: in a fresh interpreter where ``import triton`` fails (and
+    ``TRITON_INTERPRET`` is unset), ``acda.ops.<module>`` must import, report ``is_available() is False``,
+    and ``call`` (a statement using it as ``t``) must raise a ``RuntimeError`` naming triton."""
+    def run(module: str, call: str) -> None:
+        code = (
+            "import sys; sys.modules['triton'] = None\n"
+            f"from acda.ops import {module} as t\n"
+            "import torch\n"
+            "assert t.is_available() is False\n"
+            "try:\n"
+            f"    {call}\n"
+            "except RuntimeError as e:\n"
+            "    assert 'triton' in str(e)\n"
+            "else:\n"
+            "    raise AssertionError('no error without triton')\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+    return run

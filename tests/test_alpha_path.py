@@ -249,3 +249,18 @@ def test_bad_input_is_named_the_same_on_every_backend():
             acda_alpha_conv2d(x, alpha, bases, coef[..., :2], bias, 1, 1, backend=backend)
         with pytest.raises(TypeError, match="bases has dtype torch.float64"):
             acda_alpha_conv2d(x, alpha, bases.double(), coef, bias, 1, 1, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_official_generator_gradients_in_channels_last(backend):
+    """PyTorch's CPU batch_norm backward is wrong for a channels-last input and a gradient in a permuted layout
+    (as α's view/einsum backward produces); the official generator hands its BatchNorms the gradient in the
+    input's layout (acda.generator.GradInLayout). Found by tests/test_fuzz.py (a 3×1 output)."""
+    torch.manual_seed(0)
+    layer = ACDAConv2d(2, 3, 3, padding="valid", num_atoms=1, num_bases=2, generator="official",
+                       backend=backend).double()
+    x = torch.randn(1, 2, 5, 3, dtype=torch.float64, requires_grad=True)
+    grads = [torch.autograd.grad(layer(t).square().sum(), x)[0]
+             for t in (x, x.contiguous(memory_format=torch.channels_last))]
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-10)
+    assert torch.autograd.gradcheck(lambda t: layer(t), (x,))

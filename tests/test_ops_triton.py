@@ -1,15 +1,12 @@
 """Triton atom-convolution kernels (paper Eq. 5) against the reference backend, forward and both gradients.
 
 Without a GPU the kernels run on CPU tensors under Triton's interpreter: the module-scoped
-``device`` fixture sets ``TRITON_INTERPRET=1`` for these tests only (the kernels are decorated
-lazily, under the setting current at their first call). With CUDA and ``TRITON_INTERPRET`` not set
-to ``1`` the same checks run the compiled kernels on the GPU. Shapes are tiny: the interpreter is slow.
+``triton_device`` fixture of ``tests/conftest.py`` (``device`` here) sets ``TRITON_INTERPRET=1``
+for these tests only (the kernels are decorated lazily, under the setting current at their first
+call). With CUDA and ``TRITON_INTERPRET`` not set to ``1`` the same checks run the compiled kernels
+on the GPU. Shapes are tiny: the interpreter is slow.
 """
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -22,14 +19,8 @@ from acda.utils import conv_output_size  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def device():
-    if tac.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
-        yield "cuda"
-        return
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRITON_INTERPRET", "1")
-    yield "cpu"
-    patch.undo()
+def device(triton_device):
+    return triton_device
 
 
 def _inputs(n, c, size, m, kernel, stride, padding, dilation, *, device, dtype=torch.float32):
@@ -145,19 +136,6 @@ def test_cpu_tensors_need_the_interpreter(monkeypatch):
         tac.forward(x, atoms, (1, 1), (1, 1), (1, 1))
 
 
-def test_module_imports_without_triton():
-    code = (
-        "import sys; sys.modules['triton'] = None\n"
-        "from acda.ops import triton_atom_conv as t\n"
-        "import torch\n"
-        "assert t.is_available() is False\n"
-        "try:\n"
-        "    t.forward(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 3, 3, 1, 1), (1, 1), (0, 0), (1, 1))\n"
-        "except RuntimeError as e:\n"
-        "    assert 'triton' in str(e)\n"
-        "else:\n"
-        "    raise AssertionError('no error without triton')\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 0, result.stderr
+def test_module_imports_without_triton(run_without_triton):
+    run_without_triton("triton_atom_conv",
+                       "t.forward(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 3, 3, 1, 1), (1, 1), (0, 0), (1, 1))")

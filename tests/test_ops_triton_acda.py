@@ -3,15 +3,12 @@
 The oracle is ``reference.fused_forward``/``fused_backward`` on ``atoms = einsum(alpha, bases)``
 (``grad_alpha`` = the atoms' gradient projected on the bases), in fp64 on the same (rounded)
 inputs. Without a GPU the kernels run on CPU tensors under Triton's interpreter: the module-scoped
-``device`` fixture sets ``TRITON_INTERPRET=1`` for these tests only (the kernels are decorated
-lazily, under the setting current at their first call). With CUDA and ``TRITON_INTERPRET`` not set
-to ``1`` the same checks run the compiled kernels. Shapes are tiny: the interpreter is slow.
+``triton_device`` fixture of ``tests/conftest.py`` (``device`` here) sets ``TRITON_INTERPRET=1``
+for these tests only (the kernels are decorated lazily, under the setting current at their first
+call). With CUDA and ``TRITON_INTERPRET`` not set to ``1`` the same checks run the compiled kernels.
+Shapes are tiny: the interpreter is slow.
 """
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -24,14 +21,8 @@ from acda.utils import conv_output_size  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def device():
-    if ta.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
-        yield "cuda"
-        return
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRITON_INTERPRET", "1")
-    yield "cpu"
-    patch.undo()
+def device(triton_device):
+    return triton_device
 
 
 def _inputs(n, c, size, m, nb, kernel, o, stride, padding, dilation, *, bias=True, device, dtype=torch.float32):
@@ -191,23 +182,10 @@ def test_bad_blocks_and_device(device, monkeypatch):
         ta.alpha_forward(x.cpu(), alpha.cpu(), bases.cpu(), coef.cpu(), b.cpu(), *one)
 
 
-def test_module_imports_without_triton():
-    code = (
-        "import sys; sys.modules['triton'] = None\n"
-        "from acda.ops import triton_acda as t\n"
-        "import torch\n"
-        "assert t.is_available() is False\n"
-        "z = torch.zeros\n"
-        "try:\n"
-        "    t.alpha_forward(z(1, 1, 3, 3), z(1, 1, 1, 1, 1), z(1, 3, 3), z(1, 1, 1), None, (1, 1), (0, 0), (1, 1))\n"
-        "except RuntimeError as e:\n"
-        "    assert 'triton' in str(e)\n"
-        "else:\n"
-        "    raise AssertionError('no error without triton')\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 0, result.stderr
+def test_module_imports_without_triton(run_without_triton):
+    call = ("t.alpha_forward(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 1, 1, 1), torch.zeros(1, 3, 3), "
+            "torch.zeros(1, 1, 1), None, (1, 1), (0, 0), (1, 1))")
+    run_without_triton("triton_acda", call)
 
 
 def test_layer_runs_the_fused_triton_op(device, spy_backend):

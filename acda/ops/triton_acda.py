@@ -49,7 +49,8 @@ fp16/bf16 inputs feed the tensor cores in their own dtype (z, the fp32 atom-conv
 is rounded once to that dtype before the dot, as the unfused path stores it), accumulating in fp32.
 
 Interpreter (``TRITON_INTERPRET=1``, CPU tensors; how CI runs these kernels): the kernels are
-decorated lazily on first use (``_kernels``, cached per mode), so importing this module needs no
+decorated lazily on first use (``_kernels``, cached per mode, with the shared jit helpers of
+``triton_common``: tiles, tap index maps, D = α·ψ, the dot), so importing this module needs no
 triton, and they avoid ``tl.sum``/``tl.zeros`` (``@triton.jit`` library functions that break under
 the interpreter when triton was imported before the variable was set). The β and channel
 reductions are ``tl.reduce(v, axis, tl.standard._sum_combine)`` — what ``tl.sum`` expands to when
@@ -63,12 +64,11 @@ the same tests run the compiled kernels when CUDA is present. Block sizes are de
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import torch
 
-from .triton_atom_conv import _HAS_TRITON, interpreting, is_available
+from .triton_atom_conv import _HAS_TRITON, _lazy_kernels, interpreting, is_available
 
 __all__ = ["is_available", "interpreting", "alpha_forward", "alpha_backward"]
 
@@ -83,12 +83,13 @@ COEF_PROGRAMS = 512
 COEF_STAGES = 1
 
 
-@functools.cache
-def _kernels(interpret: bool) -> dict[str, Any]:
-    """Decorate the four kernels; cached per interpreter mode, as ``triton.jit`` reads it then."""
-    del interpret  # the cache key; triton.jit reads TRITON_INTERPRET itself
+@_lazy_kernels
+def _kernels(h) -> dict[str, Any]:
+    """Decorate the four kernels, from the shared jit helpers ``h`` (see ``triton_atom_conv._lazy_kernels``)."""
     import triton
     import triton.language as tl
+
+    pixel_tile, block_range, tap_source, tap_reader, basis_tap, atom_at, dot_acc = h
 
     @triton.jit
     def _fwd(
@@ -102,24 +103,15 @@ def _kernels(interpret: bool) -> dict[str, Any]:
         BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_B: tl.constexpr,
     ):
         P = OH * OW
-        num_pt = (P + BLOCK_P - 1) // BLOCK_P
-        pid = tl.program_id(0)
-        n = (pid // num_pt).to(tl.int64)
-        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
-        offs_o = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
-        offs_bt = tl.arange(0, BLOCK_B)
-        mask_p = offs_p < P
-        mask_o = offs_o < CO
-        mask_bt = offs_bt < NB
-        oi = offs_p // OW
-        oj = offs_p % OW
+        n, offs_p, mask_p, oi, oj = pixel_tile(tl.program_id(0), OH, OW, BLOCK_P)
+        offs_o, mask_o = block_range(tl.program_id(1) * BLOCK_O, BLOCK_O, CO)
+        offs_bt, mask_bt = block_range(0, BLOCK_B, NB)
 
         a_pix = a_ptr + n * san + (oi * sah + oj * saw)[:, None] + offs_bt[None, :] * sab  # [P, B]
         a_mask = mask_p[:, None] & mask_bt[None, :]
         acc = tl.full([BLOCK_P, BLOCK_O], 0.0, tl.float32)
         for c0 in range(0, C, BLOCK_C):
-            offs_c = c0 + tl.arange(0, BLOCK_C)
-            mask_c = offs_c < C
+            offs_c, mask_c = block_range(c0, BLOCK_C, C)
             x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[None, :] * sxc  # [1, C]
             w_ptrs = w_ptr + offs_c[:, None] * swc + offs_o[None, :] * swo  # [C, CO]
             w_mask = mask_c[:, None] & mask_o[None, :]
@@ -127,23 +119,17 @@ def _kernels(interpret: bool) -> dict[str, Any]:
                 al = tl.load(a_pix + b * sam, mask=a_mask, other=0.0).to(tl.float32)
                 z = tl.full([BLOCK_P, BLOCK_C], 0.0, tl.float32)
                 for u in tl.static_range(KH):
-                    ih = oi * STRIDE_H - PAD_H + u * DIL_H
-                    ok_h = mask_p & (ih >= 0) & (ih < H)
+                    ih, ok_h = tap_source(oi, u, STRIDE_H, PAD_H, DIL_H, H, mask_p)
                     for v in tl.static_range(KW):
-                        iw = oj * STRIDE_W - PAD_W + v * DIL_W
-                        ok = ok_h & (iw >= 0) & (iw < W)
-                        psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
-                        atom = tl.reduce(al * psi[None, :], 1, tl.standard._sum_combine)  # [P]: D = α·ψ at this tap
+                        iw, ok = tap_source(oj, v, STRIDE_W, PAD_W, DIL_W, W, ok_h)
+                        atom = atom_at(al, basis_tap(bs_ptr, offs_bt, mask_bt, u, v, KH, KW), 1)  # [P]: D = α·ψ
                         xv = tl.load(x_base + (ih * sxh + iw * sxw)[:, None],
                                      mask=ok[:, None] & mask_c[None, :], other=0.0).to(tl.float32)
                         z += atom[:, None] * xv
                 # padded channels: 0 (an infinite atom times the masked 0 would be NaN)
                 z = tl.where(mask_c[None, :], z, 0.0)
                 wb = tl.load(w_ptrs + b * swm, mask=w_mask, other=0.0)
-                if LOWP:
-                    acc = tl.dot(z.to(x_ptr.dtype.element_ty), wb.to(x_ptr.dtype.element_ty), acc, input_precision=PREC)
-                else:
-                    acc = tl.dot(z, wb.to(tl.float32), acc, input_precision=PREC)
+                acc = dot_acc(z, wb, acc, x_ptr, LOWP, PREC)
 
         if HAS_BIAS:
             acc += tl.load(bias_ptr + offs_o, mask=mask_o, other=0.0).to(tl.float32)[None, :]
@@ -163,36 +149,23 @@ def _kernels(interpret: bool) -> dict[str, Any]:
         BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_B: tl.constexpr,
     ):
         P = OH * OW
-        num_pt = (P + BLOCK_P - 1) // BLOCK_P
-        pid = tl.program_id(0)
-        n = (pid // num_pt).to(tl.int64)
-        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
-        offs_bt = tl.arange(0, BLOCK_B)
-        mask_p = offs_p < P
-        mask_bt = offs_bt < NB
-        oi = offs_p // OW
-        oj = offs_p % OW
+        n, offs_p, mask_p, oi, oj = pixel_tile(tl.program_id(0), OH, OW, BLOCK_P)
+        offs_bt, mask_bt = block_range(0, BLOCK_B, NB)
         g_pix = g_ptr + n * sgn + (oi * sgh + oj * sgw)[:, None]  # [P, 1]
 
         for b in range(0, M):
             ga = tl.full([BLOCK_P, BLOCK_B], 0.0, tl.float32)
             for c0 in range(0, C, BLOCK_C):
-                offs_c = c0 + tl.arange(0, BLOCK_C)
-                mask_c = offs_c < C
+                offs_c, mask_c = block_range(c0, BLOCK_C, C)
                 # gz_b[p, c] = Σ_o g[p, o]·coef[o, c, b]: the gradient of z (Eq. 6 transposed)
                 gz = tl.full([BLOCK_P, BLOCK_C], 0.0, tl.float32)
                 for o0 in range(0, CO, BLOCK_O):
-                    offs_o = o0 + tl.arange(0, BLOCK_O)
-                    mask_o = offs_o < CO
+                    offs_o, mask_o = block_range(o0, BLOCK_O, CO)
                     gt = tl.load(g_pix + offs_o.to(tl.int64)[None, :] * sgo,
                                  mask=mask_p[:, None] & mask_o[None, :], other=0.0)
                     wt = tl.load(w_ptr + offs_o[:, None] * swo + offs_c[None, :] * swc + b * swm,
                                  mask=mask_o[:, None] & mask_c[None, :], other=0.0)
-                    if LOWP:
-                        gz = tl.dot(gt.to(x_ptr.dtype.element_ty), wt.to(x_ptr.dtype.element_ty), gz,
-                                    input_precision=PREC)
-                    else:
-                        gz = tl.dot(gt.to(tl.float32), wt.to(tl.float32), gz, input_precision=PREC)
+                    gz = dot_acc(gt, wt, gz, x_ptr, LOWP, PREC)
                 if STORE_GZ:
                     # scratch (N, C·m, P), fp32, for _bwd_x
                     gz_ptrs = (gz_ptr + (n * C * M + offs_c.to(tl.int64)[None, :] * M + b) * P
@@ -201,16 +174,13 @@ def _kernels(interpret: bool) -> dict[str, Any]:
                 if NEED_ALPHA:
                     x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[None, :] * sxc
                     for u in tl.static_range(KH):
-                        ih = oi * STRIDE_H - PAD_H + u * DIL_H
-                        ok_h = mask_p & (ih >= 0) & (ih < H)
+                        ih, ok_h = tap_source(oi, u, STRIDE_H, PAD_H, DIL_H, H, mask_p)
                         for v in tl.static_range(KW):
-                            iw = oj * STRIDE_W - PAD_W + v * DIL_W
-                            ok = ok_h & (iw >= 0) & (iw < W)
+                            iw, ok = tap_source(oj, v, STRIDE_W, PAD_W, DIL_W, W, ok_h)
                             xv = tl.load(x_base + (ih * sxh + iw * sxw)[:, None],
                                          mask=ok[:, None] & mask_c[None, :], other=0.0).to(tl.float32)
                             g_atom = tl.reduce(gz * xv, 1, tl.standard._sum_combine)  # [P]: grad of atoms[b, u, v]
-                            psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
-                            ga += g_atom[:, None] * psi[None, :]
+                            ga += g_atom[:, None] * basis_tap(bs_ptr, offs_bt, mask_bt, u, v, KH, KW)[None, :]
             if NEED_ALPHA:
                 # grad_alpha is contiguous (N, M, NB, OH, OW)
                 ga_ptrs = ga_ptr + ((n * M + b) * NB + offs_bt[None, :]) * P + offs_p[:, None]
@@ -227,44 +197,26 @@ def _kernels(interpret: bool) -> dict[str, Any]:
     ):
         P = OH * OW
         Q = H * W
-        num_qt = (Q + BLOCK_P - 1) // BLOCK_P
-        pid = tl.program_id(0)
-        n = (pid // num_qt).to(tl.int64)
-        offs_q = (pid % num_qt) * BLOCK_P + tl.arange(0, BLOCK_P)
-        offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-        offs_bt = tl.arange(0, BLOCK_B)
-        mask_q = offs_q < Q
-        mask_c = offs_c < C
-        mask_bt = offs_bt < NB
-        y = offs_q // W
-        xc = offs_q % W
+        n, offs_q, mask_q, y, xc = pixel_tile(tl.program_id(0), H, W, BLOCK_P)
+        offs_c, mask_c = block_range(tl.program_id(1) * BLOCK_C, BLOCK_C, C)
+        offs_bt, mask_bt = block_range(0, BLOCK_B, NB)
 
         gz_base = gz_ptr + (n * C * M + offs_c.to(tl.int64)[None, :] * M) * P  # [1, C]
         a_base = a_ptr + n * san + offs_bt[None, :] * sab  # [1, B]
         acc = tl.full([BLOCK_P, BLOCK_C], 0.0, tl.float32)
         for u in tl.static_range(KH):
             # output row i reads input row y through tap u iff i·s_h = y + p_h − u·d_h
-            num_h = y + PAD_H - u * DIL_H
-            ok_h = mask_q & (num_h >= 0)
-            num_h = tl.where(ok_h, num_h, 0)  # keep //, % away from negatives
-            oi = num_h // STRIDE_H
-            ok_h = ok_h & (num_h % STRIDE_H == 0) & (oi < OH)
+            oi, ok_h = tap_reader(y, u, STRIDE_H, PAD_H, DIL_H, OH, mask_q)
             for v in tl.static_range(KW):
-                num_w = xc + PAD_W - v * DIL_W
-                ok = ok_h & (num_w >= 0)
-                num_w = tl.where(ok, num_w, 0)
-                oj = num_w // STRIDE_W
-                ok = ok & (num_w % STRIDE_W == 0) & (oj < OW)
-                oi_s = tl.where(ok, oi, 0)
-                oj_s = tl.where(ok, oj, 0)
-                psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
-                a_tap = a_base + (oi_s * sah + oj_s * saw)[:, None]  # [Q, B]
+                oj, ok = tap_reader(xc, v, STRIDE_W, PAD_W, DIL_W, OW, ok_h)
+                psi = basis_tap(bs_ptr, offs_bt, mask_bt, u, v, KH, KW)
+                a_tap = a_base + (oi * sah + oj * saw)[:, None]  # [Q, B]
                 a_mask = ok[:, None] & mask_bt[None, :]
-                gz_tap = gz_base + (oi_s * OW + oj_s)[:, None]  # [Q, C]
+                gz_tap = gz_base + (oi * OW + oj)[:, None]  # [Q, C]
                 gz_mask = ok[:, None] & mask_c[None, :]
                 for b in range(0, M):
                     al = tl.load(a_tap + b * sam, mask=a_mask, other=0.0).to(tl.float32)
-                    atom = tl.reduce(al * psi[None, :], 1, tl.standard._sum_combine)
+                    atom = atom_at(al, psi, 1)
                     gv = tl.load(gz_tap + b * P, mask=gz_mask, other=0.0)
                     acc += atom[:, None] * gv
 
@@ -288,43 +240,29 @@ def _kernels(interpret: bool) -> dict[str, Any]:
         num_ct = (C + BLOCK_C - 1) // BLOCK_C
         split = tl.program_id(0)
         b = tl.program_id(1) // num_ct
-        offs_c = (tl.program_id(1) % num_ct) * BLOCK_C + tl.arange(0, BLOCK_C)
-        offs_o = tl.program_id(2) * BLOCK_O + tl.arange(0, BLOCK_O)
-        offs_bt = tl.arange(0, BLOCK_B)
-        mask_c = offs_c < C
-        mask_o = offs_o < CO
-        mask_bt = offs_bt < NB
+        offs_c, mask_c = block_range((tl.program_id(1) % num_ct) * BLOCK_C, BLOCK_C, C)
+        offs_o, mask_o = block_range(tl.program_id(2) * BLOCK_O, BLOCK_O, CO)
+        offs_bt, mask_bt = block_range(0, BLOCK_B, NB)
 
         acc = tl.full([BLOCK_C, BLOCK_O], 0.0, tl.float32)
         for t in range(split, N * num_pt, SPLIT):
-            n = (t // num_pt).to(tl.int64)
-            offs_p = (t % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
-            mask_p = offs_p < P
-            oi = offs_p // OW
-            oj = offs_p % OW
+            n, offs_p, mask_p, oi, oj = pixel_tile(t, OH, OW, BLOCK_P)
             al = tl.load(a_ptr + n * san + b * sam + offs_bt[:, None] * sab + (oi * sah + oj * saw)[None, :],
                          mask=mask_bt[:, None] & mask_p[None, :], other=0.0).to(tl.float32)  # [B, P]
             x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[:, None] * sxc  # [C, 1]
             z = tl.full([BLOCK_C, BLOCK_P], 0.0, tl.float32)  # z_bᵀ, recomputed as in _fwd
             for u in tl.static_range(KH):
-                ih = oi * STRIDE_H - PAD_H + u * DIL_H
-                ok_h = mask_p & (ih >= 0) & (ih < H)
+                ih, ok_h = tap_source(oi, u, STRIDE_H, PAD_H, DIL_H, H, mask_p)
                 for v in tl.static_range(KW):
-                    iw = oj * STRIDE_W - PAD_W + v * DIL_W
-                    ok = ok_h & (iw >= 0) & (iw < W)
-                    psi = tl.load(bs_ptr + offs_bt * (KH * KW) + (u * KW + v), mask=mask_bt, other=0.0)
-                    atom = tl.reduce(al * psi[:, None], 0, tl.standard._sum_combine)  # [P]
+                    iw, ok = tap_source(oj, v, STRIDE_W, PAD_W, DIL_W, W, ok_h)
+                    atom = atom_at(al, basis_tap(bs_ptr, offs_bt, mask_bt, u, v, KH, KW), 0)  # [P]
                     xv = tl.load(x_base + (ih * sxh + iw * sxw)[None, :],
                                  mask=mask_c[:, None] & ok[None, :], other=0.0).to(tl.float32)
                     z += xv * atom[None, :]
             z = tl.where(mask_c[:, None], z, 0.0)
             gt = tl.load(g_ptr + n * sgn + offs_o.to(tl.int64)[None, :] * sgo + (oi * sgh + oj * sgw)[:, None],
                          mask=mask_p[:, None] & mask_o[None, :], other=0.0)  # [P, CO]
-            if LOWP:
-                acc = tl.dot(z.to(x_ptr.dtype.element_ty), gt.to(x_ptr.dtype.element_ty), acc,
-                             input_precision=PREC)
-            else:
-                acc = tl.dot(z, gt.to(tl.float32), acc, input_precision=PREC)
+            acc = dot_acc(z, gt, acc, x_ptr, LOWP, PREC)
 
         # partials (SPLIT, M, C, CO), fp32
         part_ptrs = part_ptr + ((split * M + b).to(tl.int64) * C + offs_c[:, None]) * CO + offs_o[None, :]

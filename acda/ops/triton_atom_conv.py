@@ -39,9 +39,10 @@ Running: on CUDA tensors when ``is_available()``; on CPU tensors only under Trit
 (``TRITON_INTERPRET=1`` in the environment when a kernel is first called), which is how CI tests
 these kernels (``tests/test_ops_triton.py``). Interpreter: the kernels are decorated lazily, on
 first use, under the setting current at that moment, so importing this module never needs triton;
-and they call only Triton builtins — ``tl.sum``, ``tl.zeros``, ``tl.cdiv`` are ``@triton.jit``
-library functions fixed when triton is first imported, which break inside the interpreter if
-triton was imported before ``TRITON_INTERPRET`` was set.
+and they call only Triton builtins and the shared ``@triton.jit`` helpers of ``triton_common``
+(decorated with them, per mode: ``_lazy_kernels``) — ``tl.sum``, ``tl.zeros``, ``tl.cdiv`` are
+``@triton.jit`` library functions fixed when triton is first imported, which break inside the
+interpreter if triton was imported before ``TRITON_INTERPRET`` was set.
 
 Timing on a GPU: ``pytest benchmarks/bench_triton.py --benchmark-enable`` (Table 6 shape, N=32,
 k ∈ {3, 5, 7}, cuDNN ``nn.Conv2d`` vs these kernels, forward and forward+backward, fp32/TF32 and
@@ -52,6 +53,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -95,12 +97,38 @@ def is_available() -> bool:
     return True
 
 
-@functools.cache
-def _kernels(interpret: bool) -> dict[str, Any]:
-    """Build (decorate) the three kernels; cached per interpreter mode, as ``triton.jit`` reads it."""
-    del interpret  # the cache key; triton.jit reads TRITON_INTERPRET itself
+def _lazy_kernels(build: Callable[[Any], dict[str, Any]]) -> Callable[[bool], dict[str, Any]]:
+    """Decorator: ``_kernels = _lazy_kernels(build)`` gives ``_kernels(interpret)``, the kernels that
+    ``build(h)`` decorates from the shared ``@triton.jit`` helpers ``h`` (``triton_common.Helpers``).
+
+    Both are decorated on first use, once per interpreter mode (cached: ``triton.jit`` reads
+    ``TRITON_INTERPRET`` when it decorates), so importing a kernel module needs no triton. Every call
+    also binds that mode's helpers by name in ``build``'s module globals: the compiler finds them in
+    the kernels' closure, the interpreter only there (see ``triton_common``).
+    """
+    @functools.cache
+    def cached(interpret: bool) -> dict[str, Any]:
+        from .triton_common import helpers
+
+        return build(helpers(interpret))
+
+    @functools.wraps(build)
+    def kernels(interpret: bool) -> dict[str, Any]:
+        from .triton_common import bind
+
+        bind(build.__globals__, interpret)
+        return cached(interpret)
+
+    return kernels
+
+
+@_lazy_kernels
+def _kernels(h) -> dict[str, Any]:
+    """Build (decorate) the three kernels from the shared jit helpers ``h`` (see ``_lazy_kernels``)."""
     import triton
     import triton.language as tl
+
+    pixel_tile, block_range, tap_source, tap_reader = h.pixel_tile, h.block_range, h.tap_source, h.tap_reader
 
     @triton.jit
     def _fwd(
@@ -113,28 +141,18 @@ def _kernels(interpret: bool) -> dict[str, Any]:
         BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
     ):
         P = OH * OW
-        num_pt = (P + BLOCK_P - 1) // BLOCK_P
-        pid = tl.program_id(0)
-        n = (pid // num_pt).to(tl.int64)
-        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
-        offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-        offs_b = tl.arange(0, BLOCK_M)
-        mask_p = offs_p < P
-        mask_c = offs_c < C
-        mask_b = offs_b < M
-        oi = offs_p // OW
-        oj = offs_p % OW
+        n, offs_p, mask_p, oi, oj = pixel_tile(tl.program_id(0), OH, OW, BLOCK_P)
+        offs_c, mask_c = block_range(tl.program_id(1) * BLOCK_C, BLOCK_C, C)
+        offs_b, mask_b = block_range(0, BLOCK_M, M)
 
         x_base = x_ptr + n * sxn + offs_c.to(tl.int64)[:, None] * sxc
         a_base = a_ptr + n * san + offs_b[:, None] * sab + (oi * sah + oj * saw)[None, :]
         a_mask = mask_b[:, None] & mask_p[None, :]
         acc = tl.full([BLOCK_M, BLOCK_C, BLOCK_P], 0.0, tl.float32)
         for u in tl.static_range(KH):
-            ih = oi * STRIDE_H - PAD_H + u * DIL_H
-            ok_h = mask_p & (ih >= 0) & (ih < H)
+            ih, ok_h = tap_source(oi, u, STRIDE_H, PAD_H, DIL_H, H, mask_p)
             for v in tl.static_range(KW):
-                iw = oj * STRIDE_W - PAD_W + v * DIL_W
-                ok = ok_h & (iw >= 0) & (iw < W)
+                iw, ok = tap_source(oj, v, STRIDE_W, PAD_W, DIL_W, W, ok_h)
                 xv = tl.load(x_base + (ih * sxh + iw * sxw)[None, :],
                              mask=mask_c[:, None] & ok[None, :], other=0.0).to(tl.float32)
                 av = tl.load(a_base + u * sau + v * sav, mask=a_mask, other=0.0).to(tl.float32)
@@ -156,21 +174,13 @@ def _kernels(interpret: bool) -> dict[str, Any]:
         BLOCK_M: tl.constexpr, BLOCK_P: tl.constexpr,
     ):
         P = OH * OW
-        num_pt = (P + BLOCK_P - 1) // BLOCK_P
-        pid = tl.program_id(0)
-        n = (pid // num_pt).to(tl.int64)
-        offs_p = (pid % num_pt) * BLOCK_P + tl.arange(0, BLOCK_P)
+        n, offs_p, mask_p, oi, oj = pixel_tile(tl.program_id(0), OH, OW, BLOCK_P)
         tap = tl.program_id(1)
         u = tap // KW
         v = tap % KW
-        offs_b = tl.arange(0, BLOCK_M)
-        mask_p = offs_p < P
-        mask_b = offs_b < M
-        oi = offs_p // OW
-        oj = offs_p % OW
-        ih = oi * STRIDE_H - PAD_H + u * DIL_H
-        iw = oj * STRIDE_W - PAD_W + v * DIL_W
-        ok = mask_p & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        offs_b, mask_b = block_range(0, BLOCK_M, M)
+        ih, ok = tap_source(oi, u, STRIDE_H, PAD_H, DIL_H, H, mask_p)
+        iw, ok = tap_source(oj, v, STRIDE_W, PAD_W, DIL_W, W, ok)
 
         x_pix = x_ptr + n * sxn + ih * sxh + iw * sxw
         go_pix = go_ptr + n * sgn + offs_b[:, None].to(tl.int64) * sgc + (oi * sgh + oj * sgw)[None, :]
@@ -198,36 +208,19 @@ def _kernels(interpret: bool) -> dict[str, Any]:
         BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
     ):
         Q = H * W
-        num_qt = (Q + BLOCK_P - 1) // BLOCK_P
-        pid = tl.program_id(0)
-        n = (pid // num_qt).to(tl.int64)
-        offs_q = (pid % num_qt) * BLOCK_P + tl.arange(0, BLOCK_P)
-        offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-        mask_q = offs_q < Q
-        mask_c = offs_c < C
-        y = offs_q // W
-        xc = offs_q % W
+        n, offs_q, mask_q, y, xc = pixel_tile(tl.program_id(0), H, W, BLOCK_P)
+        offs_c, mask_c = block_range(tl.program_id(1) * BLOCK_C, BLOCK_C, C)
 
         go_base = go_ptr + n * sgn + offs_c.to(tl.int64)[:, None] * (M * sgc)
         a_base = a_ptr + n * san
         acc = tl.full([BLOCK_C, BLOCK_P], 0.0, tl.float32)
         for u in tl.static_range(KH):
             # output row i reads input row y through tap u iff i·s_h = y + p_h − u·d_h
-            num_h = y + PAD_H - u * DIL_H
-            ok_h = mask_q & (num_h >= 0)
-            num_h = tl.where(ok_h, num_h, 0)  # keep //, % away from negatives
-            oi = num_h // STRIDE_H
-            ok_h = ok_h & (num_h % STRIDE_H == 0) & (oi < OH)
+            oi, ok_h = tap_reader(y, u, STRIDE_H, PAD_H, DIL_H, OH, mask_q)
             for v in tl.static_range(KW):
-                num_w = xc + PAD_W - v * DIL_W
-                ok = ok_h & (num_w >= 0)
-                num_w = tl.where(ok, num_w, 0)
-                oj = num_w // STRIDE_W
-                ok = ok & (num_w % STRIDE_W == 0) & (oj < OW)
-                oi_s = tl.where(ok, oi, 0)
-                oj_s = tl.where(ok, oj, 0)
-                a_tap = a_base + u * sau + v * sav + oi_s * sah + oj_s * saw
-                go_tap = go_base + (oi_s * sgh + oj_s * sgw)[None, :]
+                oj, ok = tap_reader(xc, v, STRIDE_W, PAD_W, DIL_W, OW, ok_h)
+                a_tap = a_base + u * sau + v * sav + oi * sah + oj * saw
+                go_tap = go_base + (oi * sgh + oj * sgw)[None, :]
                 go_mask = mask_c[:, None] & ok[None, :]
                 for b in tl.static_range(M):
                     av = tl.load(a_tap + b * sab, mask=ok, other=0.0).to(tl.float32)
