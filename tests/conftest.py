@@ -92,3 +92,16 @@ def run_without_triton():
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
         assert result.returncode == 0, result.stderr
     return run
+
+
+@pytest.fixture
+def assert_requested():
+    """``assert_requested(needs, got, expected)``: a backward's gradients, the requested ones equal to
+    ``expected`` (float64 tolerance), the others ``None``."""
+    def check(needs, got, expected, tol: float = 1e-11) -> None:
+        for wanted, a, b in zip(needs, got, expected, strict=True):
+            if wanted:
+                torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+            else:
+                assert a is None
+    return check
