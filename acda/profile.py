@@ -23,7 +23,7 @@ every allocation and free through PyTorch's CPU allocator in the calling thread,
 the peak of that sum is reported. It sees memory allocated inside operators and C++ kernels (the
 native ACDA kernel's copies and tiles, autograd's saved tensors), counts memory allocated during
 the call only (not parameters or inputs), and misses allocations made by intra-op worker threads
-(the native kernel's per-thread tiles beyond the first: under 1 MiB each at C·m = 1536) and
+(the native kernel's per-thread tiles beyond the first: about 3 MiB each at C·m = 1536) and
 memory allocated outside PyTorch's allocator.
 """
 from __future__ import annotations

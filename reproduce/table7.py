@@ -202,7 +202,7 @@ def findings() -> list[str]:
         f"Table 7's Conv − ACDA gap is {conv - p7:.2f} M.",
         "CPU peak memory is the peak of the profiler's allocator events in the calling thread "
         "(acda.profile.peak_memory): it includes memory allocated inside operators and the native ACDA kernel, "
-        "not the per-thread tiles of other intra-op worker threads (under 1 MiB each) nor memory allocated "
+        "not the per-thread tiles of other intra-op worker threads (about 3 MiB each) nor memory allocated "
         "outside PyTorch's allocator; on CUDA it is the allocator's peak.",
     ]
 

@@ -19,8 +19,9 @@
 namespace acda {
 namespace {
 
-// Default tile: about 768 KiB of z (128 pixels at C*m = 1536 in fp32), at least 16 and at most 1024 pixels.
-constexpr int64_t kTileBytes = int64_t{3} << 18;
+// Default tile: about 3 MiB of z (512 pixels at C*m = 1536 in fp32: fewer, larger GEMMs, each of which repacks
+// the coefficient matrix), at least 16 and at most 1024 pixels, and small enough to give every thread 4 tiles.
+constexpr int64_t kTileBytes = int64_t{3} << 20;
 
 // Row-major matrix view of a buffer (no copy).
 template <typename T>
@@ -198,7 +199,8 @@ int64_t tile_or_default(int64_t tile, const Geometry& g, int64_t element_size) {
   TORCH_CHECK(tile >= 0, "tile must be >= 0 (0: default)");
   if (tile > 0) return tile;
   const int64_t fit = kTileBytes / std::max<int64_t>(1, g.C * g.m * element_size);
-  return std::clamp<int64_t>(fit / 16 * 16, 16, 1024);
+  const int64_t share = g.pixels() / (4 * std::max<int64_t>(1, at::get_num_threads()));
+  return std::clamp<int64_t>(std::min(fit, share) / 16 * 16, 16, 1024);
 }
 
 at::Tensor coefficient_matrix(const at::Tensor& coef, const Geometry& g) {
