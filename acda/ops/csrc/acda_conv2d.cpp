@@ -20,7 +20,8 @@ namespace acda {
 namespace {
 
 // Default tile: about 3 MiB of z (512 pixels at C*m = 1536 in fp32: fewer, larger GEMMs, each of which repacks
-// the coefficient matrix), at least 16 and at most 1024 pixels, and small enough to give every thread 4 tiles.
+// the coefficient matrix), at least 16 and at most 1024 pixels, and small enough to give every thread 4 tiles
+// (see tile_or_default).
 constexpr int64_t kTileBytes = int64_t{3} << 20;
 
 // Row-major matrix view of a buffer (no copy).
@@ -199,7 +200,9 @@ int64_t tile_or_default(int64_t tile, const Geometry& g, int64_t element_size) {
   TORCH_CHECK(tile >= 0, "tile must be >= 0 (0: default)");
   if (tile > 0) return tile;
   const int64_t fit = kTileBytes / std::max<int64_t>(1, g.C * g.m * element_size);
-  const int64_t share = g.pixels() / (4 * std::max<int64_t>(1, at::get_num_threads()));
+  // 4 tiles per thread where that leaves tiles of >= 128 pixels (a smaller GEMM would not repay repacking
+  // the coefficient matrix)
+  const int64_t share = std::max<int64_t>(128, g.pixels() / (4 * std::max<int64_t>(1, at::get_num_threads())));
   return std::clamp<int64_t>(std::min(fit, share) / 16 * 16, 16, 1024);
 }
 
