@@ -71,9 +71,9 @@ class GradInLayout(nn.Module):
     """
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        if t.requires_grad and t.dim() == 4 and torch.is_grad_enabled():
+        if t.requires_grad and t.dim() == 4 and torch.is_grad_enabled() and not torch.jit.is_tracing():
             return _GradInLayout.apply(t)
-        return t
+        return t  # (traced for FLOP counting: an identity, no Python op in the graph)
 
 
 class AtomGenerator(nn.Module):

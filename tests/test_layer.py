@@ -3,10 +3,11 @@ import torch
 from torch import nn
 
 from acda import ACDAConv2d, AtomGenerator, acda_conv2d, atom_conv2d
+from acda.generator import GradInLayout
 
 
 @pytest.mark.parametrize("generator,hidden_layers", [("paper", (nn.Conv2d, nn.ReLU)),
-                                                      ("official", (nn.Conv2d, nn.BatchNorm2d, nn.Tanh))])
+                                                      ("official", (nn.Conv2d, nn.BatchNorm2d, GradInLayout, nn.Tanh))])
 def test_generator_structure(generator, hidden_layers):
     layer = ACDAConv2d(32, 16, 7, padding=3, generator=generator)
     g = layer.generator
