@@ -262,8 +262,9 @@ def _acda_alpha_conv2d_backward_fake(grad_out, x, alpha, bases, coef, stride, pa
 def _in_layout_of(t: Tensor, like: Tensor) -> Tensor:
     """``t`` stored as ``torch.empty_like(like)`` would be (the layout the fake implementation promises): grad α
     keeps the memory layout of α (pixel-major from the layer's channels-last generator), copied only if needed."""
-    target = torch.empty_like(like)
-    return t if t.stride() == target.stride() else target.copy_(t)
+    if t.stride() == torch.empty_like(like, device="meta").stride():  # strides only, nothing allocated
+        return t
+    return torch.empty_like(like).copy_(t)
 
 
 def _alpha_setup_context(ctx, inputs, output):

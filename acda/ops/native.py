@@ -138,7 +138,7 @@ def forward(x: torch.Tensor, atoms: torch.Tensor, stride: tuple[int, int], paddi
     if ext is None:
         return shift.forward(x, atoms, stride, padding, dilation)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
-    compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    compute = _compute(dtype)
     out = ext.forward(x.to(compute), atoms.to(compute), stride, padding, dilation)
     return out.to(dtype)
 
@@ -151,7 +151,7 @@ def backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor, strid
     if ext is None:
         return shift.backward(grad_out, x, atoms, stride, padding, dilation, needs_x, needs_atoms)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
-    compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    compute = _compute(dtype)
     gx, ga = ext.backward(grad_out.to(compute), x.to(compute), atoms.to(compute), stride, padding, dilation,
                           needs_x, needs_atoms)
     return (None if gx is None else gx.to(x.dtype)), (None if ga is None else ga.to(atoms.dtype))
@@ -165,7 +165,7 @@ def fused_forward(x: torch.Tensor, atoms: torch.Tensor, coef: torch.Tensor, bias
     if ext is None:
         return shift.fused_forward(x, atoms, coef, bias, stride, padding, dilation)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
-    compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    compute = _compute(dtype)
     out = ext.acda_forward(x.to(compute), atoms.to(compute), coef.to(compute),
                            None if bias is None else bias.to(compute), stride, padding, dilation, tile)
     return out.to(dtype)
@@ -184,7 +184,7 @@ def fused_backward(grad_out: torch.Tensor, x: torch.Tensor, atoms: torch.Tensor,
         return shift.fused_backward(grad_out, x, atoms, coef, stride, padding, dilation, needs_x,
                                         needs_atoms, needs_coef)
     dtype = torch.promote_types(x.dtype, atoms.dtype)
-    compute = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    compute = _compute(dtype)
     gx, ga, gc = ext.acda_backward(grad_out.to(compute), x.to(compute), atoms.to(compute), coef.to(compute),
                                    stride, padding, dilation, needs_x, needs_atoms, needs_coef, tile)
     return ((None if gx is None else gx.to(x.dtype)), (None if ga is None else ga.to(atoms.dtype)),
@@ -215,8 +215,7 @@ def alpha_backward(grad_out: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor,
         grad_x, grad_atoms, grad_coef = shift.fused_backward(
             grad_out, x, reference.atoms_from_alpha(alpha, bases), coef, stride, padding, dilation, needs_x,
             needs_alpha, needs_coef)
-        grad_alpha = None if grad_atoms is None else torch.einsum("nmuvhw,buv->nmbhw", grad_atoms, bases)
-        return grad_x, grad_alpha, grad_coef
+        return grad_x, reference.alpha_grad(grad_atoms, bases), grad_coef
     compute = _compute(torch.promote_types(x.dtype, alpha.dtype))
     gx, ga, gc = ext.alpha_backward(grad_out.to(compute), x.to(compute), alpha.to(compute), bases.to(compute),
                                     coef.to(compute), stride, padding, dilation, needs_x, needs_alpha, needs_coef,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["forward", "backward", "fused_forward", "fused_backward", "atoms_from_alpha", "alpha_forward",
-           "alpha_backward"]
+__all__ = ["forward", "backward", "fused_forward", "fused_backward", "atoms_from_alpha", "alpha_grad",
+           "alpha_forward", "alpha_backward"]
 
 
 def forward(x: torch.Tensor, atoms: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
@@ -89,5 +89,9 @@ def alpha_backward(grad_out: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor,
     grad α = grad D·ψᵀ."""
     grad_x, grad_atoms, grad_coef = fused_backward(grad_out, x, atoms_from_alpha(alpha, bases), coef, stride, padding,
                                                    dilation, needs_x, needs_alpha, needs_coef)
-    grad_alpha = None if grad_atoms is None else torch.einsum("nmuvhw,buv->nmbhw", grad_atoms, bases)
-    return grad_x, grad_alpha, grad_coef
+    return grad_x, alpha_grad(grad_atoms, bases), grad_coef
+
+
+def alpha_grad(grad_atoms: torch.Tensor | None, bases: torch.Tensor) -> torch.Tensor | None:
+    """grad α = grad D·ψᵀ (the gradient of ``atoms_from_alpha``); ``None`` for ``None``."""
+    return None if grad_atoms is None else torch.einsum("nmuvhw,buv->nmbhw", grad_atoms, bases)
