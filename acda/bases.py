@@ -59,7 +59,7 @@ import numpy as np
 import torch
 from scipy import special
 
-from .utils import check_int, is_int
+from .utils import check_choice, check_int, is_int
 
 __all__ = ["fourier_bessel_basis", "multiscale_bases", "default_num_scales", "BASES_VARIANTS"]
 
@@ -74,8 +74,7 @@ def _check_odd_size(kernel_size: int, name: str = "kernel_size") -> None:
 
 
 def _check_variant(variant: str) -> None:
-    if variant not in BASES_VARIANTS:
-        raise ValueError(f"variant must be one of {BASES_VARIANTS}, got {variant!r}")
+    check_choice("variant", variant, BASES_VARIANTS)
 
 
 def _candidates(L: int, variant: str) -> list[tuple[float, int]]:

@@ -43,7 +43,7 @@ from torch import nn
 
 from .bases import multiscale_bases
 from .ops.reference import atoms_from_alpha
-from .utils import conv_output_size
+from .utils import check_choice, conv_output_size
 
 __all__ = ["AtomGenerator", "GENERATORS"]
 
@@ -96,8 +96,7 @@ class AtomGenerator(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if variant not in GENERATORS:
-            raise ValueError(f"generator must be one of {GENERATORS}, got {variant!r}")
+        check_choice("generator", variant, GENERATORS)
         factory = {"device": device, "dtype": dtype}
         if bases is None:
             bases = multiscale_bases(kernel_size, num_bases, num_scales, dtype=dtype or torch.float32,

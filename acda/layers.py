@@ -20,6 +20,7 @@ from .utils import (
     ArgumentTypeError,
     ArgumentValueError,
     IntPair,
+    check_choice,
     check_conv_size,
     check_device_arg,
     check_dtype_arg,
@@ -127,8 +128,8 @@ class ACDAConv2d(Conv2dReplacement):
                 check_positive_int(name, kwargs[name])
         if kwargs.get("num_scales") is not None:
             check_positive_int("num_scales", kwargs["num_scales"])
-        if "generator" in kwargs and kwargs["generator"] not in GENERATORS:
-            raise ArgumentValueError(f"generator must be one of {GENERATORS}, got {kwargs['generator']!r}")
+        if "generator" in kwargs:
+            check_choice("generator", kwargs["generator"], GENERATORS)
         if "backend" in kwargs:
             check_backend(kwargs["backend"])
         check_dtype_arg("dtype", kwargs.get("dtype"))

@@ -25,7 +25,7 @@ from torch import nn
 from .convert import Conv2dReplacement
 from .functional import per_pixel_conv2d, per_pixel_filters
 from .generator import GENERATORS, AtomGenerator
-from .utils import IntPair, check_positive_int, conv_output_size, pair, resolve_padding, window_center
+from .utils import IntPair, check_choice, check_positive_int, conv_output_size, pair, resolve_padding, window_center
 
 __all__ = ["DFNConv2d", "CondConv2d", "DynamicConv2d"]
 
@@ -116,8 +116,7 @@ class DFNConv2d(Conv2dReplacement):
             check_positive_int(name, value)
         if num_atoms is not None:
             check_positive_int("num_atoms", num_atoms)
-        if generator not in GENERATORS:
-            raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+        check_choice("generator", generator, GENERATORS)
         kh, kw = pair(kernel_size, "kernel_size")
         if kh != kw or kh % 2 == 0:
             raise ValueError(f"kernel_size must be odd and square (filters are centred on the pixel), "

@@ -34,11 +34,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from acda.train import distributed_context
 from acda.utils import atomic_write
 
 from .report import Result, write_report
 
-__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "threads", "usable_cpus", "run_jobs", "preset",
+__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "training_context", "is_main_process", "threads", "usable_cpus", "run_jobs", "preset",
            "publish", "pyplot", "save_figure"]
 
 # name → argparse keywords; a reproducer may override any of them
@@ -123,6 +124,22 @@ def resolve_device(name: str | torch.device) -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
     return device
+
+
+def training_context(device: str, log: Callable[..., None] = print) -> tuple[str, Callable[..., None]]:
+    """(device type, log) of a training run on real data: under ``torchrun`` the process group is set up here
+    (``acda.train.distributed_context``) and only rank 0 logs; ``device`` is the ``--device`` argument."""
+    ctx = distributed_context(device)
+    return (ctx.device.type if device == "auto" else device), (log if ctx.is_main else _silent)
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """The log of a rank other than 0."""
+
+
+def is_main_process() -> bool:
+    """Whether this process writes reports: always, except on ranks other than 0 under ``torchrun``."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @contextlib.contextmanager

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acda.utils import atomic_write
+from acda.utils import atomic_write, check_choice
 
 from .provenance import check_clean, fingerprint
 from .stats import FALSE_ALARM, detectable_change
@@ -97,8 +97,7 @@ class Result:
     samples: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        check_choice("method", self.method, METHODS)
         if self.status is not None and self.status not in SET_BY_REPRODUCER:
             raise ValueError(
                 f"a reproducer may only set status to one of {SET_BY_REPRODUCER}, got {self.status!r}"

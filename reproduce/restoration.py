@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import functools
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from acda.data.restoration import REALSR_LAYOUT
 from acda.data.restoration_proxy import restoration_proxy
 from acda.models import get_model
 from acda.profile import count_flops, count_parameters
-from acda.train import Restoration, TrainConfig, distributed_context, fit
+from acda.train import Restoration, TrainConfig, fit
 
 from . import base
 from .report import Result
@@ -52,7 +51,7 @@ from .stats import mean_std, seed_comparison
 
 __all__ = ["PROXY", "METRICS", "MODEL_NOTE", "task_for", "build", "proxy_config", "proxy_datasets",
            "proxy_train_one", "proxy_recipe", "proxy_results", "input_scores", "reference_rows", "comparisons",
-           "preview", "command_line", "run", "training_context", "realsr_layout_note", "needs_data_rows",
+           "preview", "command_line", "run", "realsr_layout_note", "needs_data_rows",
            "train_real", "real_recipe", "trained_rows", "real_rows", "count_rows", "matched_budgets", "budget_text"]
 
 METRICS = {"PSNR": ("val_psnr", "dB"), "SSIM": ("val_ssim", "")}
@@ -318,7 +317,7 @@ def run(parser: base.Parser, argv: list[str] | None, table: str, title: str, dat
         except DatasetLayoutError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        if int(os.environ.get("RANK", "0")) != 0:
+        if not base.is_main_process():  # torchrun: only rank 0 writes the report
             return 0
         counted, findings = counted_rows()
         results, findings = results + counted, findings + data_findings
@@ -371,16 +370,10 @@ def realsr_layout_note(why: str = "") -> str:
     return f"needs data{': ' + why if why else ''}. Pass --data-root DIR with {layout}"
 
 
-def training_context(args: argparse.Namespace, log=print):
-    """(device, log) of a ``--data-root`` run: the process group under ``torchrun`` is set up here, and
-    only rank 0 logs."""
-    ctx = distributed_context(args.device)
-    device = ctx.device.type if args.device == "auto" else args.device
-    return device, (log if ctx.is_main else (lambda *a, **k: None))
-
-
-def needs_data_rows(row: str, setting: str, why: str) -> list[Result]:
-    return [Result(row, setting, metric, None, "trained", status="needs data", note=why) for metric in METRICS]
+def needs_data_rows(row: str, setting: str, why: str, method: str = "trained") -> list[Result]:
+    """PSNR/SSIM rows of ``row`` that need the dataset; ``method`` is how they would be obtained ("measured" for
+    the input reference rows, Bicubic and the noisy input)."""
+    return [Result(row, setting, metric, None, method, status="needs data", note=why) for metric in METRICS]
 
 
 def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, test_set, task: Restoration,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -348,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_root is not None and args.generator == "both":
         args.generators = ["paper"]  # one training run per model; pick 'official' explicitly
     accuracy = accuracy_results(args)
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes the report
+    if not base.is_main_process():  # torchrun: only rank 0 writes the report
         return 0
     for generator in args.generators:
         results, findings, _ = parameter_results(generator, args.flops)

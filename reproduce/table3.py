@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +79,7 @@ from acda.data.crowd import (
 from acda.data.crowd_proxy import crowd_proxy_preview
 from acda.models.crowd import CrowdCounter, table3_parameter_study
 from acda.profile import count_parameters
-from acda.train import DensityCounting, TrainConfig, distributed_context, fit, load_checkpoint
+from acda.train import DensityCounting, TrainConfig, fit, load_checkpoint
 
 from . import base
 from .crowdproxy import (
@@ -97,7 +96,7 @@ from .crowdproxy import (
     proxy_train_one,
 )
 from .report import Result, load_published
-from .stats import mean_std, welch
+from .stats import mean_std, seed_comparison
 
 PARAMS_SETTING = "crowd model"
 # Table 3's row → (registered model, the row's name in table3_parameter_study)
@@ -319,20 +318,14 @@ def comparison_finding(setting: str, runs: dict[str, list[dict]], width_mult: fl
         if slug not in runs:
             continue
         mae = [m["val_mae"] for m in runs[slug]]
-        (a, sa), (b, sb) = mean_std(base_mae), mean_std(mae)
-        pm = (lambda sd, n: f" ± {sd:.2f}" if n > 1 else "")  # noqa: E731
-        text = f"{ROW_OF[slug]} {b:.2f}{pm(sb, len(mae))} vs Baseline {a:.2f}{pm(sa, len(base_mae))} MAE"
-        if len(mae) > 1 and len(base_mae) > 1:
-            text += f" (Welch p = {welch(base_mae, mae):.2g})"
-        parts.append(text)
+        parts.append(seed_comparison("Baseline", base_mae, ROW_OF[slug], mae, "MAE", higher_is_better=False))
     if not parts:
         return None
     pub = load_published("table3").set_index(["row", "setting", "metric"])["published"]
     printed = "; ".join(f"{ROW_OF[slug]} {pub[(ROW_OF[slug], setting, 'MAE')]:g} vs Baseline "
                         f"{pub[('Baseline', setting, 'MAE')]:g}" for slug in ACDA_MODELS if slug in runs)
     where = f" at width ×{width_mult:g} (PROXY: not the paper's models)" if width_mult != 1 else ""
-    return (f"{setting}, trained here{where} ({len(base_mae)} seed(s)): " + "; ".join(parts)
-            + f". Printed: {printed}.")
+    return f"{setting}, trained here{where}: " + " ".join(parts) + f" Printed: {printed}."
 
 
 def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[str], str]:
@@ -343,9 +336,7 @@ def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[
     root = None if args.data_root is None else Path(args.data_root)
     wanted = tuple(DATASETS) if args.dataset == "both" else (args.dataset,)
     if root is not None:
-        ctx = distributed_context(args.device)
-        device = ctx.device.type if args.device == "auto" else args.device
-        log = log if ctx.is_main else (lambda *a, **k: None)
+        device, log = base.training_context(args.device, log)
     found = {k for k, ds in DATASETS.items()
              if root is not None and (root.name == ds.folder or (root / ds.folder).is_dir())}
     if root is not None and args.dataset == "both" and not found:
@@ -402,17 +393,9 @@ def trivial_errors(train_set, test_set) -> tuple[float, float, float]:
 
 
 def proxy_finding(metric: str, runs: dict[str, list[float]], what: str) -> str:
-    """Baseline vs Ad-ResNet-s on one metric: mean ± std, Welch p, whether significant at 0.05."""
-    a, b = runs["crowd_baseline"], runs["crowd_adresnet_s"]
-    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-    text = (f"{what}, {metric}: Ad-ResNet-s {mb:.2f} ± {sb:.2f} vs Baseline {ma:.2f} ± {sa:.2f} (mean ± std over "
-            f"{len(a)} seeds)")
-    if len(a) < 2 or len(b) < 2:
-        return text + ": one seed each, no significance can be stated."
-    p = welch(a, b)
-    verdict = (f"significant at 0.05: Ad-ResNet-s's error is {'lower' if mb < ma else 'higher'}" if p < 0.05
-               else "not significant at 0.05: no difference is shown")
-    return text + f", Welch p = {p:.2g}: {verdict}."
+    """Baseline vs Ad-ResNet-s on one metric (``stats.seed_comparison``)."""
+    return f"{what}: " + seed_comparison("Baseline", runs["crowd_baseline"], "Ad-ResNet-s", runs["crowd_adresnet_s"],
+                                         metric, higher_is_better=False)
 
 
 def proxy_rows(cfg: dict, quick: bool, device: str = "cpu", jobs: int = 1,
@@ -547,7 +530,7 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
 
 def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
     counts, findings, device = count_rows(args)
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes the report
+    if not base.is_main_process():  # torchrun: only rank 0 writes the report
         return 0
     params, param_findings = parameter_results()
     results = params + counts + other_results()

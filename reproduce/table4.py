@@ -40,6 +40,7 @@ from pathlib import Path
 
 from acda.data.restoration import REALSR_SCALES, realsr
 
+from . import base
 from . import restoration as rst
 from .report import Result
 
@@ -75,7 +76,7 @@ def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[s
     ``--data-root`` run, "needs data" elsewhere."""
     results, findings, device = [], [], "cpu"
     if args.data_root is not None:
-        device, log = rst.training_context(args, log)
+        device, log = base.training_context(args.device, log)
     for release in RELEASES:
         for scale in REALSR_SCALES:
             setting = setting_of(release, scale)
@@ -84,7 +85,8 @@ def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[s
                 why = ("" if args.data_root is None else f"this run trains {RELEASES[args.release]} "
                        f"×{' ×'.join(map(str, args.scale))}")
                 note = rst.realsr_layout_note(why) + " (--release names Table 4's block)"
-                for row in ("Bicubic", *ROWS[release].values()):
+                results += rst.needs_data_rows("Bicubic", setting, note, method="measured")
+                for row in ROWS[release].values():
                     results += rst.needs_data_rows(row, setting, note)
                 continue
             task = rst.task_for("sr", scale)

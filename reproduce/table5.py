@@ -39,6 +39,7 @@ from acda.data.restoration import SIDD_LAYOUT, sidd
 from acda.models.restoration import restoration_acda, restoration_baseline, table5_parameter_study
 from acda.profile import count_parameters
 
+from . import base
 from . import restoration as rst
 from .report import Result
 
@@ -111,7 +112,7 @@ def data_rows(args, log=print) -> tuple[list[Result], list[str], str]:
     if args.data_root is None:
         why = f"needs data. Pass --data-root DIR with {layout}"
         return [r for row in MODELS for r in rst.needs_data_rows(row, DATA_SETTING, why)], [], "cpu"
-    device, log = rst.training_context(args, log)
+    device, log = base.training_context(args.device, log)
     task = rst.task_for("denoise")
     train_set = sidd(args.data_root, "train", crop_size=args.crop_size)
     test_set = sidd(args.data_root, "val")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from acda.data.restoration import realsr
 
+from . import base
 from . import restoration as rst
 from .report import Result
 from .stats import seed_comparison
@@ -57,7 +58,7 @@ PROXY_OVERRIDES = {"full": {"seeds": 3, "train": 256, "epochs": 6}, "quick": {"s
 def data_rows(args, log=print) -> tuple[list[Result], list[str], str]:
     if args.data_root is None:
         return [r for row in SWEEP for r in rst.needs_data_rows(row, SETTING, rst.realsr_layout_note())], [], "cpu"
-    device, log = rst.training_context(args, log)
+    device, log = base.training_context(args.device, log)
     task = rst.task_for("sr", SCALE)
     train_set = realsr(args.data_root, "train", SCALE, crop_size=args.crop_size)
     test_set = realsr(args.data_root, "test", SCALE)

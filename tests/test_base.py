@@ -119,3 +119,15 @@ def test_reproducers_never_import_each_other():
         own = path.relative_to(REPRODUCE).parts[0].removesuffix(".py")
         imported = {n.split(".")[1] for n in _imports(path) if n.startswith("reproduce.") and n.count(".") >= 1}
         assert not (imported & reproducers) - {own}, f"{path} imports {sorted((imported & reproducers) - {own})}"
+
+
+def test_training_context_and_main_process(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert base.training_context("cpu") == ("cpu", print) and base.is_main_process()
+    device, log = base.training_context("auto", log=print)
+    assert device == ("cuda" if torch.cuda.is_available() else "cpu") and log is print
+    monkeypatch.setenv("RANK", "1")  # a second rank (world size 1 here, so no process group is started)
+    device, log = base.training_context("cpu")
+    assert device == "cpu" and log is not print and log("not printed") is None
+    assert not base.is_main_process()

@@ -67,6 +67,8 @@ def test_table4_without_data(no_data):
     assert "Canon" in df.loc[("ACDA", "RealSR Final ×3", "PSNR"), "note"]
     assert df.loc[("LP-KPN, l = 5 [4]", "RealSR Final ×4", "SSIM"), "status"] == "not implemented"
     assert df.loc[("KPN, l = 5", "RealSR 2019 ×2", "PSNR"), "status"] == "needs data"
+    assert df.loc[("Bicubic", "RealSR 2019 ×2", "PSNR"), "method"] == "measured"  # measured on the data, not trained
+    assert df.loc[("ACDA", "RealSR 2019 ×2", "PSNR"), "method"] == "trained"
     params = df.loc[("ACDA", "SR model", "Params"), "reproduced"]
     assert params == pytest.approx(rst.count_rows("ACDA", "restoration_acda", {}, "x")[0].value)
     assert df.loc[("KPN, l = 19", "SR model", "GFLOPs/MP"), "reproduced"] > df.loc[("KPN, l = 5", "SR model",

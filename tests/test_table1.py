@@ -82,3 +82,13 @@ def test_quick_proxy_matches_committed_results(tmp_path, capsys):
     assert ((errors > 0) & (errors < 90)).all()  # both models learn: better than chance (90%)
     problems = compare_files(tmp_path, RESULTS, "table1_quick")
     assert problems == [], "\n".join(problems)
+
+
+def test_comparison_finding_states_means_significance_and_reduction():
+    errors = {"LeNet": [40.0, 41.0, 42.0], "LeNet + ACDA": [30.0, 30.5, 31.0]}
+    text = table1.comparison_finding(errors, "Proxy")
+    assert text.startswith("Proxy: LeNet + ACDA 30.50 ± 0.50% vs LeNet 41.00 ± 1.00% top-1 error")
+    assert "significant at 0.05, LeNet + ACDA's top-1 error is lower (better)" in text
+    assert "Difference of the means +10.50 points, relative reduction +25.6%" in text
+    one = table1.comparison_finding({"LeNet": [40.0], "LeNet + ACDA": [30.0]}, "CIFAR-10")
+    assert "no significance can be stated" in one

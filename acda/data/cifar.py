@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..utils import check_choice
 from .layout import DatasetLayoutError, require_dir, require_file
 from .tensors import TensorImageDataset, cifar_eval_transform, cifar_train_transform
 
@@ -39,8 +40,7 @@ def expected_layout(dataset: str) -> str:
 
 
 def _spec(dataset: str):
-    if dataset not in CIFAR_SPECS:
-        raise ValueError(f"dataset must be one of {sorted(CIFAR_SPECS)}, got {dataset!r}")
+    check_choice("dataset", dataset, sorted(CIFAR_SPECS))
     return CIFAR_SPECS[dataset]
 
 

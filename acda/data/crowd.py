@@ -74,7 +74,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from ..utils import check_int, check_positive_int, pair
+from ..utils import check_choice, check_int, check_positive_int, pair
 from .imagenet import MEAN, STD, ImageFileError, image_size, load_image
 from .layout import DatasetLayoutError, require_dir
 
@@ -407,8 +407,7 @@ def _pair(images: list[Path], annotations: list[Path], image_to_ann: Callable[[P
 
 
 def _split(split: str, names: dict[str, str]) -> str:
-    if split not in names:
-        raise ValueError(f"split must be one of {tuple(names)}, got {split!r}")
+    check_choice("split", split, names)
     return names[split]
 
 

@@ -70,7 +70,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from ..utils import check_int, check_positive_int, pair
+from ..utils import check_choice, check_int, check_positive_int, pair
 from .crowd import SIGMA, CrowdDataset
 from .imagenet import MEAN, STD
 
@@ -341,8 +341,7 @@ def crowd_proxy(split: str = "train", num_images: int = 200, size: int | Sequenc
     are ``CrowdDataset``'s; ``augment`` defaults to ``split == "train"`` and ``crop_size`` to the
     whole image (rounded up to ``pad_to``). Same arguments, same data.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice("split", split, SPLITS)
     check_int("num_images", num_images, minimum=0)
     size = pair(size, "size", minimum=8)
     check_int("seed", seed, minimum=0)
@@ -361,8 +360,7 @@ def crowd_proxy(split: str = "train", num_images: int = 200, size: int | Sequenc
     scale_jitter = _number("scale_jitter", scale_jitter)
     if not 0 <= scale_jitter < 1:
         raise ValueError(f"scale_jitter must be in [0, 1), got {scale_jitter!r}")
-    if placement not in PLACEMENTS:
-        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    check_choice("placement", placement, PLACEMENTS)
     contrast = _range("contrast", contrast, low=0.0)
     brightness = _range("brightness", brightness)
     tint = _number("tint", tint)

@@ -25,6 +25,7 @@ from PIL import Image
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from ..utils import check_choice
 from .layout import DatasetLayoutError, require_dir
 
 __all__ = ["imagenet", "ImageNetFolder", "ImageFileError", "load_image", "image_size", "class_folders",
@@ -96,8 +97,7 @@ def imagenet(root: str | Path, split: str = "train", transform=None,
              classes: Sequence[str] | None = None) -> ImageNetFolder:
     """``ImageFolder`` over ``root/split`` (default transform: the standard one for the split), with
     the train split's class index (module docstring) unless ``classes`` is given."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice("split", split, SPLITS)
     root = Path(root)
     if not root.is_dir():
         raise DatasetLayoutError("ImageNet", root, "the data root does not exist", EXPECTED_LAYOUT)

@@ -54,7 +54,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from ..utils import pair
+from ..utils import check_choice, pair
 from .imagenet import ImageFileError, image_size, load_image
 from .layout import DatasetLayoutError, require_dir, require_file
 
@@ -177,8 +177,7 @@ _REALSR_FILE = re.compile(r"^(?P<name>.+)_(?:HR|LR(?P<scale>\d+))\.png$", re.IGN
 
 
 def _split(split: str, names: dict[str, str]) -> str:
-    if split not in names:
-        raise ValueError(f"split must be one of {tuple(names)}, got {split!r}")
+    check_choice("split", split, names)
     return names[split]
 
 
@@ -194,8 +193,7 @@ def realsr(root: str | Path, split: str = "train", scale: int = 4, cameras: Sequ
     """
     ds, layout, root = "RealSR (V3)", REALSR_LAYOUT, Path(root)
     folder_name = _split(split, {"train": "Train", "test": "Test"})
-    if scale not in REALSR_SCALES or isinstance(scale, bool):
-        raise ValueError(f"scale must be one of {REALSR_SCALES}, got {scale!r}")
+    check_choice("scale", scale, REALSR_SCALES)
     if isinstance(cameras, str):
         cameras = (cameras,)
     if not cameras or any(c not in REALSR_CAMERAS for c in cameras):

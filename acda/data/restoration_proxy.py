@@ -84,7 +84,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..utils import ArgumentTypeError, ArgumentValueError, check_int, check_positive_int, check_tensor, is_int
+from ..utils import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    check_choice,
+    check_int,
+    check_positive_int,
+    check_tensor,
+    is_int,
+)
 from .restoration import augment_pair
 
 __all__ = ["RESTORATION_PHOTOS", "PHOTO_SHORT_SIDE", "SIGMA_STEP", "RestorationProxy", "restoration_proxy",
@@ -168,8 +176,7 @@ def _photo(name: str) -> np.ndarray:
 def load_photo(name: str) -> torch.Tensor:
     """A copy of photograph ``name`` of ``RESTORATION_PHOTOS`` as used here: (3, H, W) float64 in [0, 1]."""
     known = RESTORATION_PHOTOS["train"] + RESTORATION_PHOTOS["test"]
-    if name not in known:
-        raise ArgumentValueError(f"name must be one of {known}, got {name!r}")
+    check_choice("name", name, known)
     return torch.from_numpy(_photo(name).copy())
 
 
@@ -389,10 +396,8 @@ def restoration_proxy(task: str, split: str, num_images: int, size: int, *, scal
     (``sr_degrade``); "denoise": ``gain``, ``read`` (``denoise_degrade``), each a (lo, hi) range.
     ``augment`` defaults to ``split == "train"``. Same arguments, same data.
     """
-    if task not in TASKS:
-        raise ArgumentValueError(f"task must be one of {TASKS}, got {task!r}")
-    if split not in SPLITS:
-        raise ArgumentValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice("task", task, TASKS)
+    check_choice("split", split, SPLITS)
     check_positive_int("num_images", num_images)
     check_positive_int("size", size)
     check_positive_int("scale", scale)

@@ -87,7 +87,7 @@ from ..convert import convert
 from ..layers import ACDAConv2d
 from ..peers import CondConv2d
 from ..profile import count_parameters
-from ..utils import check_positive_int
+from ..utils import check_choice, check_positive_int
 from ._registry import register_model
 from .adresnet import ARCHS, AdResNet
 
@@ -138,8 +138,7 @@ class DensityDecoder(nn.Module):
         check_positive_int("decoder_kernel", kernel_size)
         if kernel_size < 2:
             raise ValueError(f"decoder_kernel must be >= 2 for a stride-2 transposed convolution, got {kernel_size}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
+        check_choice("activation", activation, ACTIVATIONS)
         padding, output_padding = _transposed_geometry(kernel_size)
         blocks, c = [], in_channels
         for w in widths:
@@ -266,17 +265,17 @@ def condconv_backbone(num_experts: int, backbone: str = "efficientnet_b0", width
                       **kwargs) -> tuple[nn.Module, int, int]:
     """(backbone, output channels, stride) with CondConv2d layers (see the module docstring)."""
     check_positive_int("num_experts", num_experts)
+    check_choice("backbone", backbone, CONDCONV_BACKBONES)
     if backbone == "efficientnet_b0":
         if kwargs:
             raise TypeError(f"unexpected arguments for the EfficientNet-B0 backbone: {sorted(kwargs)}")
         net = efficientnet_b0_backbone(width_mult)
         convert(net, inplace=True, layer=CondConv2d, num_experts=num_experts, where=_efficientnet_condconv_where)
         return net, net[-1][0].out_channels, 32
-    if backbone == "adresnet_s":
-        net = adresnet_backbone("s", conv=conv3x3, width_mult=width_mult, **kwargs)
-        convert(net, inplace=True, layer=CondConv2d, num_experts=num_experts, where=_adresnet_condconv_where)
-        return net, net.out_channels, 16
-    raise ValueError(f"backbone must be one of {CONDCONV_BACKBONES}, got {backbone!r}")
+    # backbone == "adresnet_s"
+    net = adresnet_backbone("s", conv=conv3x3, width_mult=width_mult, **kwargs)
+    convert(net, inplace=True, layer=CondConv2d, num_experts=num_experts, where=_adresnet_condconv_where)
+    return net, net.out_channels, 16
 
 
 def _decoder_widths(stride: int, output_stride: int, decoder_width: int, width_mult: float) -> tuple[int, ...]:

@@ -173,8 +173,7 @@ def apply_pixel_kernels(image: torch.Tensor, kernels: torch.Tensor, padding_mode
     check_float_dtype("image", image.dtype, where="apply_pixel_kernels")
     check_same_dtype(("image", image), ("kernels", kernels))
     check_same_device(("image", image), ("kernels", kernels))
-    if padding_mode not in PADDING_MODES:
-        raise ArgumentValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    check_choice("padding_mode", padding_mode, PADDING_MODES)
     n, _, h, w = image.shape
     taps = kernels.shape[1]
     size = math.isqrt(taps)
@@ -212,8 +211,7 @@ class KPNRestorationNet(_RestorationTrunk):
                  channels: int = DEFAULT_CHANNELS, width: int = DEFAULT_WIDTH, blocks: int = 8,
                  kernel_size: int = 7, down: int = 2, padding_mode: str = "reflect") -> None:
         _check_odd_kernel("kernel_size_kpn", kernel_size_kpn)
-        if normalize not in KPN_NORMALIZE:
-            raise ArgumentValueError(f"normalize must be one of {KPN_NORMALIZE}, got {normalize!r}")
+        check_choice("normalize", normalize, KPN_NORMALIZE)
         taps = kernel_size_kpn ** 2
         super().__init__(in_channels, taps, channels, width, blocks, kernel_size, "conv", "paper", down,
                          padding_mode, 6, 6, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-from ..utils import check_int, check_positive_int
+from ..utils import check_choice, check_int, check_positive_int
 
 __all__ = ["TrainConfig", "SCHEDULES", "OPTIMIZERS", "RECIPE_FIELDS", "config_dict"]
 
@@ -75,16 +75,14 @@ class TrainConfig:
         _check_number("label_smoothing", self.label_smoothing, below_one=True)
         if self.grad_clip is not None and (not isinstance(self.grad_clip, int | float) or not self.grad_clip > 0):
             raise ValueError(f"grad_clip must be None or a positive number, got {self.grad_clip!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if len(self.betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
         for i, beta in enumerate(self.betas):
             _check_number(f"betas[{i}]", beta, below_one=True)
         if self.optimizer != "sgd" and self.nesterov:
             raise ValueError(f"nesterov applies to optimizer='sgd' only, got optimizer={self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        check_choice("schedule", self.schedule, SCHEDULES)
         if self.schedule == "step" and not self.milestones:
             raise ValueError("schedule='step' needs milestones (epochs at which lr is multiplied by gamma)")
         if (any(not isinstance(m, int) or isinstance(m, bool) or m < 1 for m in self.milestones)

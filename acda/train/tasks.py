@@ -37,6 +37,7 @@ from ..metrics import (
     topk_correct,
     topk_hits,
 )
+from ..utils import check_choice
 
 __all__ = ["Task", "Classification", "DensityCounting", "Restoration", "task_from_spec"]
 
@@ -175,8 +176,7 @@ class DensityCounting(Task):
     name: ClassVar[str] = "counting"
 
     def __post_init__(self) -> None:
-        if self.criterion not in _CRITERIA:
-            raise ValueError(f"criterion must be one of {sorted(_CRITERIA)}, got {self.criterion!r}")
+        check_choice("criterion", self.criterion, sorted(_CRITERIA))
         k = self.density_scale
         if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
             raise ValueError(f"density_scale must be a finite positive number, got {k!r}")
@@ -234,12 +234,10 @@ class Restoration(Task):
     higher_is_better: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if self.criterion not in _CRITERIA:
-            raise ValueError(f"criterion must be one of {sorted(_CRITERIA)}, got {self.criterion!r}")
+        check_choice("criterion", self.criterion, sorted(_CRITERIA))
         if not self.data_range > 0:
             raise ValueError(f"data_range must be positive, got {self.data_range!r}")
-        if self.space not in _SPACES:
-            raise ValueError(f"space must be one of {_SPACES}, got {self.space!r}")
+        check_choice("space", self.space, _SPACES)
         if isinstance(self.shave, bool) or not isinstance(self.shave, int) or self.shave < 0:
             raise ValueError(f"shave must be a non-negative int, got {self.shave!r}")
         if self.space != "rgb" and self.data_range != 1.0:
