@@ -13,7 +13,7 @@ from torch import nn
 
 from .bases import default_num_scales
 from .convert import Conv2dReplacement
-from .functional import acda_alpha_conv2d, autocast_dtype
+from .functional import acda_alpha_conv2d, autocast_dtype, to_channels_last
 from .generator import GENERATORS, AtomGenerator
 from .ops import check_backend, get_backend, resolve_backend
 from .utils import (
@@ -228,7 +228,7 @@ class ACDAConv2d(Conv2dReplacement):
         # a channels-last backend (native) reads x channels-last: convert once, here, so that Φ runs in that layout
         # too (oneDNN's fast one), hands α over pixel-major and both gradients of x arrive in one layout
         if get_backend(resolve_backend(self.backend, x.device)).memory_format == torch.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = to_channels_last(x)
         alpha = self.generator(x, size, reconstruct=False)
         return acda_alpha_conv2d(
             x, alpha, self.generator.bases.to(alpha.dtype), self.coef, self.bias, self.stride, self.padding,

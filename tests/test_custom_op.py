@@ -154,3 +154,53 @@ def test_meta_and_autocast():
         out = layer(x)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), layer(x), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.int64, torch.bool])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 40, 6, 11), (3, 17, 1, 129), (0, 4, 3, 3), (2, 33, 0, 4)])
+def test_channels_first_copies_a_channels_last_tensor(dtype, shape):
+    """torch.ops.acda.channels_first (blocked transpose, partial 16 × 16 tiles at every edge) equals ATen's copy."""
+    x = (torch.randn(shape) * 10).to(dtype).contiguous(memory_format=torch.channels_last)
+    y = torch.ops.acda.channels_first(x)
+    assert y.is_contiguous() and y.dtype == dtype and torch.equal(y, x)
+    if x.numel():
+        assert y.data_ptr() != x.data_ptr()
+
+
+def test_channels_first_opcheck_and_other_layouts():
+    x = torch.randn(2, 5, 4, 3).contiguous(memory_format=torch.channels_last)
+    torch.library.opcheck(torch.ops.acda.channels_first.default, (x,))
+    for t in (torch.randn(2, 5, 4, 3), torch.randn(2, 5, 4, 6)[..., ::2]):  # contiguous; neither layout
+        y = torch.ops.acda.channels_first(t)
+        assert y.is_contiguous() and torch.equal(y, t) and y.data_ptr() != t.data_ptr()
+    if ops.native.load_extension() is not None:
+        with pytest.raises(RuntimeError, match="t must be 4-D"):
+            ops.native.load_extension().channels_first(torch.randn(2, 3, 4))
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_layer_input_gradient_comes_back_in_the_input_layout(layout):
+    """The native layer reads x channels-last; a contiguous x gets a contiguous gradient (blocked transpose of the
+    channels-last sum of both branches' gradients), equal to the reference backend's."""
+    torch.manual_seed(0)
+    layer = ACDAConv2d(5, 4, 3, padding=1, backend="native").double()
+    ref = ACDAConv2d(5, 4, 3, padding=1, backend="reference").double()
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 5, 6, 7, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    grad = torch.randn(2, 4, 6, 7, dtype=torch.float64)
+    layer(x).backward(grad)
+    ref(x_ref).backward(grad)
+    assert x.grad.is_contiguous(memory_format=layout)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_to_channels_last_gradcheck_and_double_backward():
+    from acda.functional import to_channels_last
+
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: to_channels_last(t).square(), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: to_channels_last(t).square(), (x,))
+    assert to_channels_last(x).is_contiguous(memory_format=torch.channels_last)
+    cl = x.detach().contiguous(memory_format=torch.channels_last)
+    assert to_channels_last(cl) is cl

@@ -27,8 +27,8 @@ from torch.utils.flop_counter import register_flop_formula
 
 from . import get_backend, reference
 
-__all__ = ["atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward", "acda_alpha_conv2d",
-           "acda_alpha_conv2d_backward", "macs", "coefficient_macs", "acda_macs", "reconstruction_macs",
+__all__ = ["channels_first", "atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward",
+           "acda_alpha_conv2d", "acda_alpha_conv2d_backward", "macs", "coefficient_macs", "acda_macs", "reconstruction_macs",
            "alpha_atoms_shape"]
 
 
@@ -311,3 +311,20 @@ def _acda_alpha_conv2d_backward_flops(grad_shape, x_shape, alpha_shape, bases_sh
                                         needs_alpha, needs_coef)
     rebuilds = int(needs_x or needs_coef) + int(needs_alpha)
     return fused + 2 * rebuilds * reconstruction_macs(alpha_shape, bases_shape)
+
+
+@torch.library.custom_op("acda::channels_first", mutates_args=())
+def channels_first(t: Tensor) -> Tensor:
+    """``t`` (N, C, H, W) copied to the contiguous layout; a blocked transpose for a CPU tensor stored channels-last
+    (``acda.ops.native.channels_first``): the gradient ``acda.functional.to_channels_last`` hands back."""
+    if t.device.type == "cpu" and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        from . import native
+
+        return native.channels_first(t)
+    return t.clone(memory_format=torch.contiguous_format)
+
+
+@channels_first.register_fake
+def _channels_first_fake(t):
+    return torch.empty(t.shape, dtype=t.dtype, device=t.device)
+

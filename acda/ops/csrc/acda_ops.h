@@ -44,4 +44,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
                                                               bool needs_x, bool needs_alpha, bool needs_coef,
                                                               int64_t tile);
 
+// t (N, C, H, W) in the contiguous (channels-first) layout: a blocked transpose when t is stored channels-last,
+// else t.contiguous().
+at::Tensor channels_first(const at::Tensor& t);
+
 }  // namespace acda

@@ -26,6 +26,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("acda_backward", &acda::acda_backward, "fused two-layer ACDA backward: (grad_x, grad_atoms, grad_coef)");
   m.def("alpha_forward", &acda::alpha_forward, "fused two-layer ACDA forward from alpha and bases (atoms in cache)");
   m.def("alpha_backward", &acda::alpha_backward, "fused ACDA backward from alpha: (grad_x, grad_alpha, grad_coef)");
+  m.def("channels_first", &acda::channels_first, "(N, C, H, W) stored channels-last -> contiguous (blocked transpose)");
   m.def("capability", &capability, "at::vec instruction set compiled in");
   m.def("vector_width", [] { return static_cast<int64_t>(at::vec::Vectorized<float>::size()); });
 }
