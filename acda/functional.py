@@ -271,9 +271,10 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     """``x`` (N, C, H, W) stored channels-last, the layout the native kernels read; its gradient comes back
     contiguous when ``x`` was, through a blocked transpose (``torch.ops.acda.channels_first``) instead of ATen's
     strided copy, which is several times slower in that direction. ``x`` itself when already channels-last."""
-    if x.is_contiguous(memory_format=torch.channels_last) or not (x.requires_grad and x.is_contiguous()):
-        return x.contiguous(memory_format=torch.channels_last)
-    return _ToChannelsLast.apply(x)
+    if (x.requires_grad and torch.is_grad_enabled() and x.is_contiguous()
+            and not x.is_contiguous(memory_format=torch.channels_last) and not torch.jit.is_tracing()):
+        return _ToChannelsLast.apply(x)
+    return x.contiguous(memory_format=torch.channels_last)  # (traced for FLOP counting: no Python op in the graph)
 
 
 def per_pixel_filters(atoms: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:

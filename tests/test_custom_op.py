@@ -204,3 +204,10 @@ def test_to_channels_last_gradcheck_and_double_backward():
     assert to_channels_last(x).is_contiguous(memory_format=torch.channels_last)
     cl = x.detach().contiguous(memory_format=torch.channels_last)
     assert to_channels_last(cl) is cl
+
+
+def test_layer_with_input_requiring_grad_traces_for_flop_counting():
+    """fvcore traces the layer with an input that requires grad (a model's inner activations): no Python op."""
+    layer = ACDAConv2d(4, 6, 3, padding=1, backend="native")
+    x = torch.randn(1, 4, 8, 8, requires_grad=True)
+    assert count_flops(layer, x).total > 0
