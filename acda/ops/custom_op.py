@@ -14,6 +14,10 @@ pass per requested gradient of x and atoms.
 FLOPs add the reconstruction's N·m·B·k_h·k_w·H'·W' multiply-adds (``reconstruction_macs``) to the forward,
 and to the backward once when the atoms are needed (grad coef or grad x) and once for grad α.
 
+``channels_first`` is a layout copy, not ACDA arithmetic: a CPU (N, C, H, W) tensor stored channels-last made
+contiguous by a blocked transpose (the gradient ``acda.functional.to_channels_last`` hands back to a contiguous
+input; ATen's strided copy is several times slower in that direction).
+
 Double backward (``create_graph=True``) computes the first backward with the differentiable
 reference formulas (``acda.ops.reference``), so higher derivatives stay exact.
 """
@@ -327,4 +331,3 @@ def channels_first(t: Tensor) -> Tensor:
 @channels_first.register_fake
 def _channels_first_fake(t):
     return torch.empty(t.shape, dtype=t.dtype, device=t.device)
-
