@@ -39,8 +39,8 @@ from acda.utils import atomic_write
 
 from .report import Result, write_report
 
-__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "training_context", "is_main_process", "threads", "usable_cpus", "run_jobs", "preset",
-           "publish", "pyplot", "save_figure"]
+__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "training_context", "is_main_process", "threads",
+           "usable_cpus", "run_jobs", "preset", "publish", "pyplot", "save_figure"]
 
 # name → argparse keywords; a reproducer may override any of them
 OPTIONS: dict[str, dict[str, Any]] = {

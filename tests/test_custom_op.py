@@ -156,7 +156,8 @@ def test_meta_and_autocast():
     torch.testing.assert_close(out.float(), layer(x), rtol=0.05, atol=0.05)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.int64, torch.bool])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.int64,
+                                   torch.bool])
 @pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 40, 6, 11), (3, 17, 1, 129), (0, 4, 3, 3), (2, 33, 0, 4)])
 def test_channels_first_copies_a_channels_last_tensor(dtype, shape):
     """torch.ops.acda.channels_first (blocked transpose, partial 16 × 16 tiles at every edge) equals ATen's copy."""

@@ -311,7 +311,8 @@ def test_quick_proxy_matches_committed_results(tmp_path, capsys):
 def test_findings_compare_seeds_with_welch():
     runs = {"crowd_baseline": [7.0, 7.2, 7.1], "crowd_adresnet_s": [7.05, 7.3, 6.9]}
     text = table3.proxy_finding("MAE", runs, "Proxy")
-    assert text.startswith("Proxy: Ad-ResNet-s 7.08 ± 0.20 vs Baseline 7.10 ± 0.10 MAE (mean ± std over 3 / 3 seeds)")
+    assert text.startswith("Proxy: Ad-ResNet-s 7.08 ± 0.20 vs Baseline 7.10 ± 0.10 MAE "
+                           "(mean ± std over 3 / 3 seeds)")
     assert "not significant at 0.05" in text
     trained = {"crowd_baseline": [{"val_mae": v} for v in (100.0, 101.0)],
                "crowd_adresnet_s": [{"val_mae": v} for v in (80.0, 81.0)]}

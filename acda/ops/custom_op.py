@@ -32,8 +32,8 @@ from torch.utils.flop_counter import register_flop_formula
 from . import get_backend, reference
 
 __all__ = ["channels_first", "atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward",
-           "acda_alpha_conv2d", "acda_alpha_conv2d_backward", "macs", "coefficient_macs", "acda_macs", "reconstruction_macs",
-           "alpha_atoms_shape"]
+           "acda_alpha_conv2d", "acda_alpha_conv2d_backward", "macs", "coefficient_macs", "acda_macs",
+           "reconstruction_macs", "alpha_atoms_shape"]
 
 
 def macs(x_shape, atoms_shape) -> int:
