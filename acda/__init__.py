@@ -3,7 +3,11 @@
 The library needs only torch and scipy (``pip install acda-repro``). ``acda.convert(model)`` returns
 the converted model; ``plan(model)`` (``from acda.convert import plan``) says what it would convert and
 skip, and why, without changing anything.
+
+Importing ``acda`` tags ``torch.compile``'s cache keys with the CPU's vector instruction set
+(``acda.compile_cache``): torch would otherwise reuse CPU kernels generated for another vector width.
 """
+from .compile_cache import tag_compile_cache
 from .bases import fourier_bessel_basis, multiscale_bases
 from .convert import convert
 from .functional import acda_conv2d, atom_conv2d, per_pixel_conv2d, per_pixel_filters
@@ -26,3 +30,5 @@ __all__ = [
     "per_pixel_conv2d",
 ]
 __version__ = "0.1.0"
+
+tag_compile_cache()

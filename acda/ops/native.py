@@ -69,10 +69,23 @@ def _capability() -> str:
     return cap if cap in _FLAGS else "DEFAULT"
 
 
+def sanitizer() -> str | None:
+    """The sanitizer the extension is built with: ``$ACDA_SANITIZE`` (``"address"``), else ``None``.
+
+    An AddressSanitizer build only loads into a process started with the sanitizer runtime preloaded
+    (``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``; ``scripts/asan.sh`` does this).
+    """
+    name = os.environ.get("ACDA_SANITIZE") or None
+    if name not in (None, "address"):
+        raise ValueError(f"ACDA_SANITIZE must be 'address' or unset, got {name!r}")
+    return name
+
+
 def compile_flags() -> list[str]:
     """The C++ flags the extension is (or would be) built with on this machine: they follow
     ``torch.backends.cpu.get_cpu_capability()``, so ``ATEN_CPU_CAPABILITY=avx2`` builds the AVX2 kernels."""
-    return ["-O3", "-fopenmp", *_FLAGS.get(_capability(), [])]
+    debug = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"] if sanitizer() else []
+    return ["-O3", "-fopenmp", *_FLAGS.get(_capability(), []), *debug]
 
 
 def _staged_sources(build: Path) -> list[str]:
@@ -99,17 +112,18 @@ def load_extension(*, verbose: bool = False) -> ModuleType | None:
         flags = compile_flags()
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir()))
                                 + " ".join(flags).encode()).hexdigest()[:10]
-        build = extension_dir() / f"{cap.lower()}-{digest}"
+        tag = cap.lower() + ("-asan" if sanitizer() else "")
+        build = extension_dir() / f"{tag}-{digest}"
         module: ModuleType | None
         try:
             from torch.utils.cpp_extension import load
 
             build.mkdir(parents=True, exist_ok=True)
             module = load(
-                name=f"acda_native_{cap.lower()}_{digest}",
+                name=f"acda_native_{tag.replace('-', '_')}_{digest}",
                 sources=_staged_sources(build),
                 extra_cflags=flags,
-                extra_ldflags=["-fopenmp"],
+                extra_ldflags=["-fopenmp", *(["-fsanitize=address"] if sanitizer() else [])],
                 build_directory=str(build),
                 verbose=verbose,
             )
