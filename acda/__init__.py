@@ -7,8 +7,8 @@ skip, and why, without changing anything.
 Importing ``acda`` tags ``torch.compile``'s cache keys with the CPU's vector instruction set
 (``acda.compile_cache``): torch would otherwise reuse CPU kernels generated for another vector width.
 """
-from .compile_cache import tag_compile_cache
 from .bases import fourier_bessel_basis, multiscale_bases
+from .compile_cache import tag_compile_cache
 from .convert import convert
 from .functional import acda_conv2d, atom_conv2d, per_pixel_conv2d, per_pixel_filters
 from .generator import AtomGenerator

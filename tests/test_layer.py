@@ -90,14 +90,6 @@ def test_channels_last_and_non_contiguous_inputs():
     torch.testing.assert_close(layer(xt.transpose(2, 3).contiguous().transpose(2, 3)), layer(xt))
 
 
-@pytest.mark.slow
-def test_torch_compile_matches_eager():
-    layer = ACDAConv2d(3, 4, 5, padding=2)
-    x = torch.randn(2, 3, 10, 9)
-    compiled = torch.compile(layer, backend="inductor")
-    torch.testing.assert_close(compiled(x), layer(x), rtol=1e-4, atol=1e-5)
-
-
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [

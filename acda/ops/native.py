@@ -84,8 +84,9 @@ def sanitizer() -> str | None:
 def compile_flags() -> list[str]:
     """The C++ flags the extension is (or would be) built with on this machine: they follow
     ``torch.backends.cpu.get_cpu_capability()``, so ``ATEN_CPU_CAPABILITY=avx2`` builds the AVX2 kernels."""
-    debug = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"] if sanitizer() else []
-    return ["-O3", "-fopenmp", *_FLAGS.get(_capability(), []), *debug]
+    if sanitizer():
+        return ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address", "-fopenmp", *_FLAGS.get(_capability(), [])]
+    return ["-O3", "-fopenmp", *_FLAGS.get(_capability(), [])]
 
 
 def _staged_sources(build: Path) -> list[str]:
