@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from .bases import default_num_scales
-from .convert import Conv2dReplacement
 from .functional import acda_alpha_conv2d, autocast_dtype, to_channels_last
 from .generator import GENERATORS, AtomGenerator
 from .ops import check_backend, get_backend, resolve_backend
+from .replacement import Conv2dReplacement
 from .utils import (
     ArgumentTypeError,
     ArgumentValueError,

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .convert import Conv2dReplacement
 from .functional import per_pixel_conv2d, per_pixel_filters
 from .generator import GENERATORS, AtomGenerator
+from .replacement import Conv2dReplacement
 from .utils import IntPair, check_choice, check_positive_int, conv_output_size, pair, resolve_padding, window_center
 
 __all__ = ["DFNConv2d", "CondConv2d", "DynamicConv2d"]

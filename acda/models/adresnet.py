@@ -47,10 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..convert import Conv2dReplacement
 from ..generator import GENERATORS
 from ..layers import ACDAConv2d
 from ..peers import DFNConv2d
+from ..replacement import Conv2dReplacement
 from ..utils import check_choice, check_positive_int
 from ._registry import register_model
 
