@@ -124,19 +124,22 @@ def test_constraints_pin_every_dependency_exactly():
 _STUB_PYTHON = """#!/usr/bin/env bash
 echo "$*" >> "$(dirname "$0")/calls.log"
 if [ "$1" = "-m" ] && [ "$2" = "pytest" ]; then exit "${STUB_PYTEST_RC:-0}"; fi
+if [ "$1" = "-m" ] && [ "$2" = "ruff" ]; then exit "${STUB_RUFF_RC:-0}"; fi
 exit 0
 """
 
 
-def _run_sh(tmp_path: Path, *args: str, pytest_rc: int = 0) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHON": str(tmp_path / "bin" / "python"), "STUB_PYTEST_RC": str(pytest_rc)}
+def _run_sh(tmp_path: Path, *args: str, pytest_rc: int = 0, ruff_rc: int = 0) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": str(tmp_path / "bin" / "python"), "STUB_PYTEST_RC": str(pytest_rc),
+           "STUB_RUFF_RC": str(ruff_rc)}
     return subprocess.run(["bash", str(tmp_path / "repo" / "scripts" / "run.sh"), *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 
 def test_run_sh_installs_with_the_constraints_and_fails_when_no_test_ran(tmp_path):
     """With a stub Python: setup runs pip with the extras and ``-c constraints.txt``, again only when
-    pyproject.toml or constraints.txt changed; ``test`` passes pytest's exit status on, 5 (no test ran) included."""
+    pyproject.toml or constraints.txt changed; ``test`` lints first (a lint failure stops it before pytest), then
+    passes pytest's exit status on, 5 (no test ran) included."""
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
     for name in ("scripts/run.sh", "pyproject.toml", "constraints.txt"):
@@ -158,7 +161,9 @@ def test_run_sh_installs_with_the_constraints_and_fails_when_no_test_ran(tmp_pat
     assert _run_sh(tmp_path, "setup").returncode == 0 and len(pip_calls()) == 2  # the constraints changed
 
     assert _run_sh(tmp_path, "test", "-q").returncode == 0
-    assert log.read_text().splitlines()[-1] == "-m pytest -q"
+    assert log.read_text().splitlines()[-2:] == ["-m ruff check acda reproduce tests benchmarks", "-m pytest -q"]
+    assert _run_sh(tmp_path, "test", "-q", ruff_rc=1).returncode == 1
+    assert log.read_text().splitlines()[-1].startswith("-m ruff")
     no_tests = _run_sh(tmp_path, "test", "-k", "nothing", pytest_rc=5)
     assert no_tests.returncode == 5 and "no tests" in no_tests.stderr
     assert _run_sh(tmp_path, "test", pytest_rc=1).returncode == 1

@@ -86,6 +86,12 @@ COEF_STAGES = 1
 @_lazy_kernels
 def _kernels(h) -> dict[str, Any]:
     """Decorate the four kernels, from the shared jit helpers ``h`` (see ``triton_atom_conv._lazy_kernels``)."""
+    return {"fwd": _fwd_kernel(h), "bwd_gz": _bwd_gz_kernel(h), "bwd_x": _bwd_x_kernel(h),
+            "bwd_coef": _bwd_coef_kernel(h)}
+
+
+def _fwd_kernel(h) -> Any:
+    """Forward: per tile of pixels × output channels, z_b from the atoms α·ψ in registers, then ``tl.dot`` with W_b."""
     import triton
     import triton.language as tl
 
@@ -135,6 +141,16 @@ def _kernels(h) -> dict[str, Any]:
             acc += tl.load(bias_ptr + offs_o, mask=mask_o, other=0.0).to(tl.float32)[None, :]
         out_ptrs = out_ptr + n * CO * P + offs_o.to(tl.int64)[None, :] * P + offs_p[:, None]
         tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_o[None, :])
+
+    return _fwd
+
+
+def _bwd_gz_kernel(h) -> Any:
+    """grad z_b = g·W_bᵀ per tile (stored for ``_bwd_x`` when asked) and grad α directly."""
+    import triton
+    import triton.language as tl
+
+    pixel_tile, block_range, tap_source, tap_reader, basis_tap, atom_at, dot_acc = h
 
     @triton.jit
     def _bwd_gz(
@@ -186,6 +202,16 @@ def _kernels(h) -> dict[str, Any]:
                 ga_ptrs = ga_ptr + ((n * M + b) * NB + offs_bt[None, :]) * P + offs_p[:, None]
                 tl.store(ga_ptrs, ga.to(ga_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_bt[None, :])
 
+    return _bwd_gz
+
+
+def _bwd_x_kernel(h) -> Any:
+    """grad x: a gather over each input pixel's inverse neighbourhood from the stored grad z."""
+    import triton
+    import triton.language as tl
+
+    pixel_tile, block_range, tap_source, tap_reader, basis_tap, atom_at, dot_acc = h
+
     @triton.jit
     def _bwd_x(
         gz_ptr, a_ptr, bs_ptr, gx_ptr,
@@ -222,6 +248,16 @@ def _kernels(h) -> dict[str, Any]:
 
         gx_ptrs = gx_ptr + n * C * Q + offs_c.to(tl.int64)[None, :] * Q + offs_q[:, None]
         tl.store(gx_ptrs, acc.to(gx_ptr.dtype.element_ty), mask=mask_q[:, None] & mask_c[None, :])
+
+    return _bwd_x
+
+
+def _bwd_coef_kernel(h) -> Any:
+    """grad coef: per-program partial sums of z_bᵀ·g over a split of the pixel tiles (summed in order after)."""
+    import triton
+    import triton.language as tl
+
+    pixel_tile, block_range, tap_source, tap_reader, basis_tap, atom_at, dot_acc = h
 
     @triton.jit
     def _bwd_coef(
@@ -268,7 +304,7 @@ def _kernels(h) -> dict[str, Any]:
         part_ptrs = part_ptr + ((split * M + b).to(tl.int64) * C + offs_c[:, None]) * CO + offs_o[None, :]
         tl.store(part_ptrs, acc, mask=mask_c[:, None] & mask_o[None, :])
 
-    return {"fwd": _fwd, "bwd_gz": _bwd_gz, "bwd_x": _bwd_x, "bwd_coef": _bwd_coef}
+    return _bwd_coef
 
 
 def _cdiv(a: int, b: int) -> int:

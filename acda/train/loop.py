@@ -233,7 +233,7 @@ def _check_resume(ckpt: dict, config: TrainConfig, task: Task, data: dict, path:
     saved_data = ckpt.get("data")
     if saved_data is None:
         warnings.warn(f"{str(path)!r} records no data fingerprint: cannot check that the training set is the same",
-                      stacklevel=3)
+                      stacklevel=4)
     else:
         for split in ("train", "val"):
             a, b = saved_data.get(split), data[split]
@@ -244,12 +244,12 @@ def _check_resume(ckpt: dict, config: TrainConfig, task: Task, data: dict, path:
                 if split == "train":
                     raise ValueError(msg)
                 warnings.warn(msg.replace("cannot resume", "resuming") + ": the metrics history mixes two "
-                              "validation sets", stacklevel=3)
+                              "validation sets", stacklevel=4)
     threads = ckpt.get("threads")
     if threads is not None and threads != torch.get_num_threads():
         warnings.warn(f"resuming {str(path)!r} with {torch.get_num_threads()} torch threads, the checkpoint was "
                       f"written with {threads}: the result will not be bit-identical to an uninterrupted run",
-                      stacklevel=3)
+                      stacklevel=4)
 
 
 # --------------------------------------------------------------------------- fit
@@ -266,6 +266,50 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, config: T
     alike). Returning ``True`` stops training after that epoch (under ``torchrun``: if any process's
     hook says so); an exception it raises stops training there, as a crash would.
     """
+    run = _prepare(model, train_set, val_set, config, task)
+    start, history, best = _resume(run)
+    for epoch in range(start, config.epochs):
+        t0 = time.perf_counter()
+        row = _train_one_epoch(run, epoch)
+        if run.val_loader is not None:
+            row.update(_evaluate(run.core, run.val_loader, run.task, config, run.ctx, run.amp_dtype, len(val_set)))
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        improved = run.val_loader is not None and run.task.better(row[run.task.best_metric],
+                                                                  None if best is None else best["value"])
+        if improved:
+            best = {"metric": run.task.best_metric, "value": row[run.task.best_metric], "epoch": epoch + 1,
+                    "higher_is_better": run.task.higher_is_better}
+        if _end_of_epoch(run, history, best, improved, on_epoch_end):
+            break
+    return {k: v for k, v in history[-1].items() if k != "seconds"}
+
+
+@dataclass
+class _Run:
+    """What one ``fit`` call trains with: the model (``core``; ``model`` is its DDP wrapper under torchrun), the
+    data, the optimizer state and where it writes."""
+
+    model: nn.Module
+    core: nn.Module
+    task: Task
+    config: TrainConfig
+    ctx: DistContext
+    amp_dtype: torch.dtype
+    out_dir: Path | None
+    data: dict | None
+    loader_gen: torch.Generator
+    sampler: DistributedSampler
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+
+
+def _prepare(model: nn.Module, train_set: Dataset, val_set: Dataset | None, config: TrainConfig,
+             task: Task | None) -> _Run:
+    """Check the arguments, set up the process group, the output folder, the RNGs, the loaders and the optimizer."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     task = _resolve_task(task, config)
@@ -278,20 +322,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, config: T
         raise ValueError(f"batch_size={config.batch_size} (global) must be divisible by the number of "
                          f"processes ({ctx.world_size})")
     out_dir = Path(config.out_dir) if config.out_dir is not None else None
-    amp_dtype = torch.float16 if ctx.device.type == "cuda" else torch.bfloat16
-
-    data = None
-    if out_dir is not None:
-        for name in (CHECKPOINT, BEST, METRICS_LOG):
-            path = out_dir / name
-            if path.exists() and not path.is_file():
-                if name == METRICS_LOG:
-                    raise ValueError(f"{str(path)!r} exists and is not a regular file (fit writes its metrics log there)")
-                raise CheckpointError(path, "exists and is not a regular file (fit writes this checkpoint)")
-        if ctx.is_main:
-            for p in clean_stale_temporaries(out_dir, (CHECKPOINT, METRICS_LOG, BEST)):
-                warnings.warn(f"removed {str(p)!r}, left by a write that was interrupted", stacklevel=2)
-        data = {"train": data_fingerprint(train_set), "val": data_fingerprint(val_set)}
+    data = _prepare_out_dir(out_dir, ctx, train_set, val_set) if out_dir is not None else None
 
     _seed_all(config.seed + ctx.rank)
     loader_gen = torch.Generator().manual_seed(config.seed + 7919 * ctx.rank)
@@ -313,113 +344,136 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, config: T
     optimizer = _optimizer(config, core)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: config.lr_factor(s, steps_per_epoch))
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=config.amp and ctx.device.type == "cuda")
+    amp_dtype = torch.float16 if ctx.device.type == "cuda" else torch.bfloat16
+    return _Run(model, core, task, config, ctx, amp_dtype, out_dir, data, loader_gen, sampler, train_loader,
+                val_loader, optimizer, scheduler, scaler)
 
-    start, history, best = 0, [], None
-    ckpt_path = out_dir / CHECKPOINT if out_dir is not None else None
-    if config.resume and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, required=TRAINING_KEYS)
-        _check_resume(ckpt, config, task, data, ckpt_path)
-        core.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        start, history, best = int(ckpt["epoch"]), list(ckpt["history"]), ckpt.get("best")
-        if start > config.epochs:
-            raise ValueError(f"config.epochs={config.epochs} but {str(ckpt_path)!r} is already at epoch {start}")
-        if len(ckpt["rng"]) == ctx.world_size:
-            _set_rng_state(ckpt["rng"][ctx.rank], loader_gen)
-        else:
-            warnings.warn(f"checkpoint was written by {len(ckpt['rng'])} processes, resuming with "
-                          f"{ctx.world_size}: RNG streams are reseeded, so the run is not bit-exact", stacklevel=2)
-            _seed_all(config.seed + ctx.rank + 1_000_003 * start)
-        if ctx.is_main and history:  # the checkpoint's history is the truth: restore a lost or cut log
-            atomic_write(out_dir / METRICS_LOG, history_csv(history))
 
-    show_bar = config.progress and ctx.is_main
-    if show_bar:
+def _prepare_out_dir(out_dir: Path, ctx: DistContext, train_set: Dataset, val_set: Dataset | None) -> dict:
+    """Refuse non-file entries where fit writes, remove temporaries an interrupted write left; the data fingerprint."""
+    for name in (CHECKPOINT, BEST, METRICS_LOG):
+        path = out_dir / name
+        if path.exists() and not path.is_file():
+            if name == METRICS_LOG:
+                raise ValueError(f"{str(path)!r} exists and is not a regular file (fit writes its metrics log there)")
+            raise CheckpointError(path, "exists and is not a regular file (fit writes this checkpoint)")
+    if ctx.is_main:
+        for p in clean_stale_temporaries(out_dir, (CHECKPOINT, METRICS_LOG, BEST)):
+            warnings.warn(f"removed {str(p)!r}, left by a write that was interrupted", stacklevel=4)
+    return {"train": data_fingerprint(train_set), "val": data_fingerprint(val_set)}
+
+
+def _resume(run: _Run) -> tuple[int, list, dict | None]:
+    """(first epoch, history, best) from ``checkpoint.pt`` when ``config.resume`` and it exists, else (0, [], None)."""
+    config, ctx = run.config, run.ctx
+    ckpt_path = run.out_dir / CHECKPOINT if run.out_dir is not None else None
+    if not (config.resume and ckpt_path.is_file()):
+        return 0, [], None
+    ckpt = load_checkpoint(ckpt_path, required=TRAINING_KEYS)
+    _check_resume(ckpt, config, run.task, run.data, ckpt_path)
+    run.core.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.scaler.load_state_dict(ckpt["scaler"])
+    start, history, best = int(ckpt["epoch"]), list(ckpt["history"]), ckpt.get("best")
+    if start > config.epochs:
+        raise ValueError(f"config.epochs={config.epochs} but {str(ckpt_path)!r} is already at epoch {start}")
+    if len(ckpt["rng"]) == ctx.world_size:
+        _set_rng_state(ckpt["rng"][ctx.rank], run.loader_gen)
+    else:
+        warnings.warn(f"checkpoint was written by {len(ckpt['rng'])} processes, resuming with "
+                      f"{ctx.world_size}: RNG streams are reseeded, so the run is not bit-exact", stacklevel=3)
+        _seed_all(config.seed + ctx.rank + 1_000_003 * start)
+    if ctx.is_main and history:  # the checkpoint's history is the truth: restore a lost or cut log
+        atomic_write(run.out_dir / METRICS_LOG, history_csv(history))
+    return start, history, best
+
+
+def _train_one_epoch(run: _Run, epoch: int) -> dict:
+    """One pass over the training set; the epoch's row (epoch, lr, train loss and the task's train metrics)."""
+    config, ctx, task = run.config, run.ctx, run.task
+    run.sampler.set_epoch(epoch)
+    run.model.train()
+    sums = None  # loss sum, the task's train sums, samples
+    bar = None
+    if config.progress and ctx.is_main:
         from tqdm.auto import tqdm
-    for epoch in range(start, config.epochs):
-        t0 = time.perf_counter()
-        sampler.set_epoch(epoch)
-        model.train()
-        sums = None  # loss sum, the task's train sums, samples
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False) if show_bar else None
-        for x, y in bar if bar is not None else train_loader:
-            x, y = _to(x, ctx.device), _to(y, ctx.device)
-            with torch.autocast(ctx.device.type, dtype=amp_dtype, enabled=config.amp):
-                out = model(x)
-                loss = task.loss(out, y)
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"non-finite training loss {loss.item()} at epoch {epoch + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(core.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            with torch.no_grad():
-                extra = task.train_sums(out, y)
-            b = y.shape[0]
-            batch_sums = torch.tensor([loss.item() * b, *extra, b], dtype=torch.float64)
-            if sums is None:
-                sums = torch.zeros(len(batch_sums), dtype=torch.float64)
-            sums += batch_sums
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        sums = _all_sum(sums, ctx)
-        n = sums[-1].item()
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": sums[0].item() / n}
-        row.update(task.train_row(sums[1:-1].tolist(), n))
-        if val_loader is not None:
-            row.update(_evaluate(core, val_loader, task, config, ctx, amp_dtype, len(val_set)))
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        improved = val_loader is not None and task.better(row[task.best_metric], None if best is None else best["value"])
-        if improved:
-            best = {"metric": task.best_metric, "value": row[task.best_metric], "epoch": epoch + 1,
-                    "higher_is_better": task.higher_is_better}
 
-        if out_dir is not None:
-            rng = _rng_state(loader_gen)
-            if ctx.distributed:
-                rng_all: list = [None] * ctx.world_size
-                dist.all_gather_object(rng_all, rng)
-            else:
-                rng_all = [rng]
-            if ctx.is_main:
-                _write_epoch(out_dir, core, optimizer, scheduler, scaler, rng_all, history, config, task, best,
-                             improved, data, ctx)
+        bar = tqdm(run.train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+    for x, y in bar if bar is not None else run.train_loader:
+        loss, batch_sums = _train_step(run, x, y, epoch)
+        sums = batch_sums if sums is None else sums + batch_sums
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+    sums = _all_sum(sums, ctx)
+    n = sums[-1].item()
+    row = {"epoch": epoch + 1, "lr": run.optimizer.param_groups[0]["lr"], "train_loss": sums[0].item() / n}
+    row.update(task.train_row(sums[1:-1].tolist(), n))
+    return row
+
+
+def _train_step(run: _Run, x, y, epoch: int) -> tuple[float, torch.Tensor]:
+    """One optimizer step on a batch; (its loss, its float64 sums: loss·b, the task's train sums, b)."""
+    config, ctx, task = run.config, run.ctx, run.task
+    x, y = _to(x, ctx.device), _to(y, ctx.device)
+    with torch.autocast(ctx.device.type, dtype=run.amp_dtype, enabled=config.amp):
+        out = run.model(x)
+        loss = task.loss(out, y)
+    if not torch.isfinite(loss):
+        raise RuntimeError(f"non-finite training loss {loss.item()} at epoch {epoch + 1}")
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if config.grad_clip is not None:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.core.parameters(), config.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    with torch.no_grad():
+        extra = task.train_sums(out, y)
+    b = y.shape[0]
+    return loss.item(), torch.tensor([loss.item() * b, *extra, b], dtype=torch.float64)
+
+
+def _end_of_epoch(run: _Run, history: list, best: dict | None, improved: bool,
+                  on_epoch_end: Callable[[int, dict], bool | None] | None) -> bool:
+    """Write the epoch's files (rank 0), call the hook; whether to stop (any process's hook says so)."""
+    ctx, row = run.ctx, history[-1]
+    if run.out_dir is not None:
+        rng = _rng_state(run.loader_gen)
         if ctx.distributed:
-            dist.barrier()
-        stop = bool(on_epoch_end(epoch + 1, row)) if on_epoch_end is not None else False
-        if ctx.distributed and on_epoch_end is not None:
-            flag = torch.tensor([float(stop)], device=ctx.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            stop = bool(flag.item())
-        if stop:
-            break
+            rng_all: list = [None] * ctx.world_size
+            dist.all_gather_object(rng_all, rng)
+        else:
+            rng_all = [rng]
+        if ctx.is_main:
+            _write_epoch(run, rng_all, history, best, improved)
+    if ctx.distributed:
+        dist.barrier()
+    stop = bool(on_epoch_end(row["epoch"], row)) if on_epoch_end is not None else False
+    if ctx.distributed and on_epoch_end is not None:
+        flag = torch.tensor([float(stop)], device=ctx.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        stop = bool(flag.item())
+    return stop
 
-    return {k: v for k, v in history[-1].items() if k != "seconds"}
 
-
-def _write_epoch(out_dir: Path, core: nn.Module, optimizer, scheduler, scaler, rng_all: list, history: list,
-                 config: TrainConfig, task: Task, best: dict | None, improved: bool, data: dict,
-                 ctx: DistContext) -> None:
+def _write_epoch(run: _Run, rng_all: list, history: list, best: dict | None, improved: bool) -> None:
     """best.pt (if improved), then checkpoint.pt, then metrics.csv, each atomically. A kill between
     two writes leaves files that a resume reconciles: best.pt ahead of the checkpoint is rewritten
     when that epoch is trained again, metrics.csv is rewritten from the checkpoint's history."""
+    out_dir, config, task = run.out_dir, run.config, run.task
     row = history[-1]
-    model_state = core.state_dict()
+    model_state = run.core.state_dict()
     if improved:
         save_checkpoint({"kind": "best", "epoch": row["epoch"], "model": model_state, "metrics": row, "best": best,
                          "config": config_dict(config), "task": task.spec()}, out_dir / BEST)
     elif best is None:
         (out_dir / BEST).unlink(missing_ok=True)  # a previous run's best.pt: not this run's
     save_checkpoint({"kind": "training", "epoch": row["epoch"], "model": model_state,
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict(), "rng": rng_all, "history": history, "config": config_dict(config),
-                     "world_size": ctx.world_size, "task": task.spec(), "best": best, "data": data,
+                     "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+                     "scaler": run.scaler.state_dict(), "rng": rng_all, "history": history,
+                     "config": config_dict(config), "world_size": run.ctx.world_size, "task": task.spec(),
+                     "best": best, "data": run.data,
                      "threads": torch.get_num_threads()}, out_dir / CHECKPOINT)
     atomic_write(out_dir / METRICS_LOG, history_csv(history))
