@@ -5,7 +5,7 @@
     python -m benchmarks.report       # → results/benchmarks-<device>.md
     pytest benchmarks                 # CI: --benchmark-disable → small shapes, correctness smoke only
 
-Shapes (issue 3): Table 6 (N=1, 256→256, 100×100) and a ResNet stage (N=2, 256→256, 56×56); k ∈
+Shapes (of the atom-convolution targets): Table 6 (N=1, 256→256, 100×100) and a ResNet stage (N=2, 256→256, 56×56); k ∈
 {3, 5, 7}, "same" padding, m = 6, fp32. Implementations, each timed forward (no_grad) and
 forward+backward (all inputs and parameters require grad; a fixed random output gradient):
 
@@ -14,7 +14,7 @@ forward+backward (all inputs and parameters require grad; a fixed random output 
   "ACDA (conv only)"; the generator is a small ordinary conv and is not timed);
 - ``acda_layer``: the whole ``ACDAConv2d(256, 256, k, padding=k // 2, num_atoms=6, generator="paper")``
   with its default backend ``"auto"`` (the native fused op on CPU, Triton on CUDA): generator Φ,
-  atom convolution and coefficients, only through the public layer (issue 14's whole-layer rows);
+  atom convolution and coefficients, only through the public layer (the whole-layer rows);
 - ``dfn``: the full per-pixel filters K (N, H, W, O, C, k, k) applied directly
   (``acda.functional.per_pixel_conv2d``),
   only where K, its gradient and the unfolded input fit in memory (``dfn_bytes``).
@@ -27,7 +27,7 @@ compiler);
 ``acda_triton`` is the Triton atom convolution followed by cuDNN's 1×1 convolution.
 
 For the fast ACDA rows (and ``acda_layer``), ``paired_ratio_to_conv`` is the median over rounds of ACDA time / ``conv``
-time with the two timed back to back in each round (the ratio the issue-3 and issue-14 CPU targets are judged on: it
+time with the two timed back to back in each round (the ratio the atom-convolution and whole-layer CPU targets are judged on: it
 cancels drift in the machine's speed between benchmarks, which the ratio of separately measured
 medians does not).
 

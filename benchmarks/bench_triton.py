@@ -1,16 +1,16 @@
-"""pytest-benchmark timings of the Triton backend on CUDA (paper §3.2, Eq. 5): issue 14's GPU suite.
+"""pytest-benchmark timings of the Triton backend on CUDA (paper §3.2, Eq. 5): the whole-layer GPU suite.
 
     pytest benchmarks/bench_triton.py --benchmark-enable --benchmark-json=triton.json
     python -m benchmarks.report --json triton.json --device-tag cuda    # → results/benchmarks-cuda.md
 
 Shapes: the ``SHAPES`` of ``bench_acda.py`` (Table 6: 256→256, 100×100; a ResNet stage: 256→256,
-56×56) at the issue's GPU batch N=32, m=6, k ∈ {3, 5, 7}, in fp32 with TF32 allowed and in bf16.
+56×56) at the GPU batch N=32 of the whole-layer GPU targets, m=6, k ∈ {3, 5, 7}, in fp32 with TF32 allowed and in bf16.
 Kinds (``extra_info["impl"]``):
 
 - ``conv``: cuDNN ``nn.Conv2d`` (the baseline every ratio is taken to);
 - ``triton_atom``: the Triton atom-convolution kernels alone (``acda.ops.triton_atom_conv``);
 - ``acda_layer``: the whole ``ACDAConv2d`` with ``backend="triton"`` (generator Φ, atom convolution,
-  1×1 coefficients), the layer the issue-14 GPU targets judge;
+  1×1 coefficients), the layer the whole-layer GPU targets judge;
 - ``acda_layer_reference``: the same layer with ``backend="reference"`` (unfold + einsum), run
   forward+backward only, for its peak memory (the GPU memory target is ≤ 0.2× of it).
 
@@ -41,7 +41,7 @@ if not triton_atom_conv.is_available():
     pytest.skip("the Triton backend needs CUDA and triton: nothing to time here", allow_module_level=True)
 
 DEVICE = torch.device("cuda")
-N = 32  # the issue's GPU batch
+N = 32  # the GPU batch of the whole-layer GPU targets
 GPU_SHAPES = {name: (N, *dims[1:]) for name, dims in SHAPES.items()}
 DTYPES = {"tf32": torch.float32, "bf16": torch.bfloat16}
 IMPLS = ("conv", "triton_atom", "acda_layer", "acda_layer_reference")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one GPU command (issue 14): on a CUDA machine with only the repository, python3 and pip,
+# The one GPU command (whole-layer GPU targets): on a CUDA machine with only the repository, python3 and pip,
 #   bash benchmarks/gpu.sh [--out DIR] [--allow-dirty] [--check] [--help]
 # 1. setup: `bash scripts/run.sh setup` (pip install -e ".[repro,test,lint]" -c constraints.txt: torch==2.14.1,
 #    torchvision==0.29.1, ...) into $PYTHON, or into a virtual environment .venv made here when PYTHON is unset;
@@ -10,8 +10,8 @@
 # 3. CUDA correctness tests on the GPU (TRITON_INTERPRET unset): tests/test_ops_triton*.py, tests/test_*cuda*.py
 # 4. benchmarks on CUDA with a short budget: bench_triton.py (Table 6 and ResNet-stage shapes at N=32, TF32/bf16),
 #    then bench_acda.py with ACDA_BENCH_DEVICE=cuda
-# 5. python -m benchmarks.report → DIR/benchmarks-cuda.md and .csv (default DIR: results), with the issue-14 GPU
-#    verdicts
+# 5. python -m benchmarks.report → DIR/benchmarks-cuda.md and .csv (default DIR: results), with the whole-layer
+#    GPU target verdicts
 # 6. python -m reproduce.table7 --device cuda and python -m reproduce.sec32 --device cuda → DIR/cuda/ (the CPU
 #    results in DIR are not touched)
 # Steps 3-6 are budgeted to 8 minutes on an H200 (a `timeout` each); a failed step is logged and the others still

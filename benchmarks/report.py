@@ -7,8 +7,8 @@ One table per (shape, k, mode) of ``bench_acda`` rows (and per (shape, dtype, k,
 back-to-back ratio where measured), achieved GFLOP/s (2 FLOPs per multiply-add; forward+backward
 counted as 3× the forward multiply-adds), peak memory and its ratio to the reference (``acda_reference``
 for bench_acda, the whole layer with ``backend="reference"`` for bench_triton); then the targets, each
-met or not: issue 3 (CPU, atoms given), issue 14 (CPU, whole layer) and issue 14's GPU targets (whole
-layer with the Triton backend, Table 6 shape at N=32, TF32 and bf16).
+met or not: the atom-convolution targets (CPU, atoms given), the whole-layer targets on CPU and the
+whole-layer targets on GPU (Triton backend, Table 6 shape at N=32, TF32 and bf16).
 
 The CSV holds every number plus the provenance (commit, fingerprint, library versions: recorded by the
 benchmarks where they ran, or taken here for JSONs that lack them); the Markdown is rendered from the
@@ -30,25 +30,25 @@ import pandas as pd
 from acda.utils import atomic_write
 from reproduce.provenance import check_clean, fingerprint
 
-# Issue 3, CPU, Table 6 shape, fp32, atoms given: (k, mode) → maximum ratio of ACDA time to nn.Conv2d time.
+# Atom-convolution targets, CPU, Table 6 shape, fp32, atoms given: (k, mode) → maximum ratio of ACDA time to nn.Conv2d time.
 CPU_TIME_TARGETS = {(7, "forward"): 0.25, (7, "forward_backward"): 0.25, (5, "forward"): 0.40,
                     (5, "forward_backward"): 0.40, (3, "forward"): 1.0, (3, "forward_backward"): 1.0}
 CPU_MEMORY_TARGET = 0.2  # peak memory of ACDA forward+backward / unfold reference
-# Issue 14, CPU, Table 6 shape, fp32, 2 threads, the whole ACDAConv2d (generator included), paired ratio.
+# Whole-layer targets on CPU, Table 6 shape, fp32, 2 threads, the whole ACDAConv2d (generator included), paired ratio.
 CPU_LAYER_TIME_TARGETS = {(7, "forward"): 0.22, (7, "forward_backward"): 0.22, (5, "forward"): 0.33,
                           (5, "forward_backward"): 0.33, (3, "forward"): 0.90, (3, "forward_backward"): 0.90}
 CPU_LAYER_THREADS = 2
-# Issue 14, CUDA (bench_triton), Table 6 shape at N=32, TF32 and bf16: the whole layer vs cuDNN.
+# Whole-layer targets on GPU (bench_triton), Table 6 shape at N=32, TF32 and bf16: the whole layer vs cuDNN.
 GPU_TIME_TARGETS = {(7, "forward"): 0.35, (7, "forward_backward"): 0.5}
 GPU_MEMORY_TARGET = 0.2  # whole layer forward+backward peak / the same layer with backend="reference"
 LAYER = "acda_layer"
 REFERENCE = {"acda": "acda_reference", "triton": "acda_layer_reference"}  # suite → its memory reference
 SCRIPTS = {"acda": "benchmarks/bench_acda.py", "triton": "benchmarks/bench_triton.py"}
 PROVENANCE = ("mkl", "onednn", "fingerprint", "cuda")
-ISSUES = {
-    "3": "Issue-3 targets (Table 6 shape)",
-    "14": f"Issue-14 targets: whole layer on CPU (Table 6 shape, fp32, {CPU_LAYER_THREADS} threads)",
-    "14-gpu": "Issue-14 GPU targets: whole layer, Triton backend (Table 6 shape, N=32)",
+TARGET_GROUPS = {  # group key → section title in the report
+    "atoms": "Atom-convolution targets (atoms given, Table 6 shape)",
+    "layer-cpu": f"Whole-layer targets on CPU (Table 6 shape, fp32, {CPU_LAYER_THREADS} threads)",
+    "layer-gpu": "Whole-layer targets on GPU, Triton backend (Table 6 shape, N=32)",
 }
 
 
@@ -116,38 +116,38 @@ def _row(frame: pd.DataFrame, **where) -> pd.DataFrame:
 
 
 def targets(frame: pd.DataFrame) -> list[dict]:
-    """Every target the rows of ``frame`` can judge, each with our ratio and whether it is met: issue 3
-    (CPU, atoms given), issue 14 (CPU, whole layer: only when ``acda_layer`` rows were run) and issue 14's
-    GPU targets (only when bench_triton rows were run). ``issue`` keys ``ISSUES``."""
+    """Every target the rows of ``frame`` can judge, each with our ratio and whether it is met: the
+    atom-convolution targets (CPU, atoms given), the whole-layer targets on CPU (only when ``acda_layer`` rows
+    were run) and on GPU (only when bench_triton rows were run). ``group`` keys ``TARGET_GROUPS``."""
     out = []
     acda = frame[(frame["suite"] == "acda") & (frame["shape"] == "table6")]
     if _is_cpu(frame):
         for impl in [i for i in acda["impl"].unique() if i == "acda_native"]:
             for (k, mode), limit in CPU_TIME_TARGETS.items():
                 value = _paired_or_separate(_row(acda, impl=impl, k=k, mode=mode))
-                out.append({"issue": "3", "target": f"{impl} k={k} {mode} time ≤ {limit:.2f}× nn.Conv2d",
+                out.append({"group": "atoms", "target": f"{impl} k={k} {mode} time ≤ {limit:.2f}× nn.Conv2d",
                             "ours": value, "met": _verdict(value, limit)})
             for k in _kernels(acda):
                 row = _row(acda, impl=impl, k=k, mode="forward_backward")
                 value = float(row["peak_vs_reference"].iloc[0]) if len(row) else float("nan")
-                out.append({"issue": "3",
+                out.append({"group": "atoms",
                             "target": f"{impl} k={k} forward_backward peak memory ≤ {CPU_MEMORY_TARGET}× reference",
                             "ours": value, "met": _verdict(value, CPU_MEMORY_TARGET)})
         if (acda["impl"] == LAYER).any():
             for (k, mode), limit in CPU_LAYER_TIME_TARGETS.items():
                 value = _paired_or_separate(_row(acda, impl=LAYER, k=k, mode=mode))
-                out.append({"issue": "14", "target": f"{LAYER} k={k} {mode} time ≤ {limit:.2f}× nn.Conv2d",
+                out.append({"group": "layer-cpu", "target": f"{LAYER} k={k} {mode} time ≤ {limit:.2f}× nn.Conv2d",
                             "ours": value, "met": _verdict(value, limit)})
     gpu = frame[(frame["suite"] == "triton") & (frame["shape"] == "table6")]
     for dtype in gpu["dtype"].unique():
         for (k, mode), limit in GPU_TIME_TARGETS.items():
             value = _paired_or_separate(_row(gpu, impl=LAYER, dtype=dtype, k=k, mode=mode))
-            out.append({"issue": "14-gpu", "target": f"{LAYER} {dtype} k={k} {mode} time ≤ {limit:.2f}× cuDNN nn.Conv2d",
+            out.append({"group": "layer-gpu", "target": f"{LAYER} {dtype} k={k} {mode} time ≤ {limit:.2f}× cuDNN nn.Conv2d",
                         "ours": value, "met": _verdict(value, limit)})
         for k in _kernels(gpu):
             row = _row(gpu, impl=LAYER, dtype=dtype, k=k, mode="forward_backward")
             value = float(row["peak_vs_reference"].iloc[0]) if len(row) else float("nan")
-            out.append({"issue": "14-gpu",
+            out.append({"group": "layer-gpu",
                         "target": f"{LAYER} {dtype} k={k} forward_backward peak memory ≤ {GPU_MEMORY_TARGET}× "
                                   "reference layer",
                         "ours": value, "met": _verdict(value, GPU_MEMORY_TARGET)})
@@ -246,7 +246,7 @@ def _acda_lines(frame: pd.DataFrame) -> list[str]:
             "generator=\"paper\")` with its default backend (`auto`: the native fused op on CPU, Triton on "
             "CUDA), generator Φ included (input and parameters require grad in forward+backward); its GFLOP/s "
             "count Φ's multiply-adds too, and its `peak × reference` is relative to the atoms-given "
-            "`acda_reference`. The issue-14 whole-layer targets are judged on its paired ratio.",
+            "`acda_reference`. The whole-layer targets on CPU are judged on its paired ratio.",
             "",
         ]
     lines += _tables(frame, ["shape", "k", "mode"], lambda key, row: f"## {key[0]} ({row['dims']}), k={key[1]}, {key[2]}")
@@ -279,12 +279,12 @@ def render(frame: pd.DataFrame) -> str:
     if len(triton):
         lines += _triton_lines(triton)
     met = targets(frame)
-    for issue, title in ISSUES.items():
-        rows = [{k: t[k] for k in ("target", "ours", "met")} for t in met if t["issue"] == issue]
+    for group, title in TARGET_GROUPS.items():
+        rows = [{k: t[k] for k in ("target", "ours", "met")} for t in met if t["group"] == group]
         if not rows:
             continue
         lines += [f"## {title}", ""]
-        if issue == "14":
+        if group == "layer-cpu":
             threads = int(acda["threads"].iloc[0])
             lines += [f"Judged on this run's {threads} threads (the targets are set at {CPU_LAYER_THREADS}"
                       f"{'' if threads == CPU_LAYER_THREADS else ': not comparable'}).", ""]

@@ -37,7 +37,7 @@ def test_report_ratios_and_targets(tmp_path):
     assert met["acda_native k=7 forward_backward peak memory ≤ 0.2× reference"] == "no"
     assert report.main(["--json", str(path), "--out", str(tmp_path)]) == 0
     text = (tmp_path / "benchmarks-cpu.md").read_text()
-    assert "Issue-3 targets" in text and "DFN" in text and (tmp_path / "benchmarks-cpu.csv").exists()
+    assert "Atom-convolution targets" in text and "DFN" in text and (tmp_path / "benchmarks-cpu.csv").exists()
 
 
 def test_targets_use_the_paired_ratio_where_measured(tmp_path):
@@ -101,25 +101,26 @@ def _cpu_run_with_whole_layer(layer_paired: dict[int, float]) -> list[dict]:
 
 
 def test_whole_layer_targets_beside_the_atoms_given_ones(tmp_path):
-    """Issue 14: the whole ACDAConv2d judged on its paired ratio (k=5 not met here), issue 3 kept."""
+    """Whole-layer CPU targets: the whole ACDAConv2d judged on its paired ratio (k=5 not met here), the
+    atom-convolution targets kept."""
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"benchmarks": _cpu_run_with_whole_layer({3: 0.85, 5: 0.40, 7: 0.20}),
                                 "machine_info": {}}))
     frame, _ = report.load(path)
-    met = {t["target"]: (t["issue"], t["ours"], t["met"]) for t in report.targets(frame)}
-    assert met["acda_layer k=7 forward time ≤ 0.22× nn.Conv2d"] == ("14", pytest.approx(0.2), "yes")
+    met = {t["target"]: (t["group"], t["ours"], t["met"]) for t in report.targets(frame)}
+    assert met["acda_layer k=7 forward time ≤ 0.22× nn.Conv2d"] == ("layer-cpu", pytest.approx(0.2), "yes")
     assert met["acda_layer k=7 forward_backward time ≤ 0.22× nn.Conv2d"][2] == "yes"
-    assert met["acda_layer k=5 forward time ≤ 0.33× nn.Conv2d"] == ("14", pytest.approx(0.4), "no")
+    assert met["acda_layer k=5 forward time ≤ 0.33× nn.Conv2d"] == ("layer-cpu", pytest.approx(0.4), "no")
     assert met["acda_layer k=3 forward_backward time ≤ 0.90× nn.Conv2d"][2] == "yes"
-    assert met["acda_native k=7 forward time ≤ 0.25× nn.Conv2d"] == ("3", pytest.approx(0.1), "yes")
-    assert sum(t[0] == "14" for t in met.values()) == 6 and sum(t[0] == "3" for t in met.values()) == 9
+    assert met["acda_native k=7 forward time ≤ 0.25× nn.Conv2d"] == ("atoms", pytest.approx(0.1), "yes")
+    assert sum(t[0] == "layer-cpu" for t in met.values()) == 6 and sum(t[0] == "atoms" for t in met.values()) == 9
     assert report.main(["--json", str(path), "--out", str(tmp_path)]) == 0
     md = (tmp_path / "benchmarks-cpu.md").read_text()
     assert md == report.render(report.read(tmp_path / "benchmarks-cpu.csv"))
     section = md.split("## table6 (1×256×100×100), k=7, forward\n")[1].split("\n## ")[0]
     assert "| acda_native " in section and "| acda_layer " in section  # the two kinds of row side by side
-    assert "## Issue-3 targets (Table 6 shape)" in md and "Met: 9 of 9." in md
-    assert "## Issue-14 targets: whole layer on CPU (Table 6 shape, fp32, 2 threads)" in md
+    assert "## Atom-convolution targets (atoms given, Table 6 shape)" in md and "Met: 9 of 9." in md
+    assert "## Whole-layer targets on CPU (Table 6 shape, fp32, 2 threads)" in md
     assert "Met: 4 of 6." in md and "generator Φ included" in md
 
 
@@ -177,9 +178,9 @@ def test_cuda_report_from_bench_triton_json(tmp_path):
     layer = frame[(frame["impl"] == "acda_layer") & (frame["shape"] == "table6")].set_index(["dtype", "k", "mode"])
     assert layer.loc[("tf32", 7, "forward_backward"), "peak_vs_reference"] == pytest.approx(0.1)
     assert layer.loc[("bf16", 3, "forward"), "peak_vs_reference"] != layer.loc[("bf16", 3, "forward"), "peak_vs_reference"]
-    met = {t["target"]: (t["issue"], t["ours"], t["met"]) for t in report.targets(frame)}
-    assert set(t[0] for t in met.values()) == {"14-gpu"} and len(met) == 2 * (2 + 3)
-    assert met["acda_layer tf32 k=7 forward time ≤ 0.35× cuDNN nn.Conv2d"] == ("14-gpu", pytest.approx(0.3), "yes")
+    met = {t["target"]: (t["group"], t["ours"], t["met"]) for t in report.targets(frame)}
+    assert set(t[0] for t in met.values()) == {"layer-gpu"} and len(met) == 2 * (2 + 3)
+    assert met["acda_layer tf32 k=7 forward time ≤ 0.35× cuDNN nn.Conv2d"] == ("layer-gpu", pytest.approx(0.3), "yes")
     assert met["acda_layer bf16 k=7 forward_backward time ≤ 0.50× cuDNN nn.Conv2d"][1:] == (pytest.approx(0.6), "no")
     assert met["acda_layer tf32 k=7 forward_backward peak memory ≤ 0.2× reference layer"][2] == "yes"
     assert met["acda_layer bf16 k=3 forward_backward peak memory ≤ 0.2× reference layer"][1:] == (
@@ -191,8 +192,8 @@ def test_cuda_report_from_bench_triton_json(tmp_path):
     assert (csv["fingerprint"] == "feedfacecafe").all() and (csv["device"] == GPU).all()  # recorded where it ran
     assert md.startswith(f"# Benchmarks: ACDA atom convolution backends vs nn.Conv2d ({GPU})")
     assert "CUDA 13.0" in md and "## CUDA resnet_stage (32×256×56×56), bf16, k=5, forward" in md
-    assert "## Issue-14 GPU targets: whole layer, Triton backend (Table 6 shape, N=32)" in md
-    assert "Met: 8 of 10." in md and "Issue-3" not in md and "DFN" not in md
+    assert "## Whole-layer targets on GPU, Triton backend (Table 6 shape, N=32)" in md
+    assert "Met: 8 of 10." in md and "Atom-convolution targets" not in md and "DFN" not in md
 
 
 def test_cuda_report_combines_bench_triton_and_bench_acda_jsons(tmp_path):
@@ -204,7 +205,7 @@ def test_cuda_report_combines_bench_triton_and_bench_acda_jsons(tmp_path):
     assert report.main(["--json", str(triton), str(acda), "--out", str(tmp_path)]) == 0
     md = (tmp_path / "benchmarks-cuda.md").read_text()
     assert "`benchmarks/bench_triton.py`, `benchmarks/bench_acda.py`" in md
-    assert "## table6 (1×256×100×100), k=7, forward" in md and "Issue-3" not in md  # CPU targets only on CPU
+    assert "## table6 (1×256×100×100), k=7, forward" in md and "Atom-convolution targets" not in md  # CPU targets only on CPU
     with pytest.raises(SystemExit, match="one report per device"):
         report.main(["--json", str(triton), str(_write_cpu_json(tmp_path)), "--out", str(tmp_path)])
 
