@@ -40,3 +40,10 @@ def test_findings_are_quoted_only_when_they_state_a_statistic():
 
 def test_readme_points_at_the_index():
     assert "results/README.md" in (ROOT / "README.md").read_text()
+
+
+def test_readme_is_short_and_types_no_result():
+    """Numbers of results live in the reports and their index, not in README.md."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 140
+    assert "±" not in text and "p = " not in text
