@@ -4,7 +4,7 @@ Parameter rows: counted here (``acda.profile.count_parameters``) from the regist
 of ``acda.models.crowd`` at full width with their default decoder (Baseline, Ad-ResNet-s/-m with
 the paper's generator, CondConv-s/-l), and compared with the counts Table 3 prints beside the
 method names. The notes and findings say what the printed counts imply
-(``acda.models.crowd.table3_parameter_study``).
+(``reproduce.parameter_studies.table3_parameter_study``).
 
 MAE/MSE rows (``--data-root DIR`` holding ``part_A_final`` and/or ``UCF-QNRF_ECCV18``): each model
 of ``--train`` (default: Baseline, Ad-ResNet-s, Ad-ResNet-m) is trained by ``acda.train.fit`` with
@@ -77,7 +77,7 @@ from acda.data.crowd import (
     ucf_qnrf,
 )
 from acda.data.crowd_proxy import crowd_proxy_preview
-from acda.models.crowd import CrowdCounter, table3_parameter_study
+from acda.models.crowd import CrowdCounter
 from acda.profile import count_parameters
 from acda.train import DensityCounting, TrainConfig, fit, load_checkpoint
 
@@ -95,6 +95,7 @@ from .crowdproxy import (
     proxy_setting,
     proxy_train_one,
 )
+from .parameter_studies import table3_parameter_study
 from .report import Result, load_published
 from .stats import mean_std, seed_comparison
 

@@ -5,7 +5,7 @@ the registered ``restoration_baseline()`` and ``restoration_acda()`` at their de
 (``acda.models.restoration``: C = 256 channels in the body, bottleneck width W = 64, 8 dynamic
 bottlenecks, 7×7 kernels; ACDA m = 6 atoms, 3 scales). The paper gives no widths, so the counts are
 not expected to match: the notes name the round (C, W) pairs of
-``acda.models.restoration.table5_parameter_study`` whose counts come closest to the printed 2.28M /
+``reproduce.parameter_studies.table5_parameter_study`` whose counts come closest to the printed 2.28M /
 1.97M, and say whether ACDA is smaller than the baseline as the paper states.
 
 PSNR/SSIM rows of our two models: with ``--data-root DIR`` (SIDD-Medium sRGB + the validation blocks)
@@ -36,11 +36,12 @@ from pathlib import Path
 import torch
 
 from acda.data.restoration import SIDD_LAYOUT, sidd
-from acda.models.restoration import restoration_acda, restoration_baseline, table5_parameter_study
+from acda.models.restoration import restoration_acda, restoration_baseline
 from acda.profile import count_parameters
 
 from . import base
 from . import restoration as rst
+from .parameter_studies import table5_parameter_study
 from .report import Result
 
 PARAMS_SETTING = "denoising model"

@@ -1,5 +1,4 @@
 """Crowd-counting models of Table 3 (acda.models.crowd): shapes, gradients, stride check, structure, counts."""
-import json
 import re
 
 import pytest
@@ -18,7 +17,6 @@ SMALL = {"width_mult": 0.125}
 
 def test_every_crowd_model_is_registered():
     assert set(NAMES) <= set(list_models())
-    assert set(crowd.ROWS.values()) == set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -119,6 +117,7 @@ def test_full_width_parameter_counts_are_the_documented_ones():
         counted = (count_parameters(model), count_parameters(model.backbone), count_parameters(model.decoder))
         assert counted == documented[name], name
         assert counted[2] == crowd.decoder_parameters(model.backbone_channels, model.decoder.widths, 4)
+        assert model.decoder.widths == crowd.decoder_widths(model.stride, 1, 256, 1.0)
 
 
 def test_condconv_backbone_is_table2_condconv_efficientnet_without_classifier():
@@ -128,27 +127,6 @@ def test_condconv_backbone_is_table2_condconv_efficientnet_without_classifier():
     with torch.device("meta"):
         ours = crowd.condconv_backbone(4)[0]
     assert count_parameters(ours) == count_parameters(ref) - count_parameters(ref.classifier)
-
-
-def test_table3_parameter_study():
-    st = crowd.table3_parameter_study()
-    json.dumps(st)  # plain data
-    assert st["printed"] == crowd.PRINTED
-    rows = {r["row"]: r for r in st["rows"]}
-    documented = _documented_counts()
-    for row, name in crowd.ROWS.items():
-        assert rows[row]["paper"]["params"] == documented[name][0]
-        # the closest grid point is at least as close as the default, and nothing was changed by searching
-        assert abs(st["closest"][row]["delta_M"]) <= abs(rows[row]["paper"]["delta_M"])
-    assert count_parameters(get_model("crowd_baseline")) == documented["crowd_baseline"][0]
-    bd = st["baseline_difference"]
-    # by hand: 4 ACDA layers (two at 128, two at 256 channels), coefficients m = 6, 3×3 convs 9 per pair
-    pairs = 2 * 128 ** 2 + 2 * 256 ** 2
-    assert bd["replaced_3x3_convs"] == 9 * pairs and bd["paper"]["acda_coef"] == 6 * pairs
-    assert bd["implied_generator_per_layer"] == pytest.approx((0.09e6 + 9 * pairs - 6 * pairs) / 4)
-    assert bd["same_kernel_backbone"] > crowd.PRINTED["Baseline"] * 1e6
-    assert st["imagenet_difference"]["Ad-ResNet-s"]["implied_decoder"] == round((4.87 - 3.85) * 1e6) + 513_000
-    assert len(st["findings"]) >= 5 and all(isinstance(f, str) for f in st["findings"])
 
 
 @pytest.mark.parametrize("name,kwargs,match", [

@@ -14,7 +14,6 @@ from acda.models.restoration import (
     apply_pixel_kernels,
     restoration_acda,
     restoration_baseline,
-    table5_parameter_study,
 )
 from acda.profile import count_parameters
 from acda.utils import ArgumentError
@@ -95,17 +94,6 @@ def test_parameter_ordering_is_structural():
         assert (acda_kxk < 49 * w * w) == (w >= 39)
     # default widths (C=256, W=64): ACDA smaller, as in Table 5
     assert count_parameters(get_model("restoration_acda")) < count_parameters(get_model("restoration_baseline"))
-
-
-def test_table5_parameter_study():
-    res = table5_parameter_study(grid=((128, 32), (256, 64)))
-    assert res["printed"] == {"baseline": 2.28e6, "acda": 1.97e6}
-    assert [(r["channels"], r["width"]) for r in res["rows"]] == [(128, 32), (256, 64)]
-    r32, r64 = res["rows"]
-    assert not r32["acda_smaller"] and r64["acda_smaller"]
-    assert r64["baseline"] == count_parameters(get_model("restoration_baseline"))
-    assert r64["difference"] == r64["baseline"] - r64["acda"]
-    assert set(res["closest"]) == {"baseline", "acda"}
 
 
 # ---------------------------------------------------------------- KPN peer (Table 4)

@@ -13,10 +13,10 @@ from torch import nn
 
 from acda.data.crowd import SHANGHAITECH_A_LAYOUT, UCF_QNRF_LAYOUT
 from acda.models import _registry, get_model
-from acda.models.crowd import table3_parameter_study
 from acda.profile import count_parameters
 from acda.train.checkpoint import save_checkpoint
 from reproduce import crowdproxy, table3
+from reproduce.parameter_studies import table3_parameter_study
 from reproduce.regression import compare_files
 from reproduce.report import load_published, read_results
 

@@ -18,7 +18,8 @@ Registered builders (``acda.models.get_model(name, **options)``):
   standard 3×3 ``nn.Conv2d`` (same in/out channels, stride and BatchNorm); everything else, decoder
   included, is identical. ``arch="s"`` (default, the Ad-ResNet-s geometry Table 3's 4.78M is next
   to) or ``"m"``. Standard 7×7 / 5×5 convolutions are excluded by the printed counts: that backbone
-  alone has 6,310,464 parameters, more than the printed 4.78M total (``table3_parameter_study``).
+  alone has 6,310,464 parameters, more than the printed 4.78M total
+  (``reproduce.parameter_studies.table3_parameter_study``).
 - ``crowd_condconv_s``, ``crowd_condconv_l``: "the official models of CondConv [40] ... appending a
   light weight decoder network". The official CondConv checkpoints are EfficientNet-CondConv-B0
   with 4 experts (13.3M, the "CondConv-EfficientNet" row of Table 2) and with 8 experts (24.0M;
@@ -59,7 +60,7 @@ arguments of the Ad-ResNet builders go to ``AdResNet`` (``shortcut``, ``stride_o
 ``generator`` ...), with its defaults (option-B projections, stride on the k×k layer, paper generator).
 
 Parameter counts at full width with these defaults (``count_parameters``; Table 3 prints the second
-number; ``table3_parameter_study()`` derives what the printed numbers imply):
+number; ``reproduce.parameter_studies.table3_parameter_study()`` derives what the printed numbers imply):
 
 - ``crowd_baseline``: 5,688,865 (backbone 2,902,592 + decoder 2,786,273) vs 4.78M printed.
 - ``crowd_adresnet_s``: 5,454,473 (backbone 2,668,200 + decoder 2,786,273) vs 4.87M printed.
@@ -69,44 +70,32 @@ number; ``table3_parameter_study()`` derives what the printed numbers imply):
 
 None of them matches, and no decoder choice would make them all match: the printed counts are not
 consistent with one decoder shared by the five models, nor with Table 2's counts of the same
-backbones (``table3_parameter_study()`` and its ``findings``). The defaults above follow the reasons
-given, not the printed numbers (the grid's closest points are reported as findings, not adopted).
+backbones (that study's ``findings``). The defaults above follow the reasons given, not the printed
+numbers (the grid's closest points are reported as findings, not adopted).
 """
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 
 import torch
 from torch import nn
 
 from ..convert import convert
-from ..layers import ACDAConv2d
 from ..peers import CondConv2d
-from ..profile import count_parameters
 from ..utils import check_choice, check_positive_int
 from ._registry import register_model
 from .adresnet import ARCHS, AdResNet
 
 __all__ = [
-    "CrowdCounter", "DensityDecoder", "conv3x3", "decoder_parameters", "adresnet_backbone",
+    "CrowdCounter", "DensityDecoder", "conv3x3", "decoder_parameters", "decoder_widths", "adresnet_backbone",
     "efficientnet_b0_backbone", "condconv_backbone", "crowd_baseline", "crowd_adresnet_s",
-    "crowd_adresnet_m", "crowd_condconv_s", "crowd_condconv_l", "table3_parameter_study",
-    "PRINTED", "PRINTED_IMAGENET",
+    "crowd_adresnet_m", "crowd_condconv_s", "crowd_condconv_l",
 ]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "softplus": nn.Softplus}
 CONDCONV_BACKBONES = ("efficientnet_b0", "adresnet_s")
-
-# Table 3 (parameters, M) and the ImageNet counts of the same backbones (Table 2; for the 8-expert
-# CondConv-EfficientNet-B0, the CondConv release's README, as Table 2 has only the 4-expert one).
-PRINTED = {"Baseline": 4.78, "Ad-ResNet-s": 4.87, "Ad-ResNet-m": 11.87, "CondConv-s": 14.8, "CondConv-l": 25.5}
-PRINTED_IMAGENET = {"Ad-ResNet-s": 3.85, "Ad-ResNet-m": 9.83, "CondConv-s": 13.3, "CondConv-l": 24.0}
-ROWS = {"Baseline": "crowd_baseline", "Ad-ResNet-s": "crowd_adresnet_s", "Ad-ResNet-m": "crowd_adresnet_m",
-        "CondConv-s": "crowd_condconv_s", "CondConv-l": "crowd_condconv_l"}
 
 
 def _scaled(channels: int, width_mult: float) -> int:
@@ -278,7 +267,11 @@ def condconv_backbone(num_experts: int, backbone: str = "efficientnet_b0", width
     return net, net.out_channels, 16
 
 
-def _decoder_widths(stride: int, output_stride: int, decoder_width: int, width_mult: float) -> tuple[int, ...]:
+def decoder_widths(stride: int, output_stride: int, decoder_width: int, width_mult: float) -> tuple[int, ...]:
+    """The decoder's block widths after a backbone of total ``stride``: ``decoder_width / 2^i``, × ``width_mult``.
+
+    One block per factor 2 from ``stride`` down to ``output_stride`` (a power of 2, at most ``stride``).
+    """
     check_positive_int("output_stride", output_stride)
     check_positive_int("decoder_width", decoder_width)
     if output_stride & (output_stride - 1) or output_stride > stride:
@@ -290,7 +283,7 @@ def _decoder_widths(stride: int, output_stride: int, decoder_width: int, width_m
 
 def _counter(name: str, backbone: nn.Module, channels: int, stride: int, *, width_mult: float, output_stride: int,
              decoder_width: int, decoder_kernel: int, activation: str) -> CrowdCounter:
-    widths = _decoder_widths(stride, output_stride, decoder_width, width_mult)
+    widths = decoder_widths(stride, output_stride, decoder_width, width_mult)
     return CrowdCounter(backbone, channels, stride, DensityDecoder(channels, widths, decoder_kernel, activation), name)
 
 
@@ -352,211 +345,3 @@ def crowd_condconv_l(*, num_experts: int = 8, backbone: str = "efficientnet_b0",
     """CondConv-l of Table 3: EfficientNet-CondConv-B0, 8 experts (25.5M printed), and the decoder."""
     return _condconv_counter("crowd_condconv_l", num_experts, backbone, width_mult, output_stride, decoder_width,
                              decoder_kernel, activation, **kwargs)
-
-
-# ------------------------------------------------------------------ Table 3 parameter study
-GRID_KERNELS = (2, 3, 4)
-GRID_WIDTHS = (64, 128, 256, 512)
-GRID_OUTPUT_STRIDES = (1, 2, 4)
-GENERATORS = ("paper", "official")
-
-
-def _meta_count(build: Callable[[], nn.Module]) -> tuple[nn.Module, int]:
-    """Build on the meta device (no memory, no initialisation cost) and count parameters."""
-    with torch.device("meta"):
-        model = build()
-    return model, count_parameters(model)
-
-
-def _backbones() -> dict[tuple[str, str], dict]:
-    """(row, generator) → backbone facts; the Baseline and CondConv rows do not depend on the generator."""
-    out = {}
-    for generator in GENERATORS:
-        for row, arch in (("Ad-ResNet-s", "s"), ("Ad-ResNet-m", "m")):
-            net, total = _meta_count(partial(adresnet_backbone, arch, generator=generator))
-            acda = [m for m in net.modules() if isinstance(m, ACDAConv2d)]
-            out[row, generator] = {
-                "params": total, "channels": net.out_channels, "stride": 16, "acda_layers": len(acda),
-                "acda_coef": sum(m.coef.numel() for m in acda),
-                "acda_generator": sum(count_parameters(m.generator) for m in acda),
-            }
-    net, total = _meta_count(partial(adresnet_backbone, "s", conv=conv3x3))
-    replaced = [b.conv2 for st in net.stages[2:] for b in st]
-    for generator in GENERATORS:
-        out["Baseline", generator] = {"params": total, "channels": net.out_channels, "stride": 16,
-                                      "replaced_convs": sum(count_parameters(m) for m in replaced)}
-    same_kernel = _meta_count(partial(adresnet_backbone, "s", conv="conv"))[1]
-    out["Baseline", "paper"]["same_kernel_backbone"] = same_kernel
-    for row, experts in (("CondConv-s", 4), ("CondConv-l", 8)):
-        with torch.device("meta"):
-            net, channels, stride = condconv_backbone(experts)
-        head = net[-1]  # the 1×1 320 → 1280 conv + BN kept from EfficientNet-B0
-        for generator in GENERATORS:
-            out[row, generator] = {"params": count_parameters(net), "channels": channels, "stride": stride,
-                                   "head_conv": count_parameters(head), "experts": experts}
-    return out
-
-
-def table3_parameter_study() -> dict:
-    """Our full-width counts against Table 3's printed ones, and what the printed numbers imply.
-
-    Plain data (ints, floats, strings, lists, dicts):
-
-    - ``rows``: per Table 3 row, the model, the printed count (M), ours with the default decoder
-      (backbone + decoder, generator="paper" for the ACDA rows), and with generator="official";
-    - ``implied_decoder``: printed − our backbone, per row and generator: the decoder each printed
-      count leaves room for;
-    - ``baseline_difference``: the printed Ad-ResNet-s − Baseline (0.09M) against ours, and the
-      generator size per ACDA layer it implies if the Baseline has 3×3 convs (the decoders cancel);
-    - ``imagenet_difference``: printed crowd − printed ImageNet counts, and the decoder that implies
-      if only the classifier was swapped for it;
-    - ``grid``: the grid searched (decoder kernel × first width × output stride, generator);
-    - ``closest``: per row, the grid point whose count is closest to the printed one;
-    - ``joint``: the single grid point (shared by the rows, as the paper describes one decoder)
-      minimising the largest |our − printed| over the three Ad-ResNet rows, and over the two
-      CondConv rows;
-    - ``findings``: the above in sentences.
-
-    Nothing here changes the models' defaults: the grid's best points are findings, not settings.
-    """
-    backbones = _backbones()
-    grid = list(itertools.product(GRID_KERNELS, GRID_WIDTHS, GRID_OUTPUT_STRIDES))
-
-    def count(row: str, generator: str, kernel: int, width: int, output_stride: int) -> int:
-        b = backbones[row, generator]
-        widths = _decoder_widths(b["stride"], output_stride, width, 1.0)
-        return b["params"] + decoder_parameters(b["channels"], widths, kernel)
-
-    default = (4, 256, 1)
-    rows = []
-    for row, model in ROWS.items():
-        entry = {"row": row, "model": model, "printed_M": PRINTED[row]}
-        for generator in GENERATORS:
-            b = backbones[row, generator]
-            total = count(row, generator, *default)
-            entry[generator] = {"params": total, "backbone": b["params"], "decoder": total - b["params"],
-                                "delta_M": round(total / 1e6 - PRINTED[row], 6)}
-        rows.append(entry)
-
-    implied_decoder = {row: {g: round(PRINTED[row] * 1e6 - backbones[row, g]["params"]) for g in GENERATORS}
-                       for row in ROWS}
-
-    # Ad-ResNet-s − Baseline: same decoder, so the difference is the ACDA layers minus the convs they replace.
-    base = backbones["Baseline", "paper"]
-    printed_diff = round(PRINTED["Ad-ResNet-s"] - PRINTED["Baseline"], 6)
-    baseline_difference = {"printed_M": printed_diff, "replaced_3x3_convs": base["replaced_convs"],
-                           "same_kernel_backbone": base["same_kernel_backbone"]}
-    for g in GENERATORS:
-        s = backbones["Ad-ResNet-s", g]
-        baseline_difference[g] = {
-            "ours": s["params"] - base["params"], "acda_coef": s["acda_coef"],
-            "acda_generator": s["acda_generator"], "generator_per_layer": s["acda_generator"] / s["acda_layers"],
-        }
-    layers = backbones["Ad-ResNet-s", "paper"]["acda_layers"]
-    coef = backbones["Ad-ResNet-s", "paper"]["acda_coef"]
-    # printed each to ±0.005M, so the difference to ±0.01M
-    implied = [(printed_diff + d) * 1e6 + base["replaced_convs"] - coef for d in (-0.01, 0.0, 0.01)]
-    baseline_difference["implied_generator_per_layer"] = implied[1] / layers
-    baseline_difference["implied_generator_per_layer_range"] = [implied[0] / layers, implied[2] / layers]
-
-    # Table 2's printed Ad-ResNet-s (3.85M, with its 513,000-parameter FC) implies another generator size.
-    s_paper = backbones["Ad-ResNet-s", "paper"]
-    baseline_difference["imagenet_implied_generator_per_layer"] = (
-        PRINTED_IMAGENET["Ad-ResNet-s"] * 1e6 - 513_000 - (s_paper["params"] - s_paper["acda_generator"])) / layers
-
-    classifier = {"Ad-ResNet-s": 512 * 1000 + 1000, "Ad-ResNet-m": 1024 * 1000 + 1000,
-                  "CondConv-s": 1280 * 1000 + 1000, "CondConv-l": 1280 * 1000 + 1000}
-    imagenet_difference = {}
-    for row, imagenet in PRINTED_IMAGENET.items():
-        dec = round((PRINTED[row] - imagenet) * 1e6) + classifier[row]
-        channels = backbones[row, "paper"]["channels"]
-        imagenet_difference[row] = {"printed_crowd_M": PRINTED[row], "printed_imagenet_M": imagenet,
-                                    "classifier": classifier[row], "implied_decoder": dec,
-                                    "decoder_input_channels": channels, "per_input_channel": dec / channels}
-
-    closest, searched = {}, {}
-    for row in ROWS:
-        gens = GENERATORS if row.startswith("Ad-ResNet") else ("paper",)
-        best = None
-        for g, (k, w, os_) in itertools.product(gens, grid):
-            total = count(row, g, k, w, os_)
-            key = abs(total / 1e6 - PRINTED[row])
-            if best is None or key < best[0]:
-                best = (key, {"generator": g, "decoder_kernel": k, "decoder_width": w, "output_stride": os_,
-                              "params": total, "delta_M": round(total / 1e6 - PRINTED[row], 6)})
-        closest[row] = best[1]
-        searched[row] = len(gens) * len(grid)
-
-    def joint(group: tuple[str, ...]) -> dict:
-        best = None
-        for g, (k, w, os_) in itertools.product(GENERATORS, grid):
-            deltas = {row: round(count(row, g, k, w, os_) / 1e6 - PRINTED[row], 6) for row in group}
-            key = max(abs(d) for d in deltas.values())
-            if best is None or key < best[0]:
-                best = (key, {"generator": g, "decoder_kernel": k, "decoder_width": w, "output_stride": os_,
-                              "delta_M": deltas, "max_abs_delta_M": round(key, 6)})
-        return best[1]
-
-    joint_best = {"Ad-ResNet": joint(("Baseline", "Ad-ResNet-s", "Ad-ResNet-m")),
-                  "CondConv": joint(("CondConv-s", "CondConv-l"))}
-    study = {
-        "printed": dict(PRINTED), "printed_imagenet": dict(PRINTED_IMAGENET),
-        "default_decoder": {"decoder_kernel": 4, "decoder_width": 256, "output_stride": 1},
-        "rows": rows, "implied_decoder": implied_decoder, "baseline_difference": baseline_difference,
-        "imagenet_difference": imagenet_difference,
-        "grid": {"decoder_kernel": list(GRID_KERNELS), "decoder_width": list(GRID_WIDTHS),
-                 "output_stride": list(GRID_OUTPUT_STRIDES), "generator": list(GENERATORS), "points": searched},
-        "closest": closest, "joint": joint_best,
-    }
-    study["findings"] = _findings(study, backbones)
-    return study
-
-
-def _findings(st: dict, backbones: dict) -> list[str]:
-    bd, imd, imp = st["baseline_difference"], st["imagenet_difference"], st["implied_decoder"]
-    layers = backbones["Ad-ResNet-s", "paper"]["acda_layers"]
-    lo, hi = bd["implied_generator_per_layer_range"]
-    out = [
-        f"Baseline: with standard k×k convs of the ACDA layers' sizes (7×7, 5×5) the backbone alone has "
-        f"{bd['same_kernel_backbone']:,} parameters, above the printed 4.78M total, so the Baseline's replaced "
-        f"convs must be small; with 3×3 convs its backbone has {backbones['Baseline', 'paper']['params']:,}.",
-        f"Ad-ResNet-s − Baseline is printed as +{bd['printed_M']:.2f}M; the decoders cancel, so it is the 4 ACDA "
-        f"layers minus the 4 3×3 convs they replace ({bd['replaced_3x3_convs']:,}). ACDA coefficients take "
-        f"{bd['paper']['acda_coef']:,}, so the printed difference implies {bd['implied_generator_per_layer']:,.0f} "
-        f"generator parameters per ACDA layer ({lo:,.0f}–{hi:,.0f} with the printed rounding); ours: "
-        f"{bd['paper']['generator_per_layer']:,.0f} (A.3 generator, difference {bd['paper']['ours'] / 1e6:+.3f}M) "
-        f"and {bd['official']['generator_per_layer']:,.0f} (authors' code, {bd['official']['ours'] / 1e6:+.3f}M). "
-        f"Table 2's printed Ad-ResNet-s (3.85M) implies {bd['imagenet_implied_generator_per_layer']:,.0f} per layer "
-        f"instead: with that generator the Ad-ResNet-s − Baseline difference would be "
-        f"{(layers * bd['imagenet_implied_generator_per_layer'] + bd['paper']['acda_coef'] - bd['replaced_3x3_convs']) / 1e6:+.2f}M, "
-        f"so Tables 2 and 3 do not describe the same ACDA layers (or the same Baseline).",
-        "Printed crowd − ImageNet counts, read as 'classifier replaced by the decoder', imply decoders of "
-        + "; ".join(f"{row} {d['implied_decoder']:,} (from {d['decoder_input_channels']} channels, "
-                    f"{d['per_input_channel']:,.0f} per input channel)" for row, d in imd.items())
-        + ". Ad-ResNet-m's is {:.2f}× Ad-ResNet-s's: a decoder whose size is almost only its first layer's "
-          "input width times a constant (e.g. a first 3×3 transposed conv of ~{:.0f} or 4×4 of ~{:.0f} channels "
-          "with a negligible rest); the CondConv rows need a different constant, so the five printed counts "
-          "do not fit one shared decoder if the ImageNet backbones carry over.".format(
-              imd["Ad-ResNet-m"]["implied_decoder"] / imd["Ad-ResNet-s"]["implied_decoder"],
-              imd["Ad-ResNet-s"]["per_input_channel"] / 9, imd["Ad-ResNet-s"]["per_input_channel"] / 16),
-        f"The decoder cancels in a difference of two rows, so no decoder choice changes these: Ad-ResNet-s − "
-        f"Baseline is {bd['paper']['ours'] / 1e6:+.3f}M here (paper generator) against +{bd['printed_M']:.2f}M "
-        f"printed; CondConv-l − CondConv-s is "
-        f"{(backbones['CondConv-l', 'paper']['params'] - backbones['CondConv-s', 'paper']['params']) / 1e6:.3f}M "
-        f"here against {PRINTED['CondConv-l'] - PRINTED['CondConv-s']:.1f}M printed (±0.1M from the printed "
-        f"rounding: consistent; the CondConv release's 8- vs 4-expert B0 differ by 24.0 − 13.3 = 10.7M too).",
-        "Printed minus our backbones leaves for the decoder: " + "; ".join(
-            f"{row} {imp[row]['paper']:,}" + (f" ({imp[row]['official']:,} with the official generator)"
-                                              if row.startswith("Ad-ResNet") else "") for row in imp) + ".",
-    ]
-    for row in ROWS:
-        c = st["closest"][row]
-        out.append(f"{row}: closest grid point (of {st['grid']['points'][row]}) generator={c['generator']!r}, "
-                   f"decoder_kernel={c['decoder_kernel']}, decoder_width={c['decoder_width']}, "
-                   f"output_stride={c['output_stride']}: {c['params']:,} ({c['delta_M']:+.3f}M).")
-    for group, j in st["joint"].items():
-        out.append(f"{group} rows, one shared grid point: generator={j['generator']!r}, "
-                   f"decoder_kernel={j['decoder_kernel']}, decoder_width={j['decoder_width']}, "
-                   f"output_stride={j['output_stride']}: "
-                   + ", ".join(f"{r} {d:+.3f}M" for r, d in j["delta_M"].items()) + ".")
-    return out

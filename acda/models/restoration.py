@@ -65,7 +65,6 @@ from torch import nn
 
 from ..generator import GENERATORS
 from ..layers import ACDAConv2d
-from ..profile import count_parameters
 from ..utils import (
     ArgumentValueError,
     check_choice,
@@ -79,10 +78,9 @@ from ._registry import register_model
 from .adresnet import Bottleneck
 
 __all__ = ["RestorationNet", "KPNRestorationNet", "apply_pixel_kernels", "restoration_baseline",
-           "restoration_acda", "restoration_kpn", "table5_parameter_study", "TABLE5_PRINTED", "KPN_NORMALIZE"]
+           "restoration_acda", "restoration_kpn", "KPN_NORMALIZE"]
 
 CONVS = ("acda", "conv")
-TABLE5_PRINTED = {"baseline": 2.28e6, "acda": 1.97e6}  # Table 5: Baseline + MSE, ACDA + MSE
 DEFAULT_CHANNELS, DEFAULT_WIDTH = 256, 64
 PADDING_MODES = ("reflect", "replicate", "constant")
 KPN_NORMALIZE = ("none", "softmax", "sum")
@@ -261,25 +259,3 @@ def restoration_kpn(kernel: int = 5, **kwargs) -> KPNRestorationNet:
         if name in kwargs:
             raise TypeError(f"restoration_kpn takes no {name!r} argument (standard convs; l is 'kernel')")
     return KPNRestorationNet(kernel_size_kpn=kernel, **kwargs)
-
-
-def table5_parameter_study(grid: tuple[tuple[int, int], ...] = ((128, 32), (128, 48), (128, 64), (256, 32), (256, 48),
-                                                                (256, 64), (256, 128), (512, 48), (512, 64)),
-                           **kwargs) -> dict:
-    """Parameter counts of both variants over round (C, W) pairs, against Table 5's 2.28M / 1.97M.
-
-    Returns ``{"printed": TABLE5_PRINTED, "rows": [...], "closest": {...}}``; each row has ``channels``,
-    ``width``, ``baseline``, ``acda``, ``difference`` (baseline − acda; printed: 0.31M) and
-    ``acda_smaller``. ``closest`` names the (C, W) whose count is nearest each printed value.
-    """
-    rows = []
-    for c, w in grid:
-        base = count_parameters(RestorationNet(channels=c, width=w, conv="conv", **kwargs))
-        acda = count_parameters(RestorationNet(channels=c, width=w, conv="acda", **kwargs))
-        rows.append({"channels": c, "width": w, "baseline": base, "acda": acda, "difference": base - acda,
-                     "acda_smaller": acda < base})
-    closest = {k: min(rows, key=lambda r, k=k: abs(r[k] - TABLE5_PRINTED[k]))
-               for k in ("baseline", "acda")}
-    closest = {k: (r["channels"], r["width"]) for k, r in closest.items()}
-    return {"printed": dict(TABLE5_PRINTED), "printed_difference": TABLE5_PRINTED["baseline"] - TABLE5_PRINTED["acda"],
-            "rows": rows, "closest": closest}
