@@ -1,34 +1,22 @@
 """Native CPU backend of ACDA (paper §3.2, Eq. 5 and Eq. 6): C++ kernels compiled on first use.
 
-The sources in ``csrc/`` are compiled with ``torch.utils.cpp_extension.load`` the first time they
-are needed and cached in ``$ACDA_EXTENSIONS_DIR`` (default ``~/.cache/acda-repro/extensions``), one
-build per torch version, per at::vec instruction set (``torch.backends.cpu.get_cpu_capability()``:
-AVX512, AVX2 or the portable default) and per hash of the sources' content and the compiler flags,
-so a cache shared between machines or versions stays correct. The sources are compiled from a copy in the build folder,
-so checkouts in different places share one build. No build step at install time, hence no build-time
-dependency on torch (pip's build isolation is not an issue).
+The sources in ``csrc/`` are compiled with ``torch.utils.cpp_extension.load`` when first needed and
+cached in ``$ACDA_EXTENSIONS_DIR`` (default ``~/.cache/acda-repro/extensions``), one build per torch
+version, CPU instruction set and hash of sources and flags; nothing is built at install time.
 
-Kernels (``csrc/atom_kernels.h``): channels-last x, atoms read through their strides, no unfolded
-tensor. Forward keeps an (atoms × channel vectors) block of accumulators in registers and loads each
-tap's input vectors once; grad w.r.t. atoms computes, per pass over the channels, the dot products
-of 4 taps × m atoms; grad w.r.t. x scatters each output pixel's gradient (held in registers) into
-its k_h·k_w taps, over stripes of output rows whose input footprints do not overlap (even stripes
-in parallel, then odd: no atomics, deterministic).
+Ops (channels-last ``x``, no unfolded tensor, deterministic):
 
-Two ops: ``forward``/``backward`` (the atom convolution alone, Eq. 5) and ``acda_forward``/
-``acda_backward`` (Eq. 5 fused with the 1×1 coefficient convolution, Eq. 6, ``csrc/acda_conv2d.cpp``):
-tiles of output pixels whose C·m intermediate stays in cache and goes through one GEMM per tile;
-the backward recomputes it per tile instead of storing it. ``alpha_forward``/``alpha_backward`` are the
-same fused op on the α path: the atoms D = α·ψ of a tile are one GEMM of the tile's α rows (read
-pixel-major, (N, H', W', m, B): no copy when α comes from a channels-last generator) with ψ, into a
-cache-resident buffer; the tile's atom gradients go to a second buffer and one GEMM with ψᵀ writes
-grad α (pixel-major) — neither the atoms nor their gradient exists at full size. fp32 and fp64 run natively; bf16 and
-fp16 are computed in fp32 and rounded once. Taps on the zero padding are skipped, but an infinite or
-NaN atom there still makes its output NaN (0·inf, as the reference computes it); N = 0 works forward
-and backward (empty gradients, a zero coefficient gradient).
+- ``forward``/``backward``: the atom convolution alone (Eq. 5), ``x`` (N, C, H, W), ``atoms``
+  (N, m, k_h, k_w, H', W') → (N, C·m, H', W');
+- ``fused_forward``/``fused_backward``: Eq. 5 fused with the 1×1 coefficient convolution (Eq. 6),
+  the C·m intermediate kept per tile in cache → (N, O, H', W');
+- ``alpha_forward``/``alpha_backward``: the same on the α path, atoms D = α·ψ formed per tile from
+  ``alpha`` (N, m, B, H', W') and ``bases`` (B, k_h, k_w); neither the atoms nor their gradient
+  exists at full size.
 
-If the extension cannot be built (no compiler), every entry point falls back to ``acda.ops.shift``
-(shift-and-accumulate in plain PyTorch, the fastest pure-PyTorch formulation here), with one warning.
+fp32/fp64 natively, bf16/fp16 computed in fp32. Without a compiler every entry point falls back to
+``acda.ops.shift``, with one warning. See docs/backends.md for the build cache, the kernels and the
+numerics.
 """
 from __future__ import annotations
 
@@ -45,7 +33,8 @@ from ..utils import atomic_write
 from . import reference, shift
 
 __all__ = ["forward", "backward", "fused_forward", "fused_backward", "alpha_forward", "alpha_backward",
-           "channels_first", "load_extension", "extension_dir", "is_compiled", "compile_flags"]
+           "channels_first", "load_extension", "extension_dir", "build_dir", "is_built", "is_compiled",
+           "compile_flags", "sanitizer"]
 
 _CSRC = Path(__file__).with_name("csrc")
 _SOURCES = ("atom_conv2d.cpp", "acda_conv2d.cpp", "layout.cpp", "bindings.cpp")
@@ -104,24 +93,32 @@ def _staged_sources(build: Path) -> list[str]:
     return [str(staged / name) for name in _SOURCES]
 
 
+def build_dir() -> Path:
+    """The folder of this machine's build: instruction set, sanitizer and a digest of the sources and flags."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir()))
+                            + " ".join(compile_flags()).encode()).hexdigest()[:10]
+    return extension_dir() / f"{_capability().lower()}{'-asan' if sanitizer() else ''}-{digest}"
+
+
+def is_built() -> bool:
+    """True when ``build_dir()`` holds a compiled extension (loading it then compiles nothing)."""
+    return any(build_dir().glob("acda_native_*.so"))
+
+
 def load_extension(*, verbose: bool = False) -> ModuleType | None:
     """Compile (first call) or load the cached C++ extension; ``None`` (and one warning) if that fails."""
     with _lock:
         if "module" in _state:
             return _state["module"]  # type: ignore[return-value]
-        cap = _capability()
         flags = compile_flags()
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir()))
-                                + " ".join(flags).encode()).hexdigest()[:10]
-        tag = cap.lower() + ("-asan" if sanitizer() else "")
-        build = extension_dir() / f"{tag}-{digest}"
+        build = build_dir()
         module: ModuleType | None
         try:
             from torch.utils.cpp_extension import load
 
             build.mkdir(parents=True, exist_ok=True)
             module = load(
-                name=f"acda_native_{tag.replace('-', '_')}_{digest}",
+                name=f"acda_native_{build.name.replace('-', '_')}",
                 sources=_staged_sources(build),
                 extra_cflags=flags,
                 extra_ldflags=["-fopenmp", *(["-fsanitize=address"] if sanitizer() else [])],
