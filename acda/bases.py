@@ -1,54 +1,19 @@
 """Fourier-Bessel atom bases ψ (paper §3.2 "Multi-scale atom bases", Appendix A.2; DCFNet [27]).
 
-Recipe for one scale with kernel size ``2L + 1`` (``L >= 1``):
+``fourier_bessel_basis(kernel_size, num_bases)`` → ``(num_bases, k, k)``: the Bessel-zero radial
+functions times cos/sin of the angular order, sampled on the ``k × k`` grid, sorted from low to
+high frequency, normalised by one scalar per scale (DCFNet's) and truncated to the first m'.
+``multiscale_bases`` stacks the scales ``3×3, 5×5, …, (2S+1)×(2S+1)`` (paper Fig. 4), m' elements
+each, the smaller ones zero-padded (centred) to the layer's kernel size → ``(S·m', k, k)``; a
+``1×1`` kernel has the single trivial basis ``[[1]]``. ``gram`` measures how orthogonal a set is.
 
-1. Grid. Integer offsets ``(dy, dx)`` with ``-L <= dy, dx <= L`` (``dy`` along rows, downwards;
-   ``dx`` along columns), scaled by ``R = L + 0.5``: ``r = sqrt(dx² + dy²) / R`` and
-   ``θ = atan2(dy, dx)``.
-2. Candidates. For angular order ``k = 0..15`` and every zero ``j_kq`` of the Bessel function
-   ``J_k`` with ``j_kq <= π·R·f`` (``f = 2`` for ``L = 1``, else ``1.5``, as in DCFNet), the radial
-   function ``φ_kq(r) = J_k(j_kq·r) / |J_{k+1}(j_kq)|``, set to zero for ``r >= 1``.
-   ``k = 0`` gives one element ``φ_0q``; ``k > 0`` gives two, ``√2·φ_kq·cos(kθ)`` then
-   ``√2·φ_kq·sin(kθ)``.
-3. Order. Candidates are sorted by ``j_kq`` (stable, so cos precedes sin), i.e. from low to
-   high frequency, and at most ``(2L + 1)² − 1`` are kept.
-4. Normalisation. One scalar per scale: every element is divided by
-   ``c = sqrt(mean_b ||ψ_b||²)``, the root-mean-square norm of the kept candidates of step 3
-   (not only of the ``m'`` elements finally used). This is DCFNet's choice; it keeps the
-   relative norms of the elements, so low frequencies keep their larger weight.
-5. Truncation. The first ``m'`` (``num_bases``) elements are returned.
+Variants (``variant=``, ``BASES_VARIANTS``): ``"paper"`` follows the paper's recipe; ``"official"``
+reproduces the authors' released bases (``fb.py`` / ``bases_list`` in github.com/ZeWang95/ACDA, a
+port of DCFNet's ``calculate_FB_bases.m``): transposed, normalised over a smaller candidate set and
+rounded to float32.
 
-The multi-scale set (paper Fig. 4) stacks scales ``3×3, 5×5, …, (2S+1)×(2S+1)``, each truncated
-to ``m'`` elements, the smaller ones zero-padded (centred) to the layer's kernel size. A
-``1×1`` kernel has the single trivial basis ``[[1]]``.
-
-Note: the sampled elements are orthogonal across different angular orders and between the cos
-and sin of one order (exactly, by the 4-fold symmetry of the grid), but two elements of the same
-angular order and different radial zeros are only approximately orthogonal on a coarse grid;
-``gram`` shows by how much.
-
-Variants (``variant=``). ``"paper"`` is the recipe above. ``"official"`` is what the authors'
-released layer uses (``fb.py`` and ``bases_list`` in github.com/ZeWang95/ACDA, a Python port of
-DCFNet's ``calculate_FB_bases.m``); ``AtomGenerator(variant="official")`` selects it. It differs
-in three ways. It also follows the authors' arithmetic order, so that its float32 values are
-theirs up to the last bits of the Bessel zeros (theirs come from a table file, ours from scipy):
-
-- Orientation (transpose). The port takes polar coordinates of the pair (row offset, column
-  offset), i.e. ``θ = atan2(dx, dy)``, angles measured from the row axis. Every element is the
-  paper element transposed: ``ψ_official[b, u, v] = ψ_paper[b, v, u]`` (up to the scalar below).
-  Transposing maps cos/sin of one angular order to ± each other, so the span of each scale's
-  first m' elements is unchanged; the coefficients that produce a given atom are not.
-- Candidate set, hence normalisation. The authors' table of Bessel zeros (``bessel.npy``) has the
-  columns ``(k, q, j_kq, j_{k,q+1})``, as documented in DCFNet's ``calculate_FB_bases.m`` and for
-  ASPIRE's ``bessel.mat`` of the same format, and the cut of step 2 is applied to the fourth one:
-  a candidate is kept when the *next* zero ``j_{k,q+1} <= π·R·f``. That keeps 6 / 14 / 38
-  candidates at 3×3 / 5×5 / 7×7 instead of 8 / 24 / 48 (there, the first ones of the paper's
-  sorted list: the kept elements are the same functions), so the normalisation ``c`` of step 4 is
-  taken over fewer candidates: official elements are larger than the paper ones by
-  1.0126 / 1.0574 / 1.0068 at 3×3 / 5×5 / 7×7, and a 3×3 scale has at most 6 elements (so
-  ``num_bases <= 6`` for every official multi-scale set).
-- Precision. The authors cast the bases to float32 before use: official values are the float64
-  ones rounded to float32, whatever ``dtype`` is asked for (in float64 they are float32 values).
+See docs/bases.md for the exact recipe (grid, candidates, order, normalisation, truncation), the
+orthogonality of the sampled elements and how, and by how much, ``"official"`` differs.
 """
 from __future__ import annotations
 
@@ -149,7 +114,7 @@ def _fourier_bessel_numpy(kernel_size: int, variant: str = "paper") -> np.ndarra
 
 
 def _fourier_bessel_official(kernel_size: int) -> np.ndarray:
-    """The authors' variant of one scale (module docstring), float32 values as float64 (B, k, k).
+    """The authors' variant of one scale (docs/bases.md), float32 values as float64 (B, k, k).
 
     Same steps, in the authors' arithmetic order: offsets scaled by 1/R before the polar
     transform, θ measured from the row axis, elements as columns of a (k², B) array.
@@ -185,7 +150,7 @@ def fourier_bessel_basis(
 ) -> torch.Tensor:
     """Fourier-Bessel basis of one scale, shape ``(num_bases, kernel_size, kernel_size)``.
 
-    See the module docstring for the exact recipe (DCFNet [27], paper Appendix A.2) and for what
+    See docs/bases.md for the exact recipe (DCFNet [27], paper Appendix A.2) and for what
     ``variant="official"`` (the authors' code: transposed, another normalisation, float32) changes.
     """
     _check_odd_size(kernel_size)
@@ -223,7 +188,7 @@ def multiscale_bases(
     ``num_scales=None`` uses ``kernel_size // 2`` scales (all that fit). For ``kernel_size=1``
     the set is the single element ``[[1]]``. ``variant="official"``: the authors' set
     (``bases_list`` of their ``Conv_DCFD.py``): each scale transposed, normalised over DCFNet's
-    candidate set and rounded to float32 (module docstring).
+    candidate set and rounded to float32 (docs/bases.md).
     """
     _check_odd_size(kernel_size)
     _check_variant(variant)

@@ -9,41 +9,15 @@ Atom element ``atoms[n, b, u, v, i, j]`` multiplies ``x[n, c, i·s_h − p_h + u
 j·s_w − p_w + v·d_w]``. ``atom_conv2d`` returns channel ``c·m + b`` = Σ_uv D_ij[b, u, v]·x[...],
 so ``acda_conv2d(x, atoms, coef, bias)[n, o, i, j] = Σ_c Σ_uv K_ij[o, c, u, v]·x[...] + bias[o]``
 with ``K_ij = A·D_ij`` (paper Eq. 2, Fig. 2): the two-layer implementation of Fig. 3.
+``acda_alpha_conv2d`` takes the basis coefficients α and bases ψ instead of the atoms (Eq. 4; what
+``ACDAConv2d`` calls); ``per_pixel_filters``/``per_pixel_conv2d`` build and apply the full filters
+K_ij (Dynamic Filter Networks, the path ACDA's two-layer form avoids).
 
-``atom_conv2d`` is the single dispatch point for the atom-convolution backends (registry
-``acda.ops.BACKENDS``): ``"reference"`` (unfold + einsum, the correctness oracle, differentiated by
-autograd), ``"shift"`` (shift-and-accumulate, plain PyTorch), ``"native"`` (C++ CPU kernels) and
-``"triton"`` (CUDA), all but the first through the custom op ``torch.ops.acda.atom_conv2d``;
-``"auto"`` picks the best available for the input's device.
-``per_pixel_filters`` builds the full filters K_ij = A·D_ij and ``per_pixel_conv2d`` applies
-per-pixel filters directly (Dynamic Filter Networks, the path ACDA's two-layer form avoids).
-``acda_conv2d`` runs a backend's fused two-layer implementation when it has one (``"native"``,
-``"shift"``: ``torch.ops.acda.acda_conv2d``, the C·m-channel intermediate never stored at full size), else
-``atom_conv2d`` followed by a 1×1 convolution. ``acda_alpha_conv2d`` takes the basis coefficients α and the
-bases ψ instead of the atoms (what ``ACDAConv2d`` calls): on a backend with an α path
-(``torch.ops.acda.acda_alpha_conv2d``: ``"native"``, ``"triton"``) the atoms D = α·ψ are formed per tile in
-cache and never stored, nor is their gradient; elsewhere it reconstructs them and calls ``acda_conv2d``.
-
-Input policy of ``atom_conv2d`` and ``acda_conv2d``, one validation for every backend (``_validate``:
-every backend raises the same exception with the same message, before anything is allocated or
-dispatched; errors are ``acda.utils.ArgumentValueError``/``ArgumentTypeError``, i.e. ``ValueError``/
-``TypeError`` naming the argument):
-
-- types and dims: tensors of the shapes above (``TypeError`` for a non-tensor, e.g. a list ``bias``);
-- devices: ``atoms``, ``coef`` and ``bias`` on the device of ``x`` (``ValueError``), and the backend
-  available there (``"native"``: CPU or meta; ``"triton"``: CUDA, or CPU under ``TRITON_INTERPRET=1``);
-- dtypes: real floating point only, float16, bfloat16, float32, float64 (``TypeError`` for complex
-  and integer tensors); all four tensors in one dtype, else ``TypeError`` naming both dtypes (as
-  ``F.conv2d``), except under autocast, where everything is computed in the autocast dtype; a
-  backend may compute in fewer dtypes (``"triton"``: no float64; ``TypeError``);
-- sizes: N = 0 is allowed (an empty result; gradients of x and atoms empty, of coef and bias zero);
-  C, m, O, k_h, k_w, H, W must be ≥ 1 and the output H', W' ≥ 1 (``ValueError``: ``F.conv2d`` also
-  refuses most of these, so no backend has to define them); a padded extent H + 2·p above 2³¹ − 1
-  or an output plane H'·W' above 2³¹ − 1 is refused (``acda.utils.check_conv_size``) instead of
-  reaching the allocator; below that, no backend builds more of the padding than its taps read
-  (``padding="same"`` with dilation 10⁶ costs no memory);
-- NaN and inf propagate as in the definition ``out = Σ_taps x_padded·filter``: a tap on the zero
-  padding contributes 0·atom, which is NaN for an infinite or NaN atom, on every backend.
+``atom_conv2d`` is the one dispatch point to the backends of ``acda.ops.BACKENDS`` (``backend="auto"``
+picks the best available for the input's device), and every argument is validated here, once and
+the same way for every backend (``TypeError``/``ValueError`` naming the argument). See
+docs/backends.md for the dispatch and the full input policy (devices, dtypes and autocast, sizes,
+NaN/inf).
 """
 from __future__ import annotations
 
@@ -210,7 +184,24 @@ def acda_conv2d(
     *,
     backend: str = "auto",
 ) -> torch.Tensor:
-    """Two-layer ACDA (paper Eq. 5 then Eq. 6, Fig. 3): atom conv, then a 1×1 conv with ``coef``."""
+    """Two-layer ACDA (paper Eq. 5 then Eq. 6, Fig. 3): atom conv, then a 1×1 conv with ``coef``.
+
+    Args:
+        x: input (N, C, H, W).
+        atoms: per-pixel atoms (N, m, k_h, k_w, H', W').
+        coef: coefficients (O, C, m); ``bias``: (O,) or None.
+        stride, padding, dilation: as in ``torch.nn.functional.conv2d``.
+        backend: a name of ``acda.ops.BACKENDS`` or ``"auto"``.
+
+    Returns:
+        (N, O, H', W'), ``Σ_c Σ_uv (coef·atoms)[o, c, u, v]·x[...] + bias[o]`` at each output pixel.
+
+    Example:
+        >>> x, atoms = torch.randn(2, 3, 8, 8), torch.randn(2, 4, 3, 3, 8, 8)  # m = 4 atoms, 3×3
+        >>> coef = torch.randn(5, 3, 4)  # O = 5, C = 3, m = 4
+        >>> acda_conv2d(x, atoms, coef, padding=1).shape
+        torch.Size([2, 5, 8, 8])
+    """
     if coef is None:
         raise ArgumentTypeError("coef must be a torch.Tensor (O, C, m), got NoneType")
     stride, padding, dilation, name = _validate(x, atoms, coef, bias, stride, padding, dilation, backend)

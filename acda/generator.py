@@ -3,37 +3,19 @@
 ``AtomGenerator`` maps input features (N, C, H, W) to per-pixel dynamic atoms
 (N, m, k, k, H', W') at the *output* resolution of the ACDA layer: Φ predicts basis
 coefficients α ∈ R^{m × S·m'} at each output pixel, and the atoms are α·ψ with the fixed
-multi-scale Fourier-Bessel bases ψ (``acda.bases``).
+multi-scale Fourier-Bessel bases ψ (``acda.bases``). ``bases`` replaces ψ by any fixed set of
+shape (B, k, k) (e.g. the pixel basis ``eye(k²)``: ``acda.peers.DFNConv2d``).
 
-``bases`` replaces ψ by any fixed set of shape (B, k, k) (e.g. the pixel basis ``eye(k²)``, for
-which the coefficients are the atoms themselves: ``acda.peers.DFNConv2d``).
+Two variants of Φ (``GENERATORS``), because the paper and the authors' code disagree:
 
-Two variants of Φ, because the paper and the authors' code disagree:
+- ``"paper"`` (Appendix A.3): 1×1 conv C → 64, ReLU, 3×3 conv 64 → m·S·m' (stride on the 3×3).
+- ``"official"`` (the authors' ``Conv_DCFD``, github.com/ZeWang95/ACDA): 3×3 conv C → h, BN, Tanh,
+  3×3 conv h → m·S·m', BN, Tanh, h = max(64, m·S·m' // 2), with the authors' bases; exactly their
+  function where their layer is defined (``tests/test_official.py``).
 
-- ``"paper"`` (Appendix A.3): 1×1 conv C → 64, ReLU, 3×3 conv 64 → m·S·m'. The paper names
-  the two layers but no non-linearity; we put a ReLU between them (two stacked linear layers
-  would collapse into one). The stride sits on the 3×3 conv (``head``): the pointwise 1×1 conv
-  runs at the input resolution, so the 3×3 conv sees the full-resolution 3×3 neighbourhood of
-  each window centre (a strided 1×1 conv would hand it neighbours ``stride`` pixels apart).
-  Default ψ: ``multiscale_bases(variant="paper")``.
-- ``"official"`` (the authors' released layer ``Conv_DCFD``, github.com/ZeWang95/ACDA): 3×3 conv
-  C → h, BatchNorm, Tanh, 3×3 conv h → m·S·m', BatchNorm, Tanh, with h = max(64, m·S·m' // 2).
-  The stride sits on the *first* 3×3 conv (``body``), as in their code; the second (``head``)
-  runs at stride 1 with padding 1 on the output grid. Default ψ: the authors' bases,
-  ``multiscale_bases(variant="official")`` (transposed, normalised over DCFNet's candidate set,
-  float32; see ``acda.bases``). Their layer is defined for ``padding = (k − 1) / 2``,
-  dilation 1 (their ``dilation`` argument is stored but unused), H and W divisible by the stride
-  (otherwise its reshape to (H // s, W // s) fails) and k ≥ 3; there this variant computes exactly
-  their function (``tests/test_official.py``; their layer ties m = m' = ``num_bases``). Other
-  settings, which their layer does not define (other paddings, dilations and sizes, k = 1, fewer
-  scales, m ≠ m'), use the natural extension: the alignment below.
-
-Alignment: output pixel (i, j) of an ACDA layer reads the input window whose centre is at
-(i·stride + o_h, j·stride + o_w), with o = dilation·(k − 1)/2 − padding. The strided 3×3 conv of
-Φ (``head`` for "paper", ``body``'s conv for "official") is evaluated at exactly those centres
-(its input is zero-padded or cropped by o before a stride-``stride``, unpadded 3×3 conv), so
-atoms are centred on the window they are applied to and the layer stays translation-equivariant
-for any stride, padding and dilation. With o = 0 this is a 3×3 conv with padding 1, the authors'.
+The strided 3×3 conv is evaluated at the centres of the windows the layer's output pixels read, so
+atoms are centred on their window for any stride, padding and dilation. See docs/generator.md for
+the choices behind each variant, where the authors' layer is defined, and the alignment rule.
 """
 from __future__ import annotations
 

@@ -54,6 +54,13 @@ class ACDAConv2d(Conv2dReplacement):
 
     ``ACDAConv2d.from_conv(conv, **kwargs)`` builds one with the geometry of an ``nn.Conv2d``
     (``acda.convert``); ungrouped, square, odd, zero-padded convolutions only.
+
+    Example:
+        >>> layer = ACDAConv2d(16, 32, kernel_size=3, padding=1)  # m = 6 atoms, scales 3×3
+        >>> layer.coef.shape
+        torch.Size([32, 16, 6])
+        >>> layer(torch.randn(2, 16, 8, 8)).shape
+        torch.Size([2, 32, 8, 8])
     """
 
     centred_kernel = True

@@ -1,30 +1,19 @@
 """Counting: parameters, FLOPs and peak memory (paper §4.4, Tables 6 and 7).
 
-FLOP convention (the one Table 6 uses, checked digit by digit against its Conv and ACDA rows):
-one multiply-add = 1 FLOP, plus one add per output element for a bias. Concretely, with
-fvcore's tracer and our own handles for every operator that appears in ACDA models:
+FLOP convention (Table 6's, checked against its Conv and ACDA rows): one multiply-add = 1 FLOP,
+plus one add per output element for a bias; data movement, activations and normalisation count 0.
 
-- convolutions and linear layers: MACs + (output elements if a bias is present);
-- matmul/bmm/einsum (atom convolution, atom reconstruction D = α·ψ): MACs, i.e. the product of
-  the sizes of all distinct einsum indices;
-- data movement (im2col/unfold, pad, views, cat) and shape arithmetic: 0, registered explicitly;
-- element-wise activations and normalisation (ReLU, Tanh, BatchNorm, add, mul): 0 — Table 6
-  counts none, and inference-time BatchNorm folds into the preceding convolution. They are
-  registered explicitly so that nothing is skipped with an "unsupported operator" warning.
+- ``count_parameters(module)``: the number of parameters (fixed bases are buffers, not counted);
+- ``count_flops(module, inputs)`` → ``FlopCount`` (total, per module, per operator): fvcore's
+  tracer with a handle for every operator of the ACDA models, failing loudly (``strict``) on any
+  other; needs fvcore (the ``repro`` extra), imported when called;
+- ``flop_counter_macs``: an independent count with ``torch.utils.flop_counter.FlopCounterMode``,
+  used as a cross-check;
+- ``peak_memory(fn, device)``: peak bytes allocated while ``fn()`` runs (CUDA: the allocator's
+  statistics; CPU: the profiler's allocator events).
 
-``count_flops`` fails loudly if the traced graph holds any operator without a handle. It needs fvcore
-(the ``repro`` extra), imported when it is called: the rest of this module needs only torch.
-``flop_counter_macs`` is an independent count with ``torch.utils.flop_counter.FlopCounterMode``
-(which reports 2 FLOPs per multiply-add and no bias adds), used as a cross-check.
-
-Peak memory (``peak_memory``): on CUDA, ``torch.cuda.max_memory_allocated`` above the memory
-allocated before the call. On CPU, the PyTorch profiler's allocator events (``profile_memory=True``):
-every allocation and free through PyTorch's CPU allocator in the calling thread, in order, summed;
-the peak of that sum is reported. It sees memory allocated inside operators and C++ kernels (the
-native ACDA kernel's copies and tiles, autograd's saved tensors), counts memory allocated during
-the call only (not parameters or inputs), and misses allocations made by intra-op worker threads
-(the native kernel's per-thread tiles beyond the first: about 3 MiB each at C·m = 1536) and
-memory allocated outside PyTorch's allocator.
+See docs/profiling.md for the full FLOP convention per operator and what the CPU memory count sees
+and misses.
 """
 from __future__ import annotations
 
@@ -166,7 +155,7 @@ _HANDLES.update({name: _zero_handle for name in _ZERO_OPS})
 
 @dataclass
 class FlopCount:
-    """FLOPs of one forward pass (paper convention, see module docstring)."""
+    """FLOPs of one forward pass (paper convention, see docs/profiling.md)."""
 
     total: int
     by_module: dict[str, int] = field(default_factory=dict)
@@ -292,7 +281,7 @@ def peak_memory(fn: Callable[[], Any], device: torch.device | str | None = None)
     """Peak bytes allocated while ``fn()`` runs, above what was allocated before.
 
     CUDA devices use the caching allocator's statistics; the CPU uses the profiler's allocator
-    events (see the module docstring).
+    events (see docs/profiling.md).
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":

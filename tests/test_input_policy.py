@@ -1,4 +1,4 @@
-"""One input policy for every backend (``acda.functional``'s docstring): same errors, same results.
+"""One input policy for every backend (docs/backends.md): same errors, same results.
 
 Regression tests of an audit that fed generated cases through the public API on every backend: each
 bad input gets the same clear ``ValueError``/``TypeError`` (an ``acda.utils.ArgumentError`` naming

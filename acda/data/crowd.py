@@ -1,62 +1,23 @@
 """Crowd counting: ShanghaiTech Part A and UCF-QNRF with fixed-kernel density maps (paper §4.2, Table 3).
 
-§4.2: "generate groundtruth heatmaps of each object marked by a fixed-size Gaussian kernel, and
-directly train the networks with a mean square error (MSE) loss". The paper gives no kernel size,
-crop size or resize rule; the choices below are ours and are arguments.
-
-Layouts (``root`` may be the folder holding ``part_A_final`` / ``UCF-QNRF_ECCV18``, or that folder
-itself)::
+§4.2 trains on "groundtruth heatmaps of each object marked by a fixed-size Gaussian kernel" with an
+MSE loss; kernel size, crop size and resize rule are not given, so ours are arguments. Layouts
+(``root``: the folder holding ``part_A_final`` / ``UCF-QNRF_ECCV18``, or that folder itself)::
 
     part_A_final/{train_data,test_data}/images/IMG_<n>.jpg
     part_A_final/{train_data,test_data}/ground_truth/GT_IMG_<n>.mat    image_info{1}.location: (N, 2) (x, y)
     UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>.jpg
     UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>_ann.mat                    annPoints: (N, 2) (x, y)
 
-Conventions:
+Annotations are 0-based continuous (x, y); images whose long side exceeds ``max_size`` (QNRF: 2048)
+are downscaled; ``density_map`` puts a σ = 4 px Gaussian (radius 12), renormalised inside the
+image, on each point, so a map sums to the count; ``sum_pool`` by ``density_stride`` keeps it.
+Items: ``(image (3, H, W) float32, ImageNet-normalised, density (1, H/s, W/s) float32)``; training
+takes random ``crop_size`` crops and horizontal flips. Layout errors raise ``DatasetLayoutError``,
+unreadable images ``ImageFileError``, both naming the file.
 
-- **Coordinates.** An annotation (x, y) is read as a 0-based *continuous* pixel coordinate: the
-  image covers [0, W) × [0, H) and the point lies in pixel (row, col) = (⌊y⌋, ⌊x⌋). This is how
-  most public python code uses these files (e.g. CSRNet's preprocessing indexes the map with
-  ``int(y), int(x)``). MATLAB preprocessing (e.g. the C³-Framework's ``get_density_map_gaussian``)
-  uses ⌊x⌋, ⌊y⌋ as 1-based indices instead, one pixel up and left of ours; the difference is far
-  below the σ = 4 px kernel and only changes which points on the very border count as inside.
-  Points outside [0, W) × [0, H) are dropped (QNRF has some); non-finite coordinates are an error
-  naming the file.
-- **Resize** (``max_size``; UCF-QNRF: 2048, ShanghaiTech A: none): an image whose long side exceeds
-  ``max_size`` is downscaled, keeping its aspect ratio, to W' = round(W·s), H' = round(H·s) with
-  s = max_size / max(W, H) (the long side becomes exactly ``max_size``); smaller images are never
-  upscaled. Points are rescaled by the same per-axis factors, x' = x·W'/W, y' = y·H'/H, which maps
-  [0, W) × [0, H) exactly onto [0, W') × [0, H'). Resampling: PIL bilinear (antialiased when reducing).
-- **Density maps** (``density_map``): a fixed Gaussian, σ = 4 px, truncated at radius ⌈3σ⌉ = 12 px
-  (a 25×25 window, 99.5 % of the untruncated mass). σ = 4 px is the fixed kernel of common
-  fixed-kernel preprocessing for these datasets (the C³-Framework's SHT-A/QNRF scripts use a 15×15,
-  σ = 4 kernel, i.e. ``radius=7``); truncating at 3σ instead keeps the kernel close to a true
-  Gaussian. Each point's kernel is renormalised to sum to 1 *inside the image* (a kernel cut by the
-  border is rescaled, not lost), so a map sums to the number of points in the image exactly (up to
-  float rounding).
-  Computed at the (resized) image resolution, so σ is in the network's input pixels.
-- **Network stride.** ``density_stride`` s: targets are sum-pooled by s×s (``sum_pool``), which
-  keeps the count exactly (no interpolation), after zero-padding to a multiple of s. Inputs are
-  zero-padded (bottom/right) to a multiple of ``pad_to`` (default s; e.g. 16 for a network that
-  downsamples by 16 inside). Zero-padded density has zero mass, so counts never change;
-  ``eval_padding(i)`` gives the pad for cropping predictions back.
-- **Images**: RGB (greyscale and other modes converted, e.g. ShanghaiTech's grey images become 3
-  equal channels), float in [0, 1], then, with ``normalize=True`` (default), normalised with the
-  ImageNet mean/std (the backbones are ImageNet-trained, §4.2). Padding is applied after
-  normalisation, with zeros (i.e. the mean colour).
-- **Items** ``(image (3, H, W) float32, density (1, H/s, W/s) float32)`` (``acda.train.DensityCounting``
-  takes the count as the map's sum). Training (``augment``, default for the train split): a random
-  ``crop_size`` crop (an image smaller than the crop is zero-padded bottom/right first) and a
-  horizontal flip with probability 1/2, both applied jointly to image and density (the density of
-  the crop is the full image's density inside the window, so a point near the crop edge
-  contributes only the part of its kernel inside the crop); random numbers come from torch's
-  global generator, so the trainer's seeding and resume cover them. Evaluation: whole images
-  (batch size 1), padded to a multiple of ``pad_to``. ``points(i)``, ``count(i)``, ``counts``,
-  ``image_size(i)`` expose the annotations (after resize and dropping) per item.
-
-Errors: a missing or malformed root or split, an image without its ``.mat`` (or a ``.mat`` without
-its image) and a malformed ``.mat`` raise ``DatasetLayoutError`` naming the file and the expected
-layout; an image that cannot be read raises ``ImageFileError`` naming it.
+See docs/data.md for every convention (coordinates, resize, kernel, stride and padding, items,
+augmentation, errors) and where each comes from.
 """
 from __future__ import annotations
 
@@ -132,7 +93,7 @@ def density_map(points: np.ndarray | torch.Tensor | Sequence, size: IntPairLike,
     """Fixed-kernel density map (H, W) float32 of (x, y) ``points`` in an image of ``size`` (H, W).
 
     Each point inside the image puts a Gaussian (``gaussian_kernel1d(sigma, radius)`` ⊗ itself)
-    centred on its pixel (⌊y⌋, ⌊x⌋), renormalised to sum to 1 over the image (module docstring);
+    centred on its pixel (⌊y⌋, ⌊x⌋), renormalised to sum to 1 over the image (docs/data.md);
     points outside are dropped, so the map sums to the number of points inside. The renormalised
     kernel of a point at (r, c) is u_r ⊗ v_c, where u_r is the 1-D kernel restricted to the image
     rows and divided by its sum Z_r (likewise v_c): the map is two zero-padded 1-D correlations of
@@ -260,7 +221,7 @@ def read_qnrf_points(path: str | Path, root: str | Path | None = None) -> np.nda
 # ---------------------------------------------------------------------------------------------
 
 class CrowdDataset(Dataset):
-    """Images with point annotations → ``(image (3, H, W), density (1, H/s, W/s))`` (module docstring).
+    """Images with point annotations → ``(image (3, H, W), density (1, H/s, W/s))`` (docs/data.md).
 
     ``samples``: (image path, annotation path) pairs; ``read_points(annotation path)`` → (N, 2) (x, y).
     Annotations and image headers are read once, here (so a malformed ``.mat`` or an unreadable image

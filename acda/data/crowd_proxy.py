@@ -1,61 +1,20 @@
 """Offline crowd-counting proxy: real faces pasted under a perspective scale gradient onto real photographs.
 
 No crowd dataset ships with the repository, so ``crowd_proxy`` builds a labelled stand-in for
-ShanghaiTech / UCF-QNRF (paper §4.2) from data bundled in the scikit-image wheel (no download). It
-exercises what the paper claims for counting — per-pixel receptive fields that follow the object
-size, which in crowd photographs shrinks with distance — while keeping the real-data conventions of
-``acda.data.crowd`` (point annotations, fixed-kernel density maps, items, ``points``/``count``/``counts``).
+ShanghaiTech / UCF-QNRF (paper §4.2) from data bundled in the scikit-image wheel (no download): the
+100 faces of ``skimage.data.lfw_subset()`` (0–69 train, 70–99 test) pasted onto the photographs of
+``CROWD_BACKGROUNDS`` (train crops from their left halves, test crops from the right halves), with
+a face size that grows linearly from the top row to the bottom row (``scale``, default 6 → 24 px)
+and, by default, rows drawn uniformly on the ground plane — the per-pixel receptive fields the
+paper claims for counting have to follow the object size.
 
-Objects. The 100 **faces** of ``skimage.data.lfw_subset()`` (real photographs, grey, 25×25, tight
-around the face; the other 100 images of that set are non-faces and are not used). Faces 0–69 are
-used for the train split and faces 70–99 for the test split: no face *image* appears in both splits
-(LFW identities may repeat across them; the subset does not say who is who).
+Items, targets and augmentation are those of ``acda.data.crowd.CrowdDataset`` (which
+``CrowdProxy`` subclasses): ``(image (3, H, W) float32, density (1, H/s, W/s) float32)``, one
+point at the centre of each pasted face, inside the image, so a map sums to the count. Image i of
+a split is a pure function of ``(seed, split, i)``; images are stored as uint8.
 
-Backgrounds. The photographs of ``CROWD_BACKGROUNDS`` (six colour, six grey). Unlike
-``acda.data.proxy.PROXY_IMAGES`` they leave out ``astronaut`` and ``camera``: both show a real,
-unannotated human face, which would be an unlabelled object here. Each is rescaled (aspect ratio
-kept, bilinear with antialiasing) so that its short side is ``2·max(H, W)`` of the proxy images
-(256 px for 128×128) and cut vertically in two: train crops come from the left half, test crops
-from the right half, so train and test images share no background pixel. A background crop is an
-``H×W`` window at a uniformly random position inside its half, flipped horizontally with
-probability 1/2; grey photographs become 3 equal channels.
-
-Perspective. An object whose annotated centre lies in row y (0 ≤ y < H) has side length
-``s(y) = top + (bottom - top)·y/H`` pixels (``scale=(top, bottom)``, default 6 → 24 px: small at
-the top of the image, large at the bottom, linear in the row as for a ground plane seen by a level
-camera) times a per-object factor uniform in [1 - ``scale_jitter``, 1 + ``scale_jitter``] (people
-differ in size), rounded to whole pixels (at least 2). With ``placement="perspective"`` (default)
-the rows are drawn with density ∝ 1/s(y)², i.e. uniformly on the ground plane, so the far (top)
-part of the image is crowded with small faces and the near part holds a few large ones, as in crowd
-photographs; ``placement="uniform"`` draws rows uniformly. Columns are uniform. The count of an
-image is uniform in ``count=(lo, hi)`` (inclusive; default 10–60).
-
-Pasting. The face is resized to s×s (bilinear, antialiased), flipped horizontally with probability
-1/2, given a random contrast c ∈ ``contrast`` and brightness shift b ∈ ``brightness`` about its
-own mean μ (``clip(μ + c·(f - μ) + b, 0, 1)``), and alpha-blended through a soft elliptical mask
-(semi-axes 0.45·s across and 0.5·s down, alpha falling linearly from 1 to 0 over the outer 25 % of
-the normalised radius), so there are no square edges. Colour: on a colour background a face is
-tinted with the background crop's colour cast (per-channel gain = crop mean of that channel / mean
-of the three means, clipped to [0.6, 1.4]) times a random per-channel gain uniform in [1 - ``tint``, 1 + ``tint``], so
-"the grey thing" is not a give-away; on a grey background faces stay grey and the image stays grey.
-Faces are pasted far to near (by increasing row of their centre): nearer faces may cover farther
-ones, partly or, rarely, wholly. Faces may be cut by the image border. As in real crowd data every
-pasted face keeps its annotation whatever is visible of it (``visibility(i)`` tells how much is).
-
-Annotations. The point of a face is the centre of its pasted s×s square, (x0 + s/2, y0 + s/2) for
-an integer top-left corner (x0, y0), 0-based continuous as in ``acda.data.crowd``; corners are
-chosen so that every point lies inside [0, W) × [0, H), so every face is counted and the density
-map sums to the count exactly.
-
-Items, targets, augmentation: exactly those of ``CrowdDataset`` (which ``CrowdProxy`` subclasses):
-``(image (3, H, W) float32 normalised with the ImageNet mean/std, density (1, H/s, W/s) float32)``
-with ``density_map`` (σ = 4 px), ``sum_pool`` by ``density_stride``, inputs padded to ``pad_to``;
-``augment`` (default: the train split) takes random ``crop_size`` crops (default the whole image,
-so flips only) and horizontal flips from torch's global generator at item time, as the real loaders do.
-
-Determinism. Image i of a split is drawn from ``numpy.random.default_rng([seed, split, i])`` alone
-(no global generator at build time), so the data is a pure function of the arguments and the first
-k images do not depend on ``num_images``. Images are stored as uint8 (like decoded JPEGs).
+See docs/proxies.md for the objects, backgrounds, perspective, pasting (mask, contrast, colour,
+occlusion), annotations and determinism.
 """
 from __future__ import annotations
 
@@ -124,7 +83,7 @@ def _is_grey(image: np.ndarray) -> bool:
 
 
 def _mask(s: int) -> np.ndarray:
-    """Soft elliptical alpha mask (s, s) float32 (module docstring)."""
+    """Soft elliptical alpha mask (s, s) float32 (docs/proxies.md)."""
     c = (np.arange(s, dtype=np.float32) + 0.5) / s - 0.5  # pixel centres in (-0.5, 0.5)
     r = np.sqrt((c[None, :] / _MASK_AXES[0]) ** 2 + (c[:, None] / (_MASK_AXES[1])) ** 2)
     return np.clip((1 - r) / _MASK_SOFT, 0, 1).astype(np.float32)
@@ -231,7 +190,7 @@ def _render(rng: np.random.Generator, cfg: dict, bank: _FaceBank, face_ids: np.n
 class CrowdProxy(CrowdDataset):
     """Rendered proxy images with point annotations; items, targets and augmentation of ``CrowdDataset``.
 
-    Built by ``crowd_proxy`` (module docstring). Per item, besides ``points``/``count``/``counts``/
+    Built by ``crowd_proxy`` (docs/proxies.md). Per item, besides ``points``/``count``/``counts``/
     ``image_size``/``eval_padding``: ``sizes(i)`` (side length of each pasted face, in the order of
     ``points(i)``), ``face_ids(i)`` (indices into ``skimage.data.lfw_subset()``), ``visibility(i)``
     (visible fraction of each face's mask core after occlusion and border cuts), ``background(i)``
@@ -330,7 +289,7 @@ def crowd_proxy(split: str = "train", num_images: int = 200, size: int | Sequenc
                 density_stride: int = 1, sigma: float = SIGMA, radius: int | None = None, pad_to: int | None = None,
                 augment: bool | None = None, crop_size: int | Sequence[int] | None = None,
                 normalize: bool = True) -> CrowdProxy:
-    """``num_images`` proxy crowd images of ``size`` (H, W) for ``split`` "train" or "test" (module docstring).
+    """``num_images`` proxy crowd images of ``size`` (H, W) for ``split`` "train" or "test" (docs/proxies.md).
 
     ``count``: objects per image, (lo, hi) inclusive or an int. ``scale``: (top, bottom) face side in
     pixels at the top and bottom rows (one number: the same size everywhere, a no-perspective

@@ -1,46 +1,20 @@
-"""Image restoration data: RealSR (version 3) super-resolution and SIDD sRGB denoising.
+"""Image restoration data: RealSR (version 3) super-resolution and SIDD sRGB denoising (paper §4.3).
 
-Layouts (``root`` may be the folder holding ``Canon``/``Nikon`` for RealSR; for SIDD the folder
-holding ``SIDD_Medium_Srgb`` and the two validation ``.mat`` files)::
+Layouts (``root``: the folder holding ``Canon``/``Nikon`` for RealSR; for SIDD the folder holding
+``SIDD_Medium_Srgb`` and the two validation ``.mat`` files)::
 
-    RealSR (V3):
-    <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png       e.g. Canon/Train/2/Canon_001_HR.png
-    <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_LR<s>.png    e.g. Canon/Train/2/Canon_001_LR2.png
+    <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png + <Name>_<id>_LR<s>.png   (RealSR V3)
+    <root>/SIDD_Medium_Srgb/Data/<scene>/NOISY_SRGB_<nnn>.PNG + GT_SRGB_<nnn>.PNG      (<nnn> = 010 or 011)
+    <root>/ValidationNoisyBlocksSrgb.mat, ValidationGtBlocksSrgb.mat    uint8 (40, 32, 256, 256, 3) each
 
-    SIDD:
-    <root>/SIDD_Medium_Srgb/Data/<scene>/NOISY_SRGB_<nnn>.PNG + GT_SRGB_<nnn>.PNG   (<nnn> = 010 or 011)
-    <root>/ValidationNoisyBlocksSrgb.mat   variable ValidationNoisyBlocksSrgb: uint8 (40, 32, 256, 256, 3)
-    <root>/ValidationGtBlocksSrgb.mat      variable ValidationGtBlocksSrgb:    uint8 (40, 32, 256, 256, 3)
+RealSR V3 stores the LR image already upsampled to the HR size, so both images of a pair have the
+same size. Items: ``(degraded, clean)`` float32 (3, H, W) in [0, 1]; training (``augment``) takes
+the same random ``crop_size`` crop and flips of both images (RealSR also a random transpose,
+``rot90``); evaluation uses whole images. Layout errors raise ``DatasetLayoutError`` naming the
+file or the expected layout, unreadable images ``ImageFileError``.
 
-Conventions:
-
-- **RealSR V3: the LR image is already upsampled to the HR size** (bicubic, by the dataset's
-  authors), so a pair has identical sizes and the network maps an HR-sized input to an HR-sized
-  output; a pair whose sizes differ raises ``DatasetLayoutError`` naming the LR file. Pairs are
-  matched by name (``X_HR.png`` ↔ ``X_LR<s>.png`` in the same ``<s>`` folder); an HR without its LR
-  (or an LR without its HR), or an LR of another scale in the ``<s>`` folder, is an error naming it.
-- **SIDD-Medium** ships two captures per scene, ``_010`` and ``_011``; every ``NOISY_SRGB_<nnn>.PNG``
-  found is an item, paired with ``GT_SRGB_<nnn>.PNG`` of the same scene and number (both are used;
-  a folder with only ``_010`` is fine). File names are matched case-insensitively (``.PNG``).
-  Full-resolution images (~5000×3000) are decoded per item and cropped; pre-extracting patches is
-  faster but is not done here.
-- **SIDD validation**: the official 40 images × 32 blocks of 256×256, item ``i`` is block
-  ``(i // 32, i % 32)`` (image-major). The block count and size are taken from the file (any
-  (N, B, H, W, 3) uint8 array), so small test files work; both arrays must have the same shape.
-  The two arrays (~250 MB each at full size) are loaded into memory once, at construction.
-- **Items** ``(degraded, clean)`` = ``(lr, hr)`` or ``(noisy, gt)``: float32 (3, H, W) in [0, 1]
-  (RGB; greyscale or RGBA images are converted). Training (``augment``, default for the training
-  split): a random ``crop_size`` crop at the same position in both images, then the same random
-  flip(s) — horizontal and vertical, each with probability 1/2 — and, with ``rot90`` (RealSR
-  default; SIDD: flips only), a transpose with probability 1/2 (together: the 8 symmetries of the
-  square). ``crop_size=None`` keeps whole images (a transpose then swaps H and W of a non-square
-  image). Random numbers come from ``generator`` if one is given, else from torch's global
-  generator (so the trainer's seeding and resume cover them). Evaluation: whole images, unchanged.
-
-Errors: a missing or malformed root, split or scale folder raises ``DatasetLayoutError`` naming the
-expected layout; unpaired or size-mismatched files and unreadable or malformed ``.mat`` files raise
-``DatasetLayoutError`` naming the file; an image that cannot be read raises ``ImageFileError``
-naming it. A crop larger than an image is a ``ValueError`` naming the file, raised at construction.
+See docs/data.md for the pairing rules, SIDD's captures and validation blocks, the augmentation and
+the errors.
 """
 from __future__ import annotations
 
@@ -91,7 +65,7 @@ def _rand(n: int, generator: torch.Generator | None) -> int:
 
 def augment_pair(degraded: torch.Tensor, clean: torch.Tensor, crop_size: tuple[int, int] | None,
                  rot90: bool = True, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training augmentation of an aligned pair of (C, H, W) images (module docstring).
+    """The training augmentation of an aligned pair of (C, H, W) images (docs/data.md).
 
     A random ``crop_size`` (H, W) crop at the same position in both (None: no crop; the images must
     be at least that large), then horizontal and vertical flips, each with probability 1/2, and,
@@ -117,7 +91,7 @@ def augment_pair(degraded: torch.Tensor, clean: torch.Tensor, crop_size: tuple[i
 
 
 class PairedImageDataset(Dataset):
-    """Aligned ``(degraded, clean)`` image pairs → float32 (3, H, W) in [0, 1] (module docstring).
+    """Aligned ``(degraded, clean)`` image pairs → float32 (3, H, W) in [0, 1] (docs/data.md).
 
     ``pairs``: (degraded path, clean path). Image headers are read here: both images of a pair must
     have the same size (``DatasetLayoutError`` naming the degraded file), and be at least

@@ -2,74 +2,21 @@
 
 No restoration dataset ships with the repository, so ``restoration_proxy`` builds a stand-in for
 RealSR super-resolution and SIDD denoising (paper §4.3) from the colour photographs bundled in the
-scikit-image wheel (no download). What matters in those benchmarks, and what the paper's per-pixel
-filters are claimed to handle, is that the degradation varies across the image (depth-dependent
-defocus, lens falloff, signal-dependent sensor noise, exposure and gain that differ by region);
-here every degradation parameter is a smooth random map over the patch. The items follow the
-real-data conventions of ``acda.data.restoration``: ``(degraded, clean)`` float32 (3, size, size)
-in [0, 1], equal sizes (for SR the LR image is upsampled back to the HR size, as RealSR V3 stores it).
+scikit-image wheel (``RESTORATION_PHOTOS``; whole photographs held out for test, no download).
+What the paper's per-pixel filters are claimed to handle is a degradation that varies across the
+image, so every degradation parameter is a smooth random map over the patch (``smooth_field``):
 
-Photographs. ``RESTORATION_PHOTOS``: train = astronaut, rocket, immunohistochemistry,
-hubble_deep_field, retina, stereo_motorcycle (its left image); test = chelsea, coffee. Whole
-photographs are held out: no test photograph contributes a training pixel. Each is read as RGB,
-8 bits per channel, as float64 in [0, 1]; a photograph whose short side exceeds 512 px
-(hubble_deep_field 872×1000 → 512×587, retina 1411×1411 → 512×512; H×W) is rescaled, aspect ratio
-kept (long side rounded), so that its short side is 512, with bilinear interpolation with
-antialiasing (``F.interpolate(..., mode="bilinear", antialias=True, align_corners=False)``), then
-clamped and rounded back to 8 bits (clean targets are always multiples of 1/255, as decoded PNGs are).
+- ``nonuniform_blur``: Gaussian blur with a per-pixel σ;
+- ``sr_degrade`` (task "sr"): blur → bicubic downsampling by ``scale`` → Gaussian noise → 8 bits
+  → bicubic upsampling back to the HR size (as RealSR V3 stores it) → 8 bits;
+- ``denoise_degrade`` (task "denoise"): Poisson–Gaussian sensor noise with gain and read-noise maps.
 
-Patches. Item i of a split comes from photograph ``photos[i % len(photos)]`` (in rotation, in the
-order of ``RESTORATION_PHOTOS``; the photographs are of similar area, 0.18–0.37 Mpx after rescaling).
-A window of side ``size + 2·margin`` is cut at a uniformly random integer position inside the
-photograph, degraded as a whole, and both it and the degraded image are cropped to the central
-``size``×``size`` patch: the blur and the resampling see real image context, not padding. The
-margin is 0 for denoising (the noise is per pixel) and, for SR, ``scale·ceil(r/scale) + 4·scale``
-with r = ``int(4·σ_max + 0.5)`` the blur radius (covers the blur, the bicubic downsampling support
-of 2·scale HR px and the bicubic upsampling support of 2 LR px; a multiple of ``scale``, so the LR
-pixel grid is aligned with the patch). 16 px for the default σ ≤ 2 at ×2.
+Items: ``(degraded, clean)`` float32 (3, size, size) in [0, 1], as ``acda.data.restoration``;
+the train split is augmented with ``augment_pair`` flips (and a transpose for "sr"). Item i is a
+pure function of ``(seed, split, task, i)``; items are stored as uint8.
 
-Spatially varying fields (``smooth_field``). Over an H×W grid with pixel centres
-u = (x + 0.5 - W/2)/L, v = (y + 0.5 - H/2)/L, L = max(H, W), draw (in this order) a direction
-θ ~ U[0, 2π), a mixing weight α ~ U[0, 1], a bump centre (cu, cv) ~ U[-0.5, 0.5]² and a bump width
-w ~ U[0.15, 0.5] (in units of L). g = α·ramp + (1 - α)·exp(-((u - cu)² + (v - cv)²)/(2w²)), where
-ramp = u·cosθ + v·sinθ rescaled to [0, 1] over the grid; g is then rescaled to [0, 1] over the grid
-(min → 0, max → 1) and the field is ``low + (high - low)·g``. So every field spans exactly [low, high]
-over the window it is drawn for (a constant for low == high, where the draws are still made).
-
-Degradations (pure functions of (C, H, W) float tensors in [0, 1], computed in float64; all random
-numbers from a ``numpy.random.Generator``, in the order stated):
-
-- ``nonuniform_blur(img, sigma_map)``: Gaussian blur whose σ (in pixels) varies per pixel. The
-  image is blurred at the levels σ_k = σ_min + k·(σ_max - σ_min)/n, k = 0..n, n = ceil((σ_max -
-  σ_min)/0.4) (one level when the map is constant; 5 levels for 0.4–2.0), each a separable sampled
-  Gaussian exp(-j²/2σ²), |j| <= int(4σ + 0.5) (scipy's default truncation), normalised to sum 1
-  (σ = 0: the identity), with reflect padding ("dcb|abcd": torch's ``reflect``, scipy's ``mirror``).
-  A pixel of σ in [σ_k, σ_k+1] takes (1 - t)·B_k + t·B_k+1 of the two blurred images, with
-  t = (σ² - σ_k²)/(σ_k+1² - σ_k²): linear interpolation whose weight gives the mixed kernel the
-  variance σ² (exactly for continuous Gaussians; a pixel exactly at a level takes that level alone).
-- ``sr_degrade(hr, scale, rng, sigma, noise)``: blur with a σ field in ``sigma`` (HR px; default
-  0.4–2.0) → bicubic downsampling by ``scale`` (``F.interpolate(mode="bicubic", antialias=True,
-  align_corners=False)``: Keys a = -0.5 with antialiasing, like MATLAB's ``imresize``) → additive
-  Gaussian noise, i.i.d. per channel, with a std field in ``noise`` (intensity units on [0, 1];
-  default 0–0.01) drawn on the LR grid → clamp and round to 8 bits (``sr_lowres`` returns this LR
-  image) → bicubic upsampling back to the HR size (same call, a = -0.5) → clamp and round to 8 bits
-  again (RealSR V3 stores the upsampled LR image as an 8-bit PNG). Draws: σ field, noise field, noise.
-- ``denoise_degrade(clean, rng, gain, read)``: Poisson–Gaussian sensor noise with a photon gain
-  field a(x, y) in ``gain`` (intensity per photo-electron, so 1/a electrons at white; default
-  0.005–0.04, i.e. 25–200 e⁻) and a read-noise std field b(x, y) in ``read`` (intensity; default
-  0.002–0.02): y = a·Poisson(x/a) + b·N(0, 1), exact Poisson sampling, so Var[y | x] = a·x + b²;
-  clamp to [0, 1] and round to 8 bits. Applied to the stored (sRGB) values. Draws: a, b, Poisson, normal.
-
-Determinism. Item i is drawn from ``numpy.random.default_rng([seed, split, task, i])`` alone (split
-and task as indices into ``SPLITS`` and ``TASKS``; no global generator at build time), so the data
-is a pure function of the arguments, train and test use different streams, and the first k items do
-not depend on ``num_images``. Items are stored as uint8 (every stored value is a multiple of 1/255).
-
-Items and augmentation: ``(degraded, clean)`` float32 (3, size, size) in [0, 1]. ``augment``
-(default: the train split) applies ``acda.data.restoration.augment_pair`` with ``crop_size=None`` at
-item time, from torch's global generator as the real loaders do: the same random horizontal and
-vertical flips on both images and, for "sr" only, a random transpose (the real loaders' defaults:
-RealSR with ``rot90``, SIDD flips only).
+See docs/proxies.md for the photographs and their rescaling, the patch margins, the field and
+degradation formulas, the order of the random draws and the augmentation.
 """
 from __future__ import annotations
 
@@ -186,7 +133,7 @@ def load_photo(name: str) -> torch.Tensor:
 
 def smooth_field(shape: Sequence[int], rng: np.random.Generator, low: float, high: float) -> torch.Tensor:
     """A smooth random (H, W) float64 map spanning exactly [low, high]: a linear ramp in a random
-    direction mixed with a Gaussian bump (module docstring). ``low == high`` gives a constant."""
+    direction mixed with a Gaussian bump (docs/proxies.md). ``low == high`` gives a constant."""
     if isinstance(shape, str) or not isinstance(shape, Sequence) or len(shape) != 2 or not all(map(is_int, shape)):
         raise ArgumentTypeError(f"shape must be a pair (H, W) of ints, got {shape!r}")
     h, w = (check_positive_int("shape", v) for v in shape)
@@ -231,7 +178,7 @@ def nonuniform_blur(img: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
     """Gaussian blur of (C, H, W) ``img`` with per-pixel σ ``sigma_map`` (H, W) in pixels, >= 0.
 
     Blurs at levels σ_min..σ_max in steps of at most ``SIGMA_STEP`` and interpolates linearly per
-    pixel between the two nearest levels; σ = 0 is the identity; reflect padding (module docstring).
+    pixel between the two nearest levels; σ = 0 is the identity; reflect padding (docs/proxies.md).
     Returns float64 (C, H, W).
     """
     x = _image("img", img)
@@ -299,7 +246,7 @@ def sr_degrade(hr: torch.Tensor, scale: int, rng: np.random.Generator, sigma: Se
 
     Non-uniform blur (σ field in ``sigma``, HR pixels) → bicubic ×1/scale → Gaussian noise (std
     field in ``noise``, intensity units) → 8 bits (``sr_lowres``) → bicubic ×scale → 8 bits. Returns
-    float64 (C, H, W) in [0, 1], multiples of 1/255 (module docstring).
+    float64 (C, H, W) in [0, 1], multiples of 1/255 (docs/proxies.md).
     """
     lr = sr_lowres(hr, scale, rng, sigma, noise)
     return _quantize(_resize(lr, tuple(hr.shape[-2:])))
@@ -311,7 +258,7 @@ def denoise_degrade(clean: torch.Tensor, rng: np.random.Generator, gain: Sequenc
 
     a(x, y): smooth gain field in ``gain`` (intensity per photo-electron, lo > 0); b(x, y): smooth
     read-noise std field in ``read`` (intensity, lo >= 0); Var[y | x] = a·x + b². Clamped and rounded
-    to 8 bits. Returns float64 (C, H, W) (module docstring).
+    to 8 bits. Returns float64 (C, H, W) (docs/proxies.md).
     """
     x = _image("clean", clean)
     gain, read = _range("gain", gain, open_low=True), _range("read", read)
@@ -325,7 +272,7 @@ def denoise_degrade(clean: torch.Tensor, rng: np.random.Generator, gain: Sequenc
 
 
 def sr_margin(scale: int, sigma_max: float) -> int:
-    """Context margin (px, a multiple of ``scale``) cut around an SR patch (module docstring)."""
+    """Context margin (px, a multiple of ``scale``) cut around an SR patch (docs/proxies.md)."""
     return scale * math.ceil(_radius(sigma_max) / scale) + 4 * scale
 
 
@@ -334,7 +281,7 @@ def sr_margin(scale: int, sigma_max: float) -> int:
 # ---------------------------------------------------------------------------------------------
 
 class RestorationProxy(Dataset):
-    """Precomputed ``(degraded, clean)`` patches → float32 (3, size, size) in [0, 1] (module docstring).
+    """Precomputed ``(degraded, clean)`` patches → float32 (3, size, size) in [0, 1] (docs/proxies.md).
 
     Built by ``restoration_proxy``. ``task`` ("sr" or "denoise"), ``scale`` (1 for "denoise"),
     ``config`` (the settings), ``augment``; per item ``photo(i)`` (source photograph) and
@@ -391,7 +338,7 @@ def _u8(x: torch.Tensor) -> torch.Tensor:
 def restoration_proxy(task: str, split: str, num_images: int, size: int, *, scale: int = 2, seed: int = 0,
                       augment: bool | None = None, **degradation_kwargs) -> RestorationProxy:
     """``num_images`` ``size``×``size`` patch pairs of ``task`` "sr" or "denoise" from the photographs
-    of ``split`` "train" or "test" (module docstring). ``scale``: SR factor (``size`` must be a
+    of ``split`` "train" or "test" (docs/proxies.md). ``scale``: SR factor (``size`` must be a
     multiple of it; ignored for "denoise"). ``degradation_kwargs``: "sr": ``sigma``, ``noise``
     (``sr_degrade``); "denoise": ``gain``, ``read`` (``denoise_degrade``), each a (lo, hi) range.
     ``augment`` defaults to ``split == "train"``. Same arguments, same data.

@@ -1,42 +1,20 @@
 """Synthetic multi-scale pattern maps for the toy detection experiment (paper §3.3, Figure 6).
 
 The paper places 25 "pre-defined multi-scale patterns" at scales 3×3, 5×5 and 7×7 on a 100×100
-noisy map and asks a single 7×7 layer to output a binary map with 1 at each pattern's centre. It
-does not define the patterns or the noise; this module does:
+noisy map and asks a single 7×7 layer to output a binary map with 1 at each pattern's centre; it
+does not define the patterns or the noise, so this module does:
 
-Patterns (``pattern_bank``), one shape per scale, each made of 0s and 1s before scaling:
-
-- 3×3 **plus**: the centre pixel and its four direct neighbours;
-- 5×5 **cross**: both diagonals (an X, 9 pixels);
-- 7×7 **framed dot**: the one-pixel border of the 7×7 square plus its centre pixel (25 pixels).
-
-Each placed pattern is multiplied by ``amplitude`` and by a contrast polarity ±1 (bright or dark
-on the background): half of each scale's patterns are bright and half dark (the odd one's sign
-random), in random order. The polarity is what makes the task impossible for any fixed linear
-filter: a 7×7 filter ``w`` with bias ``b`` answers ``<w, P> + b`` to a bright pattern on an empty
-background and ``−<w, P> + b`` to its dark twin, so detecting both (> threshold τ) needs
-``b > τ``, while the empty, noise-free background (response ``b``) must stay below τ. So no single
-7×7 filter and threshold detects all patterns, whatever the shapes (``tests/test_toy_data.py``
-checks it on noise-free scenes by linear programming); noise only makes it harder. A per-pixel
-adaptive filter can flip its sign with the local contrast.
-
-Layout (``make_pattern_scene``): ``num_patterns`` patterns, the scales as equal in number as
-possible, extras to the smaller scales (25 = 9 × 3×3 + 8 × 5×5 + 8 × 7×7), placed largest first at
-uniformly random centres by rejection sampling: every pattern lies inside the map, and the
-bounding boxes of two patterns are at least ``gap`` pixels apart (non-overlapping).
-
-Noise: i.i.d. Gaussian, standard deviation ``noise_std``, added to every pixel (background and
-patterns). The target is 1 at each pattern centre and 0 elsewhere.
-
-Shifted rendering (Fig. 6b): the scene lives on a canvas of (size + max_shift)² pixels, patterns
-and noise included; the original map is the bottom-right ``size × size`` window of the canvas,
-and ``render((dy, dx))`` returns the window moved up-left by (dy, dx), in which every pattern (and
-the noise under it) appears shifted by (dy, dx) toward the bottom-right. It is a re-rendering,
-not a wrap-around roll: the strip uncovered at the top-left holds fresh canvas noise, and
-patterns pushed past the bottom-right border are cut off. ``shifted[i + dy, j + dx] ==
-original[i, j]`` wherever both indices are inside the map.
+- ``pattern_bank``: a 3×3 plus, a 5×5 cross (X) and a 7×7 framed dot, each of 0s and 1s, placed
+  times ``amplitude`` with polarity ±1 (half bright, half dark per scale), so that no single fixed
+  7×7 filter and threshold can detect them all while a per-pixel adaptive filter can;
+- ``make_pattern_scene``: ``num_patterns`` non-overlapping patterns (25 = 9 × 3×3 + 8 × 5×5 +
+  8 × 7×7), at least ``gap`` px apart, plus i.i.d. Gaussian noise (``noise_std``); the target is 1
+  at each pattern centre, 0 elsewhere; ``render((dy, dx))`` re-renders the scene shifted by
+  (dy, dx) toward the bottom-right (Fig. 6b).
 
 Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same scene.
+See docs/toy.md for the pattern shapes, the argument against a fixed filter, the placement and the
+shifted rendering.
 """
 from __future__ import annotations
 
@@ -53,7 +31,7 @@ _MAX_TRIES = 10_000
 
 
 def pattern_bank() -> dict[int, torch.Tensor]:
-    """The three pre-defined patterns {size: (size, size) float32 tensor of 0/1} (module docstring)."""
+    """The three pre-defined patterns {size: (size, size) float32 tensor of 0/1} (docs/toy.md)."""
     plus = np.zeros((3, 3))
     plus[1, :] = plus[:, 1] = 1
     cross = np.zeros((5, 5))

@@ -5,37 +5,18 @@ Table A, as built here (``[...] × n`` = n blocks; numbers are output channels):
 - Conv0 (all): 7×7 conv, 64, stride 2; 3×3 max pool, stride 2.
 - Conv1_x: -s [3×3 64, 3×3 64] ×2; -m, -l [1×1 64, 3×3 64, 1×1 256] ×2.
 - Conv2_x: -s [3×3 128, 3×3 128] ×2; -m, -l [1×1 128, 3×3 128, 1×1 512] ×2 (-l ×3).
-- Conv3_x: -s [1×1 128, ACDA 7×7 128, 1×1 256] ×2; -m, -l [1×1 256, ACDA 7×7 256, 1×1 512]
-  ×2 (-l ×8).
-- Conv4_x: -s [1×1 256, ACDA 5×5 256, 1×1 512] ×2; -m, -l [1×1 512, ACDA 5×5 512, 1×1 1024]
-  ×2 (-l ×3).
+- Conv3_x: -s [1×1 128, ACDA 7×7 128, 1×1 256] ×2; -m, -l [1×1 256, ACDA 7×7 256, 1×1 512] ×2 (-l ×8).
+- Conv4_x: -s [1×1 256, ACDA 5×5 256, 1×1 512] ×2; -m, -l [1×1 512, ACDA 5×5 512, 1×1 1024] ×2 (-l ×3).
 - Output: global average pool, 1000-d FC on the Conv4_x width (512 for -s, 1024 for -m, -l).
 
-Choices where Table A is silent (each an argument of ``AdResNet`` and of the builders):
+Input (N, 3, H, W) → logits (N, num_classes); the dense variants (``adresnet_{s,m,l}_dense``: no
+first max pool, no Output stage) return the Conv4_x map (N, C, H/16, W/16). Where Table A is silent
+the choice is an argument of ``AdResNet`` and of the builders: ``stride_on``, ``shortcut``,
+``generator`` (``"paper"`` or ``"official"``), ``conv`` (``"acda"``, ``"conv"``, ``"dfn"`` or a
+callable: the k×k layer of the dynamic blocks), ``maxpool``, ``features_only``, ``stem_channels``.
 
-- Block types: Conv1_x/Conv2_x of -s are ResNet *basic* blocks (two 3×3 convs, as the table's
-  two-row entries, like ResNet-18); of -m/-l, ResNet bottlenecks. Conv3_x/Conv4_x are the
-  *dynamic bottleneck blocks* of A.4: 1×1 squeeze, ACDA k×k, 1×1 restore. Every conv/ACDA layer
-  is followed by BatchNorm (+ ReLU except before the residual addition), convs have no bias.
-- Downsampling: the first block of Conv2_x, Conv3_x and Conv4_x has stride 2 (ResNet [11]); the
-  output is 7×7 at 224×224. ``stride_on="kxk"`` (default; torchvision's ResNet v1.5) puts the
-  stride on the 3×3/ACDA layer, ``"1x1"`` on the first 1×1 (original ResNet).
-- Shortcuts: ``shortcut="B"`` (default, ResNet option B as in torchvision): a 1×1 conv + BN
-  projection where the shape changes, identity elsewhere; ``"A"``: parameter-free (subsample,
-  zero-pad the new channels).
-- ACDA layers: ``acda.ACDAConv2d(w, w, k, stride, padding=k // 2, bias=False)`` with m = 6
-  atoms, m' = 6 bases per scale (A.4), ``num_scales=None`` = scales 3×3 … k×k (S = 3 for 7×7,
-  S = 2 for 5×5, as in the authors' code; A.4's "three scales" cannot fit a 5×5 kernel), and
-  ``generator="paper"`` (A.3) or ``"official"`` (the authors' code, see ``acda.generator``).
-- ``conv``: what the k×k layer of the dynamic blocks is: ``"acda"``; ``"conv"`` (a standard
-  k×k ``nn.Conv2d``: the "Conv" baseline of Table 7 and Table 3's "Baseline", same
-  architecture); ``"dfn"`` (``acda.peers.DFNConv2d``: Table 7's DFN); or any callable with
-  ``nn.Conv2d``'s signature ``f(in, out, k, stride=, padding=, bias=)``.
-- Dense variant (A.4, crowd counting): ``maxpool=False`` removes the first max pool and
-  ``features_only=True`` removes the Output stage; ``forward`` then returns the Conv4_x map
-  (N, C, H/16, W/16). ``adresnet_{s,m,l}_dense`` build exactly that.
-- ``stem_channels`` (default 64, Table A's Conv0): the width of the 7×7 stem; with stages of
-  scaled widths it builds the reduced-width variants of ``acda.models.crowd``.
+See docs/adresnet.md for every choice made (block types, downsampling, shortcuts, ACDA layer
+settings, baselines, dense variant, stem width) and why.
 """
 from __future__ import annotations
 
@@ -171,7 +152,7 @@ def _conv_factory(conv: str | ConvFactory, generator: str, acda_kwargs: dict) ->
 
 
 class AdResNet(nn.Module):
-    """Ad-ResNet (Appendix A.4, Table A); see the module docstring for every choice made."""
+    """Ad-ResNet (Appendix A.4, Table A); see docs/adresnet.md for every choice made."""
 
     def __init__(
         self,

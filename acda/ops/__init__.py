@@ -1,57 +1,22 @@
 """Backends of the atom convolution (paper §3.2, Eq. 5) behind ``torch.ops.acda.atom_conv2d``.
 
-Contract every backend implements (plain functions; ``stride``, ``padding``, ``dilation`` are
-tuples of two ints, already validated by ``acda.functional.atom_conv2d``):
+Every backend implements (``stride``, ``padding``, ``dilation``: pairs of ints, already validated by
+``acda.functional``, which checks every argument once for all backends):
 
 - ``forward(x, atoms, stride, padding, dilation) -> out``: ``x`` (N, C, H, W), ``atoms``
-  (N, m, k_h, k_w, H', W') → ``out`` (N, C·m, H', W') with
-  ``out[n, c·m + b, i, j] = Σ_uv atoms[n, b, u, v, i, j]·x[n, c, i·s_h − p_h + u·d_h, j·s_w − p_w + v·d_w]``
-  (zero outside the image), in the promoted dtype of ``x`` and ``atoms``;
-- ``backward(grad_out, x, atoms, stride, padding, dilation, needs_x: bool, needs_atoms: bool)
-  -> (grad_x | None, grad_atoms | None)``: gradients of ``⟨grad_out, out⟩``, each ``None`` unless
-  requested, in the dtypes of ``x`` and ``atoms``.
+  (N, m, k_h, k_w, H', W') → ``out`` (N, C·m, H', W'), channel ``c·m + b`` being
+  ``Σ_uv atoms[n, b, u, v, i, j]·x[n, c, i·s_h − p_h + u·d_h, j·s_w − p_w + v·d_w]`` (zero outside);
+- ``backward(grad_out, x, atoms, stride, padding, dilation, needs_x, needs_atoms)
+  -> (grad_x | None, grad_atoms | None)``;
+- optionally the fused two-layer ACDA (Eq. 5 then Eq. 6; ``fused_forward``/``fused_backward``) and
+  its α path (atoms ``einsum("nmbhw,buv->nmuvhw", alpha, bases)``, Eq. 4; ``alpha_forward``/...).
 
-Any memory layout is accepted on input; ``Backend.memory_format`` names the layout of ``out`` and
-``grad_x`` (the custom op normalises to it, so its fake implementation knows the strides).
-Backends validate nothing: ``acda.functional`` checks every argument once, the same way for all of
-them, before dispatching (shapes, sizes, devices, ``Backend.available`` for the device, and the
-dtype: ``Backend.dtypes``, the floating dtypes the backend computes in; x, atoms, coef and bias
-share one dtype). They may assume N ≥ 0 and C, m, O, k_h, k_w, H, W, H', W' ≥ 1; N = 0 must work
-forward and backward. NaN/inf follow the definition: a tap on the zero padding contributes
-0·atom (NaN for an infinite or NaN atom), as the unfold reference computes it.
-
-A backend may also implement the two-layer ACDA fused (Eq. 5 then the 1×1 coefficient
-convolution, Eq. 6; ``torch.ops.acda.acda_conv2d``):
-
-- ``fused_forward(x, atoms, coef, bias | None, stride, padding, dilation) -> out`` (N, O, H', W');
-- ``fused_backward(grad_out, x, atoms, coef, stride, padding, dilation, needs_x, needs_atoms,
-  needs_coef) -> (grad_x | None, grad_atoms | None, grad_coef | None)`` (the bias gradient is
-  ``grad_out`` summed, left to the caller).
-
-Backends without them (``fused_forward is None``) run ``acda_conv2d`` as ``atom_conv2d`` followed by
-a 1×1 convolution.
-
-A backend may also implement the α path of the fused op (``torch.ops.acda.acda_alpha_conv2d``, what
-``ACDAConv2d`` runs): the atoms are given as basis coefficients ``alpha`` (N, m, B, H', W') and bases
-``bases`` (B, k_h, k_w), ``atoms = einsum("nmbhw,buv->nmuvhw", alpha, bases)`` (paper Eq. 4), formed as the
-kernel goes instead of being stored:
-
-- ``alpha_forward(x, alpha, bases, coef, bias | None, stride, padding, dilation) -> out`` (N, O, H', W');
-- ``alpha_backward(grad_out, x, alpha, bases, coef, stride, padding, dilation, needs_x, needs_alpha,
-  needs_coef) -> (grad_x | None, grad_alpha | None, grad_coef | None)`` (no gradient of ``bases``).
-
-Backends without it (``alpha_forward is None``) reconstruct the atoms and run ``acda_conv2d``.
-
-Registry: ``BACKENDS`` (name → ``Backend``, the one registry; ``acda.functional`` and the custom ops
-dispatch through it). A backend is added with one keyword call, ``register_backend(name, forward=...,
-backward=..., memory_format=..., available=...[, fused_forward=..., fused_backward=...])``, below for
-the built-in ones (or from any module, for a backend kept elsewhere). Built in: ``"reference"``
-(``acda.ops.reference``: unfold + einsum, the oracle, any device), ``"shift"`` (``acda.ops.shift``:
-shift-and-accumulate in plain PyTorch, fused, any device), ``"native"`` (``acda.ops.native``: C++ CPU
-kernels compiled on first use, falling back to ``"shift"``), ``"triton"`` (``acda.ops.triton_atom_conv``,
-imported on first use: CUDA, or CPU under ``TRITON_INTERPRET=1``).
-``get_backend`` looks a name up (``ValueError`` listing the registered names for an unknown one);
-``resolve_backend`` also maps ``"auto"`` to the best available one for a device.
+Registry: ``BACKENDS`` (name → ``Backend``), filled by ``register_backend``. Built in:
+``"reference"`` (unfold + einsum, the oracle), ``"shift"`` (plain PyTorch, fused), ``"native"``
+(C++ CPU kernels, falling back to ``"shift"``) and ``"triton"`` (CUDA, or CPU under
+``TRITON_INTERPRET=1``). ``get_backend`` looks a name up; ``resolve_backend`` maps ``"auto"`` to
+the best available one for a device. See docs/backends.md for the full contract (dtypes, memory
+formats, N = 0, NaN/inf, the fused and α-path signatures) and the registry.
 """
 from __future__ import annotations
 
@@ -72,7 +37,7 @@ __all__ = ["Backend", "BACKENDS", "register_backend", "get_backend", "check_back
 
 @dataclass(frozen=True, kw_only=True)
 class Backend:
-    """One implementation of the atom convolution (see the module docstring for the contract)."""
+    """One implementation of the atom convolution (the contract: module docstring, docs/backends.md)."""
 
     name: str
     forward: Callable[..., torch.Tensor]

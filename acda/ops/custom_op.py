@@ -1,25 +1,14 @@
-"""PyTorch custom ops of ACDA (paper §3.2): ``torch.ops.acda.atom_conv2d`` (Eq. 5) and
-``torch.ops.acda.acda_conv2d`` (Eq. 5 fused with the 1×1 coefficient convolution, Eq. 6).
+"""PyTorch custom ops of ACDA (paper §3.2): ``torch.ops.acda.atom_conv2d`` (Eq. 5),
+``torch.ops.acda.acda_conv2d`` (Eq. 5 fused with the 1×1 coefficient convolution, Eq. 6) and
+``torch.ops.acda.acda_alpha_conv2d`` (the same on the atoms α·ψ, formed per tile by the backend).
 
 Each is registered with ``torch.library.custom_op``: a fake (meta) implementation for
 ``torch.compile`` and the meta device, an autograd formula whose backward is a second custom op
-(``..._backward``), and FLOP formulas for ``torch.utils.flop_counter.FlopCounterMode`` (2 FLOPs per
-multiply-add). ``atom_conv2d``: forward N·C·m·k_h·k_w·H'·W' multiply-adds, each requested gradient
-as many again. ``acda_conv2d``: forward adds the 1×1 step's N·O·C·m·H'·W'; its backward counts what
-it executes: one GEMM for grad coef plus the recomputed atom convolution it needs, one GEMM for
-the gradient of the intermediate when grad x or grad atoms is requested, and one atom-convolution
-pass per requested gradient of x and atoms.
+(``..._backward``; double backward goes through the differentiable ``acda.ops.reference``), and
+FLOP formulas for ``torch.utils.flop_counter.FlopCounterMode`` (2 FLOPs per multiply-add; ``macs``,
+``acda_macs``, ``reconstruction_macs``). ``channels_first`` is a layout copy, not ACDA arithmetic.
 
-``acda_alpha_conv2d`` is ``acda_conv2d`` on the atoms α·ψ, formed per tile by the backend (the α path): its
-FLOPs add the reconstruction's N·m·B·k_h·k_w·H'·W' multiply-adds (``reconstruction_macs``) to the forward,
-and to the backward once when the atoms are needed (grad coef or grad x) and once for grad α.
-
-``channels_first`` is a layout copy, not ACDA arithmetic: a CPU (N, C, H, W) tensor stored channels-last made
-contiguous by a blocked transpose (the gradient ``acda.functional.to_channels_last`` hands back to a contiguous
-input; ATen's strided copy is several times slower in that direction).
-
-Double backward (``create_graph=True``) computes the first backward with the differentiable
-reference formulas (``acda.ops.reference``), so higher derivatives stay exact.
+See docs/backends.md for what each FLOP formula counts, ``channels_first`` and double backward.
 """
 from __future__ import annotations
 

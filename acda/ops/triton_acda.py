@@ -11,56 +11,10 @@ input (Eq. 5) and contracts the result with the coefficients (the 1×1 convoluti
 
 with ``x`` (N, C, H, W), ``alpha`` (N, m, B, H', W'), ``bases`` (B, k_h, k_w) (no gradient),
 ``coef`` (O, C, m), ``bias`` (O,) or ``None``. The oracle is ``acda.ops.reference.fused_forward``
-/ ``fused_backward`` applied to ``einsum("nmbhw,buv->nmuvhw", alpha, bases)``.
-
-Design
-------
-Pixels are flattened (``p = i·W' + j``) and tiled by ``BLOCK_P``; input channels by ``BLOCK_C``,
-output channels by ``BLOCK_O``, the bases by ``BLOCK_B`` (all powers of two; the ``tl.dot``
-operands are ≥ 16 on every axis, padded lanes are masked to zero). Every kernel reads its inputs
-through explicit strides (channels-last ``x``, a stride-0 ``grad_out``: no copies); results are
-written contiguous. Accumulation is fp32 for every input dtype.
-
-- ``_fwd`` — one program per (sample n, pixel tile, output-channel tile), accumulator
-  ``acc[BLOCK_P, BLOCK_O]``. Loop over channel tiles and the m atoms: load the coefficients
-  ``alpha[n, b, :, tile]`` once as ``[BLOCK_P, BLOCK_B]``; for each tap (u, v) (unrolled) the
-  pixel's atom is ``Σ_β alpha·bases[β, u, v]`` (a register reduction over the β axis) and
-  ``z_b[p, c] += atom[p]·x[c, tap(p)]`` (masked at the image borders); then
-  ``acc += tl.dot(z_b, W_b)`` with ``W_b[c, o] = coef[o, c, b]``. Bias added, tile stored once.
-  The atom convolution is recomputed per output-channel tile (one tile when O ≤ 64).
-- ``_bwd_gz`` — one program per (n, pixel tile): for each b and channel tile,
-  ``gz_b = g·W_bᵀ`` (``tl.dot`` over output-channel tiles). If ``grad_alpha`` is wanted,
-  ``grad_atoms_b[tap, p] = Σ_c gz_b[p, c]·x[c, tap(p)]`` is reduced over the channels per tap and
-  immediately projected on the bases, ``grad_alpha[b, β, p] += bases[β, tap]·grad_atoms_b[tap, p]``:
-  the (N, m, k_h, k_w, H', W') gradient of the atoms never exists. If ``grad_x`` is wanted, gz is
-  written once, fp32, (N, C·m, H'·W') — the only scratch tensor (the gradient of Eq. 6's input).
-- ``_bwd_x`` — NATTEN-style inverse neighbourhood, a gather (no atomics, deterministic): one
-  program per (n, tile of *input* pixels, channel tile); for each tap it inverts the index map
-  (``i = (y + p_h − u·d_h)/s_h`` when that is an integer in [0, H'), likewise for columns), forms
-  the atom at that output pixel from ``alpha`` and the bases, and accumulates ``atom·gz``.
-- ``_bwd_coef`` — ``grad_coef[o, c, b] = Σ_{n,p} g[n, o, p]·z[n, c·m + b, p]``: z is recomputed as
-  in ``_fwd`` (transposed, ``[BLOCK_C, BLOCK_P]``) and ``tl.dot(z_b, g)`` accumulated over a strided
-  share of the (n, pixel tile) pairs; grid (SPLIT, m·channel tiles, output-channel tiles). Each
-  program writes its fp32 partial (SPLIT, m, C, O); a ``torch.sum`` over SPLIT finishes it.
-  SPLIT depends only on the shapes, so the result is deterministic (and identical across GPUs).
-
-Dot precision: fp32 inputs use TF32 iff ``torch.backends.cuda.matmul.allow_tf32`` (else "ieee");
-fp16/bf16 inputs feed the tensor cores in their own dtype (z, the fp32 atom-convolution result,
-is rounded once to that dtype before the dot, as the unfused path stores it), accumulating in fp32.
-
-Interpreter (``TRITON_INTERPRET=1``, CPU tensors; how CI runs these kernels): the kernels are
-decorated lazily on first use (``_kernels``, cached per mode, with the shared jit helpers of
-``triton_common``: tiles, tap index maps, D = α·ψ, the dot), so importing this module needs no
-triton, and they avoid ``tl.sum``/``tl.zeros`` (``@triton.jit`` library functions that break under
-the interpreter when triton was imported before the variable was set). The β and channel
-reductions are ``tl.reduce(v, axis, tl.standard._sum_combine)`` — what ``tl.sum`` expands to when
-compiled; the interpreter recognises that combine function by identity and sums with numpy (a
-combine function of our own would not do: the interpreter re-executes kernel source against the
-module globals, so a closure is invisible to it, and it would reduce element by element in Python).
-``tl.dot`` works in the interpreter for fp32/fp16 but not bf16 (numpy holds bf16 as uint16 and
-multiplies the bit patterns), so there bf16 operands are widened to fp32 for the dot; TF32 is off
-(the interpreter computes in fp32 anyway). Tested on CPU only so far (``tests/test_ops_triton_acda.py``);
-the same tests run the compiled kernels when CUDA is present. Block sizes are defaults, not autotuned.
+/ ``fused_backward`` applied to ``einsum("nmbhw,buv->nmuvhw", alpha, bases)``. Accumulation is
+fp32; the backward is deterministic. Runs on CUDA, and on CPU under ``TRITON_INTERPRET=1`` (how CI
+tests it: ``tests/test_ops_triton_acda.py``). See docs/triton.md for the four kernels, the dot
+precision and the interpreter constraints.
 """
 from __future__ import annotations
 

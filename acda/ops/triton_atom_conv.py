@@ -5,48 +5,14 @@ Semantics are those of ``acda.functional.atom_conv2d``: ``x`` (N, C, H, W), ``at
 ``x[n, c, i·s_h − p_h + u·d_h, j·s_w − p_w + v·d_w]`` (zero outside the image) and the sum over
 the taps ``(u, v)`` is output channel ``c·m + b`` of ``out`` (N, C·m, H', W').
 
-Design (the gather-weighted-sum shape of NATTEN's neighbourhood "AV" kernels: per-pixel weights
-applied to a dilated neighbourhood, broadcast over a feature dimension — here the channels)
--------------------------------------------------------------------------------------------
-Pixels are flattened (``p = i·W' + j``) and tiled by ``BLOCK_P``; channels by ``BLOCK_C``. Every
-kernel loads and stores through explicit strides, so non-contiguous and channels-last inputs (and
-the stride-0 ``grad_out`` that ``sum().backward()`` produces) need no copy; results are written
-contiguous (NCHW order). No kernel uses a block reduction (see "Interpreter" below).
+``forward`` and ``backward`` (w.r.t. atoms; w.r.t. x as a deterministic gather, no atomics) follow
+the neighbourhood kernels of NATTEN; inputs are read through their strides (no copies), results are
+written contiguous, accumulation is fp32 (fp32, bf16, fp16 inputs; fp64 raises ``TypeError``).
 
-- ``forward`` — one program per (sample n, tile of output pixels, tile of channels). The m atoms
-  sit on one axis of size ``BLOCK_M = next_pow2(m)``. For each of the k_h·k_w taps (unrolled) it
-  loads the x tile ``[BLOCK_C, BLOCK_P]`` once (masked for image borders and padding) and the
-  atoms ``[BLOCK_M, BLOCK_P]``, and updates all m accumulators at once:
-  ``acc[b, c, p] += atoms[b, p]·x[c, p]`` (fp32, ``BLOCK_M·BLOCK_C·BLOCK_P`` values). The output
-  tile is written once; no unfolded tensor exists.
-- ``backward`` w.r.t. atoms (the shape of NATTEN's pointwise-neighbourhood "QK" kernel) — one
-  program per (n, tile of output pixels, tap (u, v)); it walks the channels one at a time,
-  ``acc[b, p] += grad_out[n, c·m + b, p]·x[n, c, tap(p)]``, and writes ``grad_atoms[n, :, u, v, tile]``.
-- ``backward`` w.r.t. x (NATTEN's "inverse neighbourhood") — a gather, no atomics, hence
-  deterministic: one program per (n, tile of *input* pixels, tile of channels). For each tap
-  (u, v) it inverts the index map: input row ``y`` is read by output row
-  ``i = (y + p_h − u·d_h) / s_h`` when that is a non-negative integer < H' (the divisibility
-  test handles stride > 1; taps failing it are masked), likewise for columns, and accumulates
-  ``Σ_b atoms[n, b, u, v, i, j]·grad_out[n, c·m + b, i, j]`` with the m atoms unrolled (m is a
-  compile-time constant of this kernel). With stride s only about 1/s² of the taps are live for
-  a given pixel; a phase-split launch would skip the dead ones.
-
-Accumulation is fp32 for every input dtype (fp32, bf16, fp16); ``out`` and ``grad_x`` are written
-in the dtype of ``x`` (``out`` in the promoted dtype of x and atoms if they differ), ``grad_atoms``
-in the dtype of ``atoms``. fp64 inputs are rejected (``TypeError``): the kernels accumulate in fp32.
-
-Running: on CUDA tensors when ``is_available()``; on CPU tensors only under Triton's interpreter
-(``TRITON_INTERPRET=1`` in the environment when a kernel is first called), which is how CI tests
-these kernels (``tests/test_ops_triton.py``). Interpreter: the kernels are decorated lazily, on
-first use, under the setting current at that moment, so importing this module never needs triton;
-and they call only Triton builtins and the shared ``@triton.jit`` helpers of ``triton_common``
-(decorated with them, per mode: ``_lazy_kernels``) — ``tl.sum``, ``tl.zeros``, ``tl.cdiv`` are
-``@triton.jit`` library functions fixed when triton is first imported, which break inside the
-interpreter if triton was imported before ``TRITON_INTERPRET`` was set.
-
-Timing on a GPU: ``pytest benchmarks/bench_triton.py --benchmark-enable`` (Table 6 shape, N=32,
-k ∈ {3, 5, 7}, cuDNN ``nn.Conv2d`` vs these kernels, forward and forward+backward, fp32/TF32 and
-bf16); the file skips itself without CUDA. Block sizes are defaults, not autotuned.
+Runs on CUDA tensors when ``is_available()``, and on CPU tensors under Triton's interpreter
+(``TRITON_INTERPRET=1``, how CI tests them: ``tests/test_ops_triton.py``); the kernels are
+decorated lazily, so importing this module never needs triton. See docs/triton.md for the kernel
+design, the interpreter constraints and the GPU benchmark.
 """
 from __future__ import annotations
 
@@ -187,7 +153,7 @@ def _kernels(h) -> dict[str, Any]:
         # grad_out is read on padding taps too: their gradient is Σ_c grad_out·0, NaN where grad_out is not finite
         go_mask = mask_b[:, None] & mask_p[None, :]
         acc = tl.full([BLOCK_M, BLOCK_P], 0.0, tl.float32)
-        # one channel per step: no block reduction (see "Interpreter" in the module docstring)
+        # one channel per step: no block reduction (see "Interpreter" in docs/triton.md)
         for c in range(0, C):
             xv = tl.load(x_pix + c * sxc, mask=ok, other=0.0).to(tl.float32)
             gv = tl.load(go_pix + c * M * sgc, mask=go_mask, other=0.0).to(tl.float32)
