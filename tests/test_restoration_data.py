@@ -226,19 +226,30 @@ def test_realsr_corrupt_png_names_file(realsr_root):
 # SIDD
 # ---------------------------------------------------------------------------------------------
 
+# SIDD-Medium sRGB as released (its _ReadMe_sRGB.txt): Data/<instance>_<scene>_<phone>_<ISO>_<shutter>_<temperature>_
+# <brightness>/ holding <instance>_NOISY_SRGB_<nnn>.PNG and <instance>_GT_SRGB_<nnn>.PNG, nnn = 010 and 011 (here some
+# scenes keep one pair); 8-bit RGB PNGs. ``prefixed=False``: a re-packaging without the <instance>_ prefix.
 SIDD_SCENES = {"0001_001_S6_00100_00060_3200_L": ("010", "011"), "0002_001_S6_00100_00020_3200_N": ("010",),
                "0010_001_S6_00800_00350_3200_H": ("011",)}
+
+
+def _sidd_name(scene: str, kind: str, n: str, prefixed: bool = True) -> str:
+    return f"{scene[:4]}_{kind}_SRGB_{n}.PNG" if prefixed else f"{kind}_SRGB_{n}.PNG"
+
+
+def _sidd_tree(root, prefixed: bool = True):
+    for k, (scene, numbers) in enumerate(SIDD_SCENES.items()):
+        for n in numbers:
+            gt = _coords(20 + k, 24, seed=k)
+            folder = root / "SIDD_Medium_Srgb" / "Data" / scene
+            _png(folder / _sidd_name(scene, "GT", n, prefixed), gt)
+            _png(folder / _sidd_name(scene, "NOISY", n, prefixed), 255 - gt)
 
 
 @pytest.fixture
 def sidd_root(tmp_path):
     root = tmp_path / "SIDD"
-    for k, (scene, numbers) in enumerate(SIDD_SCENES.items()):
-        for n in numbers:
-            gt = _coords(20 + k, 24, seed=k)
-            folder = root / "SIDD_Medium_Srgb" / "Data" / scene
-            _png(folder / f"GT_SRGB_{n}.PNG", gt)
-            _png(folder / f"NOISY_SRGB_{n}.PNG", 255 - gt)
+    _sidd_tree(root)
     rng = np.random.default_rng(0)
     noisy = rng.integers(0, 256, (2, 3, 16, 16, 3), dtype=np.uint8)
     scipy.io.savemat(root / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": noisy})
@@ -246,12 +257,27 @@ def sidd_root(tmp_path):
     return root
 
 
+def test_sidd_pairs_without_the_instance_prefix_and_warns_on_a_partial_release(tmp_path):
+    prefixed, bare = tmp_path / "prefixed", tmp_path / "bare"
+    _sidd_tree(prefixed)
+    _sidd_tree(bare, prefixed=False)
+    with pytest.warns(UserWarning, match=r"holds 4 noisy/ground-truth pairs; the SIDD-Medium sRGB release has 320"):
+        a = sidd(prefixed, crop_size=None, augment=False)
+    with pytest.warns(UserWarning, match="partial download"):
+        b = sidd(bare, crop_size=None, augment=False)
+    assert [q.name for _, q in b.pairs] == ["GT_SRGB_010.PNG", "GT_SRGB_011.PNG", "GT_SRGB_010.PNG", "GT_SRGB_011.PNG"]
+    for i in range(len(a)):
+        torch.testing.assert_close(a[i], b[i])
+
+
 def test_sidd_train_pairs_and_crops(sidd_root):
     ds = sidd(sidd_root, crop_size=8, generator=torch.Generator().manual_seed(0))
     assert isinstance(ds, PairedImageDataset) and ds.augment and not ds.rot90
     assert [(p.parent.name[:4], p.name, q.name) for p, q in ds.pairs] == [
-        ("0001", "NOISY_SRGB_010.PNG", "GT_SRGB_010.PNG"), ("0001", "NOISY_SRGB_011.PNG", "GT_SRGB_011.PNG"),
-        ("0002", "NOISY_SRGB_010.PNG", "GT_SRGB_010.PNG"), ("0010", "NOISY_SRGB_011.PNG", "GT_SRGB_011.PNG")]
+        ("0001", "0001_NOISY_SRGB_010.PNG", "0001_GT_SRGB_010.PNG"),
+        ("0001", "0001_NOISY_SRGB_011.PNG", "0001_GT_SRGB_011.PNG"),
+        ("0002", "0002_NOISY_SRGB_010.PNG", "0002_GT_SRGB_010.PNG"),
+        ("0010", "0010_NOISY_SRGB_011.PNG", "0010_GT_SRGB_011.PNG")]
     full = sidd(sidd_root, crop_size=None, augment=False)
     for i in range(len(ds)):
         noisy, gt = ds[i]
@@ -322,18 +348,20 @@ def test_sidd_train_errors(sidd_root, tmp_path):
         sidd(sidd_root, crop_size=21)
     data = sidd_root / "SIDD_Medium_Srgb" / "Data"
     scene = data / "0002_001_S6_00100_00020_3200_N"
-    _png(scene / "GT_SRGB_010.PNG", _coords(5, 5, 0))
-    with pytest.raises(DatasetLayoutError, match="NOISY_SRGB_010.PNG.*same size"):
+    _png(scene / "0002_GT_SRGB_010.PNG", _coords(5, 5, 0))
+    with pytest.raises(DatasetLayoutError, match="0002_NOISY_SRGB_010.PNG.*same size"):
         sidd(sidd_root, crop_size=4)
-    (scene / "GT_SRGB_010.PNG").unlink()
-    with pytest.raises(DatasetLayoutError, match="NOISY_SRGB_010.PNG' has no ground truth"):
+    (scene / "0002_GT_SRGB_010.PNG").unlink()
+    with pytest.raises(DatasetLayoutError, match="0002_NOISY_SRGB_010.PNG' has no ground truth: missing "
+                                                 ".*0002_GT_SRGB_010.PNG'"):
         sidd(sidd_root)
-    (scene / "NOISY_SRGB_010.PNG").unlink()
-    (data / "0010_001_S6_00800_00350_3200_H" / "NOISY_SRGB_011.PNG").unlink()
-    with pytest.raises(DatasetLayoutError, match="GT_SRGB_011.PNG' has no noisy image"):
+    (scene / "0002_NOISY_SRGB_010.PNG").unlink()
+    (data / "0010_001_S6_00800_00350_3200_H" / "0010_NOISY_SRGB_011.PNG").unlink()
+    with pytest.raises(DatasetLayoutError, match="0010_GT_SRGB_011.PNG' has no noisy image: missing "
+                                                 ".*0010_NOISY_SRGB_011.PNG'"):
         sidd(sidd_root)
-    bad = data / "0001_001_S6_00100_00060_3200_L" / "GT_SRGB_011.PNG"
+    bad = data / "0001_001_S6_00100_00060_3200_L" / "0001_GT_SRGB_011.PNG"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    (data / "0010_001_S6_00800_00350_3200_H" / "GT_SRGB_011.PNG").unlink()
-    with pytest.raises(ImageFileError, match="GT_SRGB_011.PNG"):
+    (data / "0010_001_S6_00800_00350_3200_H" / "0010_GT_SRGB_011.PNG").unlink()
+    with pytest.raises(ImageFileError, match="0001_GT_SRGB_011.PNG"):
         sidd(sidd_root, crop_size=4)

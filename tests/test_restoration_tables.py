@@ -123,8 +123,8 @@ def sidd_root(tmp_path):
         noisy = np.clip(gt.astype(int) + np.random.default_rng(k).integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
         folder = root / "SIDD_Medium_Srgb" / "Data" / scene
         folder.mkdir(parents=True)
-        Image.fromarray(gt).save(folder / "GT_SRGB_010.PNG")
-        Image.fromarray(noisy).save(folder / "NOISY_SRGB_010.PNG")
+        Image.fromarray(gt).save(folder / f"{scene[:4]}_GT_SRGB_010.PNG")  # the release's names
+        Image.fromarray(noisy).save(folder / f"{scene[:4]}_NOISY_SRGB_010.PNG")
     gt = np.stack([np.stack([_smooth(16, 16, seed=10 * i + b) for b in range(2)]) for i in range(2)])
     noisy = np.clip(gt.astype(int) + np.random.default_rng(5).integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
     scipy.io.savemat(root / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": noisy})

@@ -4,7 +4,7 @@ Layouts (``root``: the folder holding ``Canon``/``Nikon`` for RealSR; for SIDD t
 ``SIDD_Medium_Srgb`` and the two validation ``.mat`` files)::
 
     <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png + <Name>_<id>_LR<s>.png   (RealSR V3)
-    <root>/SIDD_Medium_Srgb/Data/<scene>/NOISY_SRGB_<nnn>.PNG + GT_SRGB_<nnn>.PNG      (<nnn> = 010 or 011)
+    <root>/SIDD_Medium_Srgb/Data/<scene>/<i>_NOISY_SRGB_<nnn>.PNG + <i>_GT_SRGB_<nnn>.PNG   (<nnn>: 010, 011)
     <root>/ValidationNoisyBlocksSrgb.mat, ValidationGtBlocksSrgb.mat    uint8 (40, 32, 256, 256, 3) each
 
 RealSR V3 stores the LR image already upsampled to the HR size, so both images of a pair have the
@@ -19,6 +19,7 @@ the errors.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,7 +44,8 @@ REALSR_LAYOUT = (
     "  <data-root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_LR<s>.png (e.g. Canon/Train/2/Canon_001_LR2.png;\n"
     "   RealSR version 3: the LR image is already upsampled to the HR size)")
 SIDD_LAYOUT = (
-    "  <data-root>/SIDD_Medium_Srgb/Data/<scene>/NOISY_SRGB_010.PNG + GT_SRGB_010.PNG   (and/or _011)\n"
+    "  <data-root>/SIDD_Medium_Srgb/Data/<scene>/<nnnn>_NOISY_SRGB_010.PNG + <nnnn>_GT_SRGB_010.PNG   (and/or _011;\n"
+    "      <nnnn>: the scene instance, the folder name's first field; names without it are read too)\n"
     "  <data-root>/ValidationNoisyBlocksSrgb.mat   (MATLAB v5; variable ValidationNoisyBlocksSrgb: uint8 "
     "(40, 32, 256, 256, 3))\n"
     "  <data-root>/ValidationGtBlocksSrgb.mat      (MATLAB v5; variable ValidationGtBlocksSrgb: uint8 "
@@ -209,8 +211,11 @@ def realsr(root: str | Path, split: str = "train", scale: int = 4, cameras: Sequ
 # SIDD
 # ---------------------------------------------------------------------------------------------
 
-_SIDD_NOISY = re.compile(r"^NOISY_SRGB_(?P<n>\d+)\.PNG$", re.IGNORECASE)
-_SIDD_GT = re.compile(r"^GT_SRGB_(?P<n>\d+)\.PNG$", re.IGNORECASE)
+# SIDD-Medium sRGB (its _ReadMe_sRGB.txt): 160 scene-instance folders <instance>_<scene>_<phone>_<ISO>_<shutter>_
+# <temperature>_<brightness>, each with two noisy/ground-truth pairs, files <instance>_NOISY_SRGB_<nnn>.PNG and
+# <instance>_GT_SRGB_<nnn>.PNG (e.g. 0001_NOISY_SRGB_010.PNG); some re-packagings drop the <instance>_ prefix.
+_SIDD_FILE = re.compile(r"^(?:(?P<prefix>\d+)_)?(?P<kind>NOISY|GT)_SRGB_(?P<n>\d+)\.PNG$", re.IGNORECASE)
+SIDD_MEDIUM_PAIRS = 320
 
 
 def read_sidd_blocks(path: str | Path, key: str, root: str | Path | None = None) -> np.ndarray:
@@ -259,6 +264,28 @@ class SIDDValidationBlocks(Dataset):
         return f"sidd-val;{self.noisy.shape}"
 
 
+def _sidd_scene_pairs(scene: Path, ds: str, root: Path, layout: str) -> list[tuple[Path, Path]]:
+    """(noisy, ground truth) files of one SIDD-Medium scene folder, paired on (prefix, number), by number."""
+    files: dict[str, dict[tuple[str, str], Path]] = {"NOISY": {}, "GT": {}}
+    for p in scene.iterdir():
+        if (m := _SIDD_FILE.match(p.name)) and p.is_file():
+            files[m["kind"].upper()][m["prefix"] or "", m["n"]] = p
+    noisy, gt = files["NOISY"], files["GT"]
+
+    def partner(p: Path, kind: str) -> str:
+        return str(p.with_name(re.sub(r"(NOISY|GT)_SRGB", f"{kind}_SRGB", p.name, count=1, flags=re.IGNORECASE)))
+
+    for key, p in gt.items():
+        if key not in noisy:
+            raise DatasetLayoutError(ds, root, f"ground truth {str(p)!r} has no noisy image: missing "
+                                     f"{partner(p, 'NOISY')!r}", layout)
+    for key in sorted(noisy, key=lambda k: (k[1], k[0])):
+        if key not in gt:
+            raise DatasetLayoutError(ds, root, f"noisy image {str(noisy[key])!r} has no ground truth: missing "
+                                     f"{partner(noisy[key], 'GT')!r}", layout)
+    return [(noisy[key], gt[key]) for key in sorted(noisy, key=lambda k: (k[1], k[0]))]
+
+
 def sidd(root: str | Path, split: str = "train", crop_size: int | Sequence[int] | None = SIDD_CROP_SIZE,
          augment: bool | None = None, rot90: bool = False,
          generator: torch.Generator | None = None) -> PairedImageDataset | SIDDValidationBlocks:
@@ -285,23 +312,11 @@ def sidd(root: str | Path, split: str = "train", crop_size: int | Sequence[int] 
     data = require_dir(base / "Data", ds, root, layout)
     samples: list[tuple[Path, Path]] = []
     for scene in sorted(p for p in data.iterdir() if p.is_dir()):
-        noisy_files: dict[str, Path] = {}
-        gt_files: dict[str, Path] = {}
-        for p in scene.iterdir():
-            if (m := _SIDD_NOISY.match(p.name)) and p.is_file():
-                noisy_files[m["n"]] = p
-            elif (m := _SIDD_GT.match(p.name)) and p.is_file():
-                gt_files[m["n"]] = p
-        for n, p in gt_files.items():
-            if n not in noisy_files:
-                raise DatasetLayoutError(ds, root, f"ground truth {str(p)!r} has no noisy image: missing "
-                                         f"{str(scene / f'NOISY_SRGB_{n}.PNG')!r}", layout)
-        for n in sorted(noisy_files):
-            if n not in gt_files:
-                raise DatasetLayoutError(ds, root, f"noisy image {str(noisy_files[n])!r} has no ground truth: "
-                                         f"missing {str(scene / f'GT_SRGB_{n}.PNG')!r}", layout)
-            samples.append((noisy_files[n], gt_files[n]))
+        samples += _sidd_scene_pairs(scene, ds, root, layout)
     if not samples:
-        raise DatasetLayoutError(ds, root, f"{str(data)!r} has no <scene>/NOISY_SRGB_<nnn>.PNG images", layout)
+        raise DatasetLayoutError(ds, root, f"{str(data)!r} has no <scene>/<nnnn>_NOISY_SRGB_<nnn>.PNG images", layout)
+    if len(samples) != SIDD_MEDIUM_PAIRS:
+        warnings.warn(f"SIDD: {str(data)!r} holds {len(samples)} noisy/ground-truth pairs; the SIDD-Medium sRGB "
+                      f"release has {SIDD_MEDIUM_PAIRS} (160 scene instances × 2): a partial download?", stacklevel=2)
     return PairedImageDataset(samples, crop_size=crop_size, augment=split == "train" if augment is None else augment,
                               rot90=rot90, generator=generator, root=base, dataset=ds, layout=layout)
