@@ -259,10 +259,12 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[str], None]) ->
 
     ``data``: text (UTF-8), bytes, or a function that writes the temporary file given its path
     (e.g. ``lambda p: torch.save(obj, p)``). A crash leaves the old file or the new one, never half
-    of one; the temporary file (``.<name>.*.tmp``) is removed on any error.
+    of one; the temporary file (``.<name>.*.tmp``) is removed on any error. The file gets the mode of the
+    file it replaces, else the one ``open`` would give it (0666 less the umask), not ``mkstemp``'s 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         if callable(data):
@@ -271,7 +273,19 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[str], None]) ->
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, else set and restored)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask

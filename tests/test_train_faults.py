@@ -187,3 +187,57 @@ def test_fingerprint_of_an_image_folder_covers_files_and_labels_not_the_root(tmp
     assert data_fingerprint(imagenet(tmp_path / "b", "train")) == first  # moved: same data
     (tmp_path / "b" / "train" / "n02" / "n02_0.JPEG").rename(tmp_path / "b" / "train" / "n02" / "n02_1.JPEG")
     assert data_fingerprint(imagenet(tmp_path / "b", "train"))["sha256"] != first["sha256"]
+
+
+def test_checkpoint_with_an_impossible_epoch_is_refused(tmp_path):
+    """A checksum-valid checkpoint whose epoch is not the count of its history rows (e.g. -1) is refused, named."""
+    import dataclasses
+
+    from torch.utils.data import TensorDataset
+
+    from acda.train import TrainConfig
+    from acda.train.checkpoint import save_checkpoint
+    from acda.train.loop import CHECKPOINT
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(8, 3), torch.randint(0, 2, (8,)))
+    config = TrainConfig(epochs=2, lr=0.1, batch_size=4, out_dir=str(tmp_path), progress=False)
+    fit(torch.nn.Linear(3, 2), data, None, config)
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT)
+    for epoch in (-1, 0, 3, 1.0):
+        save_checkpoint({**ckpt, "epoch": epoch}, tmp_path / CHECKPOINT)
+        with pytest.raises(CheckpointError, match=rf"{CHECKPOINT}.*records epoch {epoch!r} and 2 epochs"):
+            fit(torch.nn.Linear(3, 2), data, None, dataclasses.replace(config, resume=True, epochs=4))
+
+
+def test_failed_checkpoint_write_names_the_file(tmp_path, monkeypatch):
+    from acda.train import checkpoint as ckpt_module
+
+    def full_disk(obj, f):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt_module.torch, "save", full_disk)
+    target = tmp_path / "checkpoint.pt"
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt.*could not be written \(OSError: .*No space left"):
+        ckpt_module.save_checkpoint({"epoch": 1}, target)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_atomic_write_gives_the_mode_open_would(tmp_path):
+    import os
+    import stat
+
+    from acda.utils import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", "x")
+        assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+        os.chmod(tmp_path / "a.txt", 0o600)
+        atomic_write(tmp_path / "a.txt", "y")  # replacing keeps the file's mode
+        assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o600
+        os.umask(0o077)
+        atomic_write(tmp_path / "b.txt", b"z")
+        assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

@@ -87,7 +87,11 @@ def save_checkpoint(payload: dict, path: str | Path) -> None:
     """Atomically write ``payload`` (plain types and tensors) with its checksum, as format 2."""
     payload = {"format": FORMAT, **{k: v for k, v in payload.items() if k not in ("format", "checksum")}}
     payload["checksum"] = payload_digest(payload)
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    try:
+        atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    except (OSError, RuntimeError) as e:  # a full disk, a read-only folder: torch says neither where nor why plainly
+        raise CheckpointError(path, f"could not be written ({_reason(e)}); the previous file, if any, is "
+                              "unchanged") from e
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",

@@ -375,7 +375,10 @@ def _resume(run: _Run) -> tuple[int, list, dict | None]:
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
     run.scaler.load_state_dict(ckpt["scaler"])
-    start, history, best = int(ckpt["epoch"]), list(ckpt["history"]), ckpt.get("best")
+    start, history, best = ckpt["epoch"], list(ckpt["history"]), ckpt.get("best")
+    if type(start) is not int or start < 1 or len(history) != start:
+        raise CheckpointError(ckpt_path, f"records epoch {start!r} and {len(history)} epochs of history: a training "
+                              "checkpoint is written after epoch e >= 1 with e rows of history")
     if start > config.epochs:
         raise ValueError(f"config.epochs={config.epochs} but {str(ckpt_path)!r} is already at epoch {start}")
     if len(ckpt["rng"]) == ctx.world_size:
