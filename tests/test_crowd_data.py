@@ -371,3 +371,15 @@ def test_dataset_arguments_are_checked(sht_root):
     with pytest.raises(ValueError, match="density_stride"):
         CrowdDataset([], read_qnrf_points, density_stride=0)
     assert len(CrowdDataset([], read_qnrf_points)) == 0
+
+
+def test_complex_annotation_points_are_refused(tmp_path):
+    import scipy.io
+
+    from acda.data import DatasetLayoutError
+    from acda.data.crowd import read_qnrf_points
+
+    path = tmp_path / "img_0001_ann.mat"
+    scipy.io.savemat(path, {"annPoints": np.array([[1.0 + 2j, 3.0], [4.0, 5.0]])})
+    with pytest.raises(DatasetLayoutError, match=r"img_0001_ann\.mat.*complex"):
+        read_qnrf_points(path)

@@ -365,3 +365,19 @@ def test_sidd_train_errors(sidd_root, tmp_path):
     (data / "0010_001_S6_00800_00350_3200_H" / "0010_GT_SRGB_011.PNG").unlink()
     with pytest.raises(ImageFileError, match="0001_GT_SRGB_011.PNG"):
         sidd(sidd_root, crop_size=4)
+
+
+def test_16_bit_greyscale_png_is_scaled_not_saturated(tmp_path):
+    """PIL's own conversion clips a 16-bit greyscale PNG at 255 (a mid-grey image read as white)."""
+    from PIL import Image
+
+    from acda.data.imagenet import load_image
+
+    values = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    path = tmp_path / "grey16.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")
+    rgb = np.asarray(load_image(str(path)))
+    assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3)
+    np.testing.assert_array_equal(rgb[..., 0], np.round(values / 257.0).astype(np.uint8))
+    assert abs(rgb.mean() / 255 - 0.5) < 0.01

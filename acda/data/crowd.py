@@ -172,6 +172,9 @@ def _loadmat(path: Path, dataset: str, root: Path, layout: str) -> dict:
 
 
 def _check_points(value, path: Path, what: str, dataset: str, root: Path, layout: str) -> np.ndarray:
+    if np.iscomplexobj(value):  # casting would drop the imaginary parts without a word
+        raise DatasetLayoutError(dataset, root, f"annotation file {str(path)!r}: {what} holds complex numbers; "
+                                 "expected real (x, y) coordinates", layout)
     try:
         pts = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):

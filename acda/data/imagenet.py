@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision import datasets
@@ -66,9 +67,22 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 def load_image(path: str):
-    """torchvision's default image loader (PIL, RGB), re-raising any failure with the file's path."""
+    """An image as 8-bit RGB (PIL), re-raising any failure with the file's path.
+
+    8-bit files are converted as torchvision's default loader does. A 16-bit greyscale file (PIL modes
+    ``I;16*``, or ``I`` with values up to 65535) is scaled to 8 bits (round(v / 257)) first: PIL's own
+    conversion would clip every value above 255.
+    """
     try:
-        return datasets.folder.default_loader(path)
+        with open(path, "rb") as f:
+            img = Image.open(f)
+            img.load()
+        if img.mode.startswith("I;16") or img.mode == "I":
+            values = np.asarray(img, dtype=np.int64)
+            if values.min(initial=0) < 0 or values.max(initial=0) > 65535:
+                raise ValueError(f"{img.mode} image with values outside 0..65535")
+            img = Image.fromarray(np.round(values / 257.0).astype(np.uint8))
+        return img.convert("RGB")
     except Exception as e:  # noqa: BLE001 -- OSError (truncated, unidentified), ValueError, DecompressionBombError
         raise ImageFileError(f"cannot read image {path!r}: {type(e).__name__}: {e}", path) from e
 
