@@ -241,3 +241,20 @@ def test_atomic_write_gives_the_mode_open_would(tmp_path):
         assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_nan_in_validation_data_is_refused_naming_the_sample():
+    from torch.utils.data import TensorDataset
+
+    from acda.train import TrainConfig, evaluate
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 3)
+    x[4, 1] = float("nan")
+    val = TensorDataset(x, torch.randint(0, 2, (6,)))
+    config = TrainConfig(epochs=1, lr=0.1, batch_size=2, eval_batch_size=4, progress=False)
+    with pytest.raises(RuntimeError, match=r"non-finite validation loss nan: validation samples \[4\] contain NaN"):
+        evaluate(torch.nn.Linear(3, 2), val, config)
+    train = TensorDataset(torch.randn(4, 3), torch.randint(0, 2, (4,)))
+    with pytest.raises(RuntimeError, match=r"validation samples \[4\]"):
+        fit(torch.nn.Linear(3, 2), train, val, config)

@@ -173,6 +173,8 @@ def _evaluate(model: nn.Module, loader: DataLoader, task: Task, config: TrainCon
                 out = model(x)
             loss = task.loss(out, y)
             b = y.shape[0]
+            if not torch.isfinite(loss):
+                _non_finite_validation(loss, x, pos, b, ctx)
             index = torch.arange(pos, pos + b) * ctx.world_size + ctx.rank
             table[index] = task.eval_values(out, y).to("cpu", torch.float64)
             loss_n += torch.tensor([loss.item() * b, b], dtype=torch.float64)
@@ -183,6 +185,15 @@ def _evaluate(model: nn.Module, loader: DataLoader, task: Task, config: TrainCon
     row.update(task.eval_row(table.sum(dim=0).tolist(), n))
     row["val_samples"] = int(n)
     return row
+
+
+def _non_finite_validation(loss: torch.Tensor, x: torch.Tensor, pos: int, b: int, ctx: DistContext) -> None:
+    """Refuse a non-finite validation loss (its metrics, and the choice of best.pt, would be NaN), saying where."""
+    samples = [(pos + i) * ctx.world_size + ctx.rank for i in range(b)]
+    bad = [s for s, row in zip(samples, x.reshape(b, -1), strict=True) if not torch.isfinite(row).all()]
+    where = (f"validation samples {bad[:10]} contain NaN or inf" if bad else
+             f"the validation inputs (samples {samples[0]}..{samples[-1]}) are finite but the model's outputs are not")
+    raise RuntimeError(f"non-finite validation loss {loss.item()}: {where}")
 
 
 def _resolve_task(task: Task | None, config: TrainConfig) -> Task:
