@@ -8,17 +8,9 @@ A reproducer is its data plus a few calls::
         results, findings = build_results(...)
     base.publish("table6", results, args, title=..., findings=findings)   # write, then print the Markdown
 
-Shared options (``OPTIONS``), each added only where the reproducer names it; ``--out`` and
-``--allow-dirty`` are on every reproducer that writes a report (``report=True``):
-
-- ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:i``; refused at parse time
-  when CUDA is asked for but absent (``resolve_device``);
-- ``threads``: torch CPU threads for the run (``threads``), at least 1;
-- ``seeds``: a count (``type=int``, at least 1) or, with ``nargs="+"``, the seeds themselves
-  (distinct, non-negative);
-- ``quick``: the small configuration CI checks; ``data_root``: where the real dataset lives.
-
-Each option's argparse keywords (``help``, ``default``, ``nargs``, …) can be overridden per reproducer.
+Shared options (``OPTIONS``: device, threads, seeds, jobs, quick, data_root) are added only where the
+reproducer names them, with per-reproducer argparse overrides; ``--out`` and ``--allow-dirty`` are on
+every reproducer that writes a report. Each option: docs/reproductions.md, section "reproduce.base".
 """
 from __future__ import annotations
 

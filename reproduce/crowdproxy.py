@@ -1,7 +1,7 @@
 """The crowd-counting proxy recipe shared by Table 3 and Figure 7 (paper §4.2): the models as trained
 (``build``, ``WholeImage``), the proxy configurations (``PROXY``: LFW faces pasted under a perspective
 scale gradient onto scikit-image photographs, ``acda.data.crowd_proxy``) and one seeded training run
-(``proxy_train_one``). Not a reproducer itself: ``reproduce.table3``'s docstring explains the recipe
+(``proxy_train_one``). Not a reproducer itself: docs/reproductions.md (reproduce.table3) explains the recipe
 and why (× 100 density maps, the authors' generator); ``reproduce.table3`` and ``reproduce.figure7``
 report on it.
 """
@@ -22,8 +22,8 @@ __all__ = ["ACDA_MODELS", "DENSITY_SCALE", "GENERATOR", "PROXY", "PROXY_MODELS",
            "proxy_config", "proxy_datasets", "proxy_recipe", "proxy_setting", "proxy_train_one"]
 
 ACDA_MODELS = ("crowd_adresnet_s", "crowd_adresnet_m")
-DENSITY_SCALE = 100.0  # the network learns 100 × the density map (reproduce.table3's docstring)
-GENERATOR = "official"  # atom generator of the trained Ad-ResNets (reproduce.table3's docstring)
+DENSITY_SCALE = 100.0  # the network learns 100 × the density map (docs/reproductions.md, reproduce.table3)
+GENERATOR = "official"  # atom generator of the trained Ad-ResNets (docs/reproductions.md, reproduce.table3)
 
 
 def build(slug: str, *, width_mult: float = 1.0, generator: str = "paper") -> CrowdCounter:

@@ -1,53 +1,15 @@
 """Figure 7 (paper §3.3, §4.2): which basis scale ACDA's per-pixel coefficients α weigh, as heatmaps.
 
-The paper draws, for a crowd-counting model, the per-pixel weight of the 3×3, 5×5 and 7×7 atom bases
-and states (Fig. 7 caption) that ACDA adopts the 7×7 bases on large (near) objects and the 3×3 bases on
-small (far, dense) ones. Without a trained crowd model both parts of the default run are PROXY
-measurements:
+The paper states (Fig. 7 caption) that ACDA adopts the 7×7 bases on large (near) objects and the 3×3
+bases on small (far, dense) ones. Without a trained crowd model the default run is two PROXY
+measurements over seeds: Figure 6's toy map with Figure 6's ACDA layer (rows ``ACDA / all seeds``) and
+Table 3's crowd proxy with its Ad-ResNet-s (rows ``Ad-ResNet-s / crowd proxy``). Per pixel, each scale's
+share of the effective coefficients' norm (``reproduce.scalemaps``); t-tests in the findings; heatmap
+PNGs. ``--quick``: CI's configuration (``figure7_quick``). ``--checkpoint C --image I``: one image of a
+trained crowd model instead (no training, no seeds).
 
-1. Figure 6's toy map (``acda.data.toy``: patterns of 3×3, 5×5 and 7×7 on noise), with Figure 6's ACDA
-   layer trained by ``reproduce.toymap`` (same configuration and seeds as ``reproduce.figure6``, whose
-   docstring describes the experiment). Rows ``ACDA / all seeds``.
-2. The crowd proxy (``reproduce.crowdproxy``: LFW faces pasted under a perspective scale gradient onto
-   photographs, small and dense at the top, large and few at the bottom; NOT the paper's crowd data):
-   ``crowd_adresnet_s`` trained per seed exactly as Table 3's proxy row (``proxy_train_one``), then run
-   in eval mode on every whole test image. Rows ``Ad-ResNet-s / crowd proxy``.
-
-Share. Per pixel, ``ACDAConv2d.scale_share``: the L2 norm on each scale of the effective coefficients
-β_ij = Σ_a A_a·α_ij,a (the coefficients of the filters actually applied at (i, j)), divided by the sum
-over scales, so the shares sum to 1 at each pixel (``reproduce.scalemaps``).
-
-- Toy: per seed, the mean share of each scale at the centres of each pattern size; the claim rows are
-  the per-seed differences 7×7-scale share at 7×7 minus at 3×3 centres, and 3×3-scale share at 3×3
-  minus at 7×7 centres (percentage points), tested with Welch's t-test between the two sets of
-  per-seed shares (findings).
-- Crowd proxy: the share maps of Ad-ResNet-s's 7×7 ACDA layers (3 scales: Conv3_x,
-  ``backbone.stages.2.{0,1}.conv2``) at their output resolution (1/8 of the image); rows split into
-  thirds by their centre. Per seed, the mean over the test images and over those layers of the 7×7
-  share in the bottom (near) third minus the top (far) third, and of the 3×3 share in the top minus
-  the bottom third (percentage points; claim rows), tested with a one-sample t-test of the per-seed
-  differences against 0 (findings: significant at 0.05 or not, and in which direction). Also: each
-  scale's share per third; the same bottom-minus-top difference for the 5×5 layers (2 scales,
-  Conv4_x); Pearson's r over all annotated test faces between the face's side and the 7×7 share at its
-  centre, and that r given the face's row (partial); and the test MAE, set against predicting the train
-  split's mean count for every image (findings: whether the counters learned to count at all).
-
-PNG: ``<name>.png``, the toy input and one heatmap per scale (lighter = higher share) with pattern
-centres marked; ``<name>_crowd.png``, the first proxy test image and one heatmap per scale of
-``backbone.stages.2.1.conv2`` with the annotated faces; both for the first seed.
-
-Each seed of each part runs on one CPU thread in one pool of ``--jobs`` worker processes (the numbers do
-not depend on it). ``--quick``: Figure 6's quick configuration (64×64 map, 12 patterns, cap 1000 steps)
-and the proxy's quick configuration (64×64 images, 128/32 train/test, 6 epochs), seeds 0–4, written as
-``figure7_quick.*`` (CI). Default: Figure 6's full configuration (100×100 map, 25 patterns, cap 3000
-steps) without its plain-SGD comparison runs, and the full proxy (128×128, 240/60 images, 20 epochs),
-seeds 0–4.
-
-One image of a trained model instead (no training, no seeds; report ``figure7_image`` or ``--name``):
-``--checkpoint C`` (an ``acda.train`` checkpoint of a crowd model, e.g. Table 3's; ``model.`` / ``module.``
-key prefixes are stripped) and ``--image I`` (any format torchvision decodes; RGB, ImageNet mean/std,
-zero-padded bottom/right to the model's stride): the thirds rows for every multi-scale ACDA layer and
-for the mean over the layers with the most scales, and the PNG of ``--layer``.
+The share, the statistics, the PNGs and the configurations: docs/reproductions.md, section
+"reproduce.figure7".
 
     python -m reproduce.figure7 [--quick] [--seeds 0 1 2] [--steps N] [--jobs J] [--out results/]
     python -m reproduce.figure7 --checkpoint C --image I [--model crowd_adresnet_s] [--width-mult W]

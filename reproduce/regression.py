@@ -2,28 +2,17 @@
 
 One rule per kind of number (``Result.kind``):
 
-- ``exact`` (counted or analytic: parameters, FLOPs, bytes, arithmetic): every column except the
-  provenance columns must be equal, text for text (``published``, ``note`` and ``status`` included),
-  on any machine.
-- ``seeded`` (trained, or measured on trained models; one value per seed in ``samples``):
-  - same fingerprint (``reproduce.provenance``: CPU model, ISA level, torch/MKL/oneDNN, extension
-    build flags, threads, code): bit-identical, every column;
-  - other fingerprint: float rounding on another kernel path makes training diverge like a change
-    of seed, so the new per-seed values are compared with the committed ones by Welch's two-sample
-    t-test. A row fails when p < ``FALSE_ALARM`` / k, k = the number of seeded rows in the table
-    (Bonferroni): an unchanged reproducer fails a whole table by chance at most 1% of the time.
-    ``detectable`` in the CSV is the shift of a row's mean that the test detects with 80% power.
-    Statuses set by the reproducer (``proxy``, ``needs data``, ...) and notes must still be equal.
-- ``timing`` (wall-clock time, peak memory): never compared across runs; the fresh run must have
-  measured them (finite, positive), and statuses and notes must be equal.
+- ``exact`` (counted or analytic): every column except provenance equal, text for text, on any machine;
+- ``seeded`` (trained; one value per seed in ``samples``): same fingerprint (``reproduce.provenance``):
+  bit-identical; other fingerprint: Welch's t-test of the per-seed values, a row failing when
+  p < ``FALSE_ALARM`` / k over the table's k seeded rows (Bonferroni); statuses and notes equal;
+- ``timing``: never compared across runs; the fresh run must have measured them.
 
-Findings (the JSON beside the CSV) are compared when every row is exact, or when no row is a
-timing and the fingerprints are equal.
+Findings (the JSON) are compared when every row is exact, or when no row is a timing and the
+fingerprints are equal. ``compare_files`` also fails when the run ids of the new or of the committed
+report's files differ or are missing (``run_id_problems``).
 
-A report's three files (CSV, JSON, Markdown) are replaced one after the other, so a run killed in
-between leaves files of two runs side by side: each carries its run's id (``reproduce.report``), and
-``compare_files`` fails, naming the files, when the ids of the new or of the committed report differ
-or are missing (``run_id_problems``).
+The rule in detail: docs/regression.md, section "reproduce.regression".
 """
 from __future__ import annotations
 

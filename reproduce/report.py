@@ -2,33 +2,16 @@
 
 A reproducer builds ``Result`` objects (one per published cell it addresses, plus any extra rows of
 its own), and calls ``write_report``. The engine joins them with ``reproduce/published/<table>.csv``,
-computes delta and status, and writes three files, each atomically (temporary file, then rename): the
-CSV (every number, with provenance), the JSON (title and findings) and the Markdown, which is rendered
-from those two files alone (``render``), so it can be regenerated and compared byte for byte.
+computes delta and status, and writes three files, each atomically: the CSV (every number, with
+provenance), the JSON (title and findings) and the Markdown, rendered from those two alone
+(``render``) so it can be regenerated and compared byte for byte. All three carry the same run id.
 
-The three files cannot be replaced at once, so each carries the same run id (the ``run_id`` column of
-the CSV, ``"run_id"`` in the JSON, ``run <id>`` on the Markdown's provenance line): a hash of the CSV
-and JSON contents, so a deterministic rerun writes the same id and files from two different runs
-carry different ones (``reproduce.regression.run_id_problems`` checks them).
+Statuses: ``match``, ``within tolerance``, ``better`` / ``worse``, ``mismatch`` (computed); ``erratum``,
+``consistent``, ``needs data``, ``not implemented``, ``proxy``, ``reproduced here`` (set by the
+reproducer, with a note). Kinds of number (``Result.kind``): ``exact``, ``seeded``, ``timing``, each with
+its own regression rule (``reproduce.regression``).
 
-Statuses:
-
-- ``match``: within half a unit of the last printed digit;
-- ``within tolerance``: within the tolerance the reproducer justified (``Result.tolerance``);
-- ``better`` / ``worse``: outside tolerance, in the metric's good / bad direction;
-- ``mismatch``: outside tolerance, for a metric with no good direction (e.g. a count);
-- set by the reproducer, with a note saying why: ``erratum`` (the paper's number is internally
-  inconsistent), ``consistent`` (the paper leaves settings unstated and the value matches one
-  combination found by a search shown in the note: not a match of a stated configuration), ``needs data`` (the note gives the path and format expected), ``not implemented``,
-  ``proxy`` (measured on a stand-in task, never compared with the paper), ``reproduced here``
-  (the paper prints no number for it).
-
-Kinds of number (``Result.kind``), each with its own regression rule (``reproduce.regression``):
-
-- ``exact``: counted or analytic (parameters, FLOPs, bytes): equal on any machine, every column;
-- ``seeded``: trained or measured on trained models, one value per seed in ``samples``; the row's
-  value is their mean. Same fingerprint: bit-identical; otherwise a Welch test;
-- ``timing``: wall-clock time or peak memory: machine-dependent, never compared across runs.
+Each status and kind, and the run id: docs/regression.md, section "reproduce.report".
 """
 from __future__ import annotations
 
@@ -143,7 +126,7 @@ def load_published(table: str) -> pd.DataFrame:
 
 def status_for(published: float, reproduced: float, decimals: int, tolerance: float | None,
                better: str) -> str:
-    """Status of a reproduced value against a printed one (see module docstring)."""
+    """Status of a reproduced value against a printed one (docs/regression.md, section "reproduce.report")."""
     delta = reproduced - published
     half_unit = 0.5 * 10.0 ** (-int(decimals))
     if abs(delta) <= half_unit * (1 + 1e-9):
@@ -310,7 +293,7 @@ def write_report(
     allow_dirty: bool = False,
 ) -> pd.DataFrame:
     """Write ``<out_dir>/<name>.csv``, ``.json`` and ``.md`` (``name`` defaults to ``table``), each atomically,
-    all three with one run id (``run_id``; module docstring).
+    all three with one run id (``run_id``; docs/regression.md, section "reproduce.report").
 
     Refuses to write the repository's ``results/`` from a dirty tree unless ``allow_dirty``
     (``reproduce.provenance.check_clean``). Returns the table as read back from the CSV.

@@ -2,30 +2,17 @@
 metrics (``Restoration`` task spaces), training on the real datasets, and the real-image proxies.
 Not a reproducer itself: ``reproduce.table4``, ``reproduce.table5`` and ``reproduce.tableB`` report on it.
 
-Models (``acda.models.restoration``): the §4.3 trunk with ACDA (``restoration_acda``), with standard
-convolutions (``restoration_baseline``, Table 5's "Baseline"; in Table 4 an extra row of ours) and the
-KPN peer (``restoration_kpn``: the same trunk predicting an l×l kernel per pixel, applied to the
-input image). Every model maps the degraded image at the clean image's size to the clean image
-(RealSR V3 stores LR upsampled to the HR size; denoising keeps the size).
+- Models (``acda.models.restoration``): the §4.3 trunk with ACDA, with standard convolutions, and the
+  KPN peer; each maps the degraded image at the clean image's size to the clean image.
+- Metrics: super-resolution on BT.601 Y with ``scale`` pixels shaved, denoising on 8-bit sRGB; loss:
+  pixel-wise MSE.
+- Real data: ``train_real`` (``acda.train.fit``, resumable under ``--runs``; the last epoch's model is
+  evaluated, no selection on the test set).
+- Proxies (``PROXY``; ``acda.data.restoration_proxy``): scikit-image photographs with synthetic
+  spatially varying degradations, reduced widths, several seeds; status "proxy", never compared with
+  the paper.
 
-Metrics: super-resolution on BT.601 Y with ``scale`` pixels shaved off each border
-(``Restoration(space="y", shave=scale)``, Table 4's convention); denoising on 8-bit sRGB
-(``space="rgb8"``, SIDD's). Training loss: pixel-wise MSE, as the paper says.
-
-Real data (``--data-root``): ``train_real`` trains one model with ``acda.train.fit`` (Adam, constant
-lr, random aligned crops + flips, resumable checkpoints under ``--runs``, DDP under ``torchrun``) and
-evaluates the last epoch's model on the whole test images (batch 1); no epoch is selected on the test
-set. The recipe defaults are ours (the paper gives only "random cropped image patches" and MSE).
-
-Proxies (``PROXY``; ``acda.data.restoration_proxy``): colour photographs bundled with scikit-image,
-split by photograph into train and held-out test, with synthetic *spatially varying* degradations:
-(a) SR: a Gaussian blur whose σ varies across the image, bicubic downsampling, mild noise, 8-bit
-rounding, bicubic upsampling back to the HR size; (b) denoising: Poisson–Gaussian noise whose gain
-and read noise vary across the image. Reduced widths (``channels``/``width``) and patch sizes, on
-CPU, several seeds, each run on one CPU thread in ``--jobs`` worker processes (numbers do not depend
-on the number of jobs). Proxy rows have status "proxy" and are never compared with the paper's
-numbers. The configurations were fixed before any seed was compared, on the criterion that the
-models beat the degraded input on seed 0 within the time budget (never on which model wins).
+In detail: docs/reproductions.md, section "reproduce.restoration".
 """
 from __future__ import annotations
 

@@ -1,57 +1,14 @@
 """Table 3: crowd counting, MAE/MSE on ShanghaiTech Part A and UCF-QNRF, and parameters (paper §4.2).
 
-Parameter rows: counted here (``acda.profile.count_parameters``) from the registered crowd models
-of ``acda.models.crowd`` at full width with their default decoder (Baseline, Ad-ResNet-s/-m with
-the paper's generator, CondConv-s/-l), and compared with the counts Table 3 prints beside the
-method names. The notes and findings say what the printed counts imply
-(``reproduce.parameter_studies.table3_parameter_study``).
+Parameter rows: counted from the registered crowd models at full width and compared with the counts
+Table 3 prints. MAE/MSE rows (``--data-root DIR`` holding ``part_A_final`` and/or ``UCF-QNRF_ECCV18``):
+each model of ``--train`` is trained by ``acda.train.fit`` and its last epoch evaluated on the whole
+test images; without data, "needs data" with the layout. The other crowd counters: "not implemented".
+The proxy (on unless ``--no-proxy``): Baseline vs Ad-ResNet-s at reduced width on ``acda.data.crowd_proxy``,
+several seeds; ``--quick``: its CI size (``table3_quick``). Proxy rows are never compared with the paper.
 
-MAE/MSE rows (``--data-root DIR`` holding ``part_A_final`` and/or ``UCF-QNRF_ECCV18``): each model
-of ``--train`` (default: Baseline, Ad-ResNet-s, Ad-ResNet-m) is trained by ``acda.train.fit`` with
-``task=DensityCounting()`` and evaluated by it on the whole test images (batch 1) after every
-epoch; the rows report the last epoch (no selection on the test set). "MSE" is the root of the
-mean squared count error, as crowd papers compute it (``val_rmse``). Checkpoints go to
-``--runs/<dataset>/<model>/seed<k>/`` and an interrupted run resumes. Without data the rows say
-"needs data" and name the layout expected.
-
-Recipe (the paper gives only "a fixed-size Gaussian kernel" and "a mean square error (MSE) loss";
-everything else is ours and an option): Adam, lr 1e-4, constant, L2 weight decay 1e-4 (not on
-biases and norms); batches of 8 random 256×256 crops with horizontal flips (an incomplete last
-batch is dropped); pixel-wise MSE between the output and 100 × the σ = 4 px fixed-Gaussian density
-map at the input resolution (``DensityCounting(density_scale=100)``: the count is the output's sum
-/ 100; ``acda.data.crowd``; UCF-QNRF resized to a long side ≤ 2048); 200 epochs. Why × 100: a σ =
-4 px Gaussian peaks at 1/(32π) ≈ 0.01 per pixel, so the unscaled mean-over-pixels loss is ≈ 1e-5
-and its gradients so small that Adam's ε (1e-8) damps every update: in our first proxy trials the
-networks did not even fit their training images (train MAE at the train-mean predictor's level),
-and with × 100 they do. The Ad-ResNets use the authors' generator (``--generator official``: BatchNorm
-and Tanh bound α) by default: with the paper's (A.3: 1×1 conv, ReLU, 3×3 conv, nothing bounds α) an
-ACDA layer is homogeneous of degree 2 in its input (the filters scale with the features they are
-applied to), so in evaluation mode any test image whose activations exceed the BatchNorm running
-statistics is amplified quadratically layer after layer; in the proxy this gave test counts of 1e12
-on some images while the training loss was fine. The authors' code, which produced the paper's
-numbers, bounds α. The paper starts from ImageNet-trained networks:
-``--pretrained crowd_adresnet_s=runs/table2/adresnet_s/best.pt`` loads a backbone from a Table 2
-checkpoint (``python -m reproduce.table2 --train``; any ``acda.train`` checkpoint holding the same
-backbone works); without it backbones start from scratch. Whole-image inputs are zero-padded
-(bottom/right) to the backbone's stride inside the evaluated model and the density map is cropped
-back, so the count covers exactly the image.
-
-Rows of the other crowd counters the table quotes (MCNN … BL) are "not implemented".
-
-The proxy (on unless ``--no-proxy``): Baseline vs Ad-ResNet-s at one reduced width, trained on
-``acda.data.crowd_proxy`` (LFW faces pasted under a perspective scale gradient onto scikit-image
-photographs; the test split has held-out faces and background halves) and evaluated on its whole
-test images, several seeds (``PROXY``; ``--quick``: the CI size, written to ``table3_quick``), each
-run on one CPU thread in ``--jobs`` worker processes. Recipe: the one above and, for both models
-alike, Adam lr 3e-3 on a per-iteration cosine schedule after 1 warmup epoch, gradient norm clipped
-at 1.0 (as Table 1's proxy), batches of 4 whole images. The configuration was fixed before the
-seeds were run, on the criterion that both models get below the train-mean predictor on seed 0
-without diverging (never on which model wins). A reference row gives the test errors of predicting
-the training images' mean count for every image: a model that counts is below it. The quick
-configuration (64×64 images, 128 training images, 6 epochs) is sized for CI and is only a guard:
-it learns little. Proxy rows have status "proxy" and are never compared with the paper's numbers.
-A preview of a few test images with their points is written beside the report
-(``<name>_proxy.png``; not with ``--no-plots``).
+The recipe and why (× 100 density maps, the authors' generator, pretraining), and the proxy's
+configuration: docs/reproductions.md, section "reproduce.table3".
 
     python -m reproduce.table3 [--out results/]
     python -m reproduce.table3 --data-root DIR [--dataset shtech_a|ucf_qnrf|both] [--train MODEL ...]

@@ -1,32 +1,14 @@
 """Table 4: real-world super-resolution on RealSR (×2, ×3, ×4), PSNR/SSIM on Y (paper §4.3).
 
-Metrics as the SR literature computes them (``acda.metrics.psnr_y`` / ``ssim_y``): outputs rounded to
-8 bits, BT.601 Y, ``scale`` pixels shaved off each border, SSIM with an 11×11 Gaussian window (σ 1.5).
+With ``--data-root`` (RealSR V3) Baseline (ours), ACDA and our KPN peers (l = 5, 19) are trained
+(``reproduce.restoration``) for the block of the table ``--release`` names; without it those rows say
+"needs data" with the layout. Bicubic is measured on the test pairs; Params/GFLOPs are counted without
+data; the other networks quoted are "not implemented". The printed ACDA ×4 SSIM on RealSR 2019
+(0.937) is flagged as a likely typo for 0.837. The proxy (on unless ``--no-proxy``): ×2 and ×4 SR of
+photographs under a spatially varying blur, several seeds, never compared with the paper;
+``--quick``: CI's configuration (``table4_quick``).
 
-Releases. The table has two blocks, "RealSR 2019" and "RealSR Final". As far as can be determined
-from the papers: "RealSR 2019" are numbers on the data of Cai et al.'s ICCV 2019 paper (the first
-release), "RealSR Final" on the authors' later, larger release (the repository's version 3, whose LR
-images are stored upsampled to the HR size, the layout ``acda.data.restoration.realsr`` reads). The
-paper does not say which release it trained on for each block; ``--release`` names the block a
-``--data-root`` run fills (default ``final``; the loader reads the V3 layout for either).
-
-Rows: "Bicubic" is measured on the test pairs themselves (the stored LR is the bicubic upsampling).
-"Baseline (ours)" (the §4.3 trunk with standard 7×7 convolutions; not in the paper's table), "ACDA"
-and our KPN peers (l = 5, l = 19: the same trunk predicting a per-pixel l×l kernel applied to the
-input, ``acda.models.restoration.KPNRestorationNet``) are trained by ``acda.train.fit``
-(``reproduce.restoration``: Adam, MSE, random crops, resumable under ``--runs``, the last epoch's
-model on the whole test images) when ``--data-root`` is given; else "needs data" with the layout.
-VDSR, SRResNet, RCAN and LP-KPN are other networks the paper quotes: "not implemented". Params and
-GFLOPs of our models at default widths are counted without data.
-
-Suspect entry flagged in its note: ACDA ×4 SSIM on RealSR 2019 is printed 0.937, above its own ×3
-(0.871) and ×2 (0.929) and above every peer (≤ 0.834): almost certainly a typo for 0.837.
-
-The proxy (on unless ``--no-proxy``; ``reproduce.restoration``): ×2 and ×4 super-resolution of
-scikit-image photographs with a spatially varying blur (σ changing across the image) before bicubic
-downsampling, Baseline vs ACDA vs KPN (l = 5) at reduced width, several seeds, Welch tests, the
-bicubic input as the reference row, and a PNG of crops (``table4_proxy.png``). Proxy rows are never
-compared with the paper. ``--quick``: CI's configuration (×2 only, written to ``table4_quick``).
+Metrics, the two releases, the rows and the proxy: docs/reproductions.md, section "reproduce.table4".
 
     python -m reproduce.table4 [--out results/] [--jobs N]
     python -m reproduce.table4 --data-root DIR [--scale 2 3 4] [--release final|2019] [--train ROW ...]

@@ -1,28 +1,14 @@
 """Table 5: real-world denoising on SIDD, PSNR/SSIM and parameters (paper §4.3).
 
-Parameter rows ("Baseline + MSE", "ACDA + MSE"): counted here (``acda.profile.count_parameters``) from
-the registered ``restoration_baseline()`` and ``restoration_acda()`` at their default widths
-(``acda.models.restoration``: C = 256 channels in the body, bottleneck width W = 64, 8 dynamic
-bottlenecks, 7×7 kernels; ACDA m = 6 atoms, 3 scales). The paper gives no widths, so the counts are
-not expected to match: the notes name the round (C, W) pairs of
-``reproduce.parameter_studies.table5_parameter_study`` whose counts come closest to the printed 2.28M /
-1.97M, and say whether ACDA is smaller than the baseline as the paper states.
-
-PSNR/SSIM rows of our two models: with ``--data-root DIR`` (SIDD-Medium sRGB + the validation blocks)
-both are trained by ``acda.train.fit`` (``reproduce.restoration``: Adam, MSE, random crops, resumable
-under ``--runs``) and evaluated on the validation blocks as SIDD scores them (8-bit sRGB, all three
-channels, the mean over blocks of per-block PSNR/SSIM; ``acda.metrics.blockwise_psnr_ssim``), with the
-noisy blocks themselves as a reference row; else "needs data" with the layout. Published SIDD SSIMs
-come from several SSIM implementations (the benchmark site's MATLAB code among them), so SSIM may
-differ by more than PSNR. The rows of the other denoisers (DnCNN-B, CBDNet, VNet with UNet) and ACDA
-+ VNet (ACDA inside VNet's variational framework, which this suite does not implement) are "not
-implemented".
-
-The proxy (on unless ``--no-proxy``; ``reproduce.restoration``): denoising scikit-image photographs
-corrupted by Poisson–Gaussian noise whose gain and read noise vary across the image, Baseline vs ACDA
-at reduced width, several seeds, Welch tests, the noisy input as the reference row, and a PNG of crops
-(``table5_proxy.png``). Proxy rows are never compared with the paper. ``--quick``: CI's configuration
+Parameter rows: counted from ``restoration_baseline()`` and ``restoration_acda()`` at their default
+widths (the paper gives none; the notes name the widths whose counts come closest). With ``--data-root
+DIR`` (SIDD-Medium sRGB + the validation blocks) both are trained (``reproduce.restoration``) and scored
+per block as SIDD does; without it, "needs data" with the layout. The other denoisers and ACDA + VNet:
+"not implemented". The proxy (on unless ``--no-proxy``): denoising photographs under spatially varying
+Poisson–Gaussian noise, several seeds, never compared with the paper; ``--quick``: CI's configuration
 (``table5_quick``).
+
+Widths, scoring and the proxy: docs/reproductions.md, section "reproduce.table5".
 
     python -m reproduce.table5 [--out results/] [--jobs N]
     python -m reproduce.table5 --data-root DIR [--seeds N] [--epochs N] ...

@@ -1,24 +1,13 @@
 """Table B: ablation on the number of atoms m and of Fourier-Bessel scales S, RealSR Final ×3 (Appendix A.6).
 
-Two sweeps of the ACDA restoration network (``restoration_acda``, ``reproduce.restoration``): m ∈ {3, 5,
-7, 9, 11, 13, 15} atoms at S = 3 scales, and S ∈ {1, …, 5} scales at m = 6 (the text's choice, "m = 6
-and S = 3"), m' = 6 basis elements per scale throughout. S scales are the bases of 3×3, 5×5, …,
-(2S+1)×(2S+1) (``acda.bases.multiscale_bases``), so the ACDA kernel is (2S+1)×(2S+1): 3×3 for S = 1,
-11×11 for S = 5 (a 7×7 kernel with S < 3 would compute the same filters with zero rims). Metrics: PSNR /
-SSIM on Y with 3 pixels shaved (``acda.metrics.psnr_y`` / ``ssim_y``).
+Two sweeps of the ACDA restoration network: m ∈ {3, 5, …, 15} atoms at S = 3, and S ∈ {1, …, 5} scales
+at m = 6. With ``--data-root`` (RealSR V3, ×3) each configuration is trained (``reproduce.restoration``);
+without it the rows say "needs data". Params/GFLOPs are counted without data; the paper's
+inconsistencies are flagged in the notes. The proxy (on unless ``--no-proxy``): the same sweeps on Table
+4's ×3 proxy, each configuration Welch-tested against m = 6, S = 3, never compared with the paper;
+``--quick``: CI's configuration (``tableB_quick``).
 
-With ``--data-root`` (RealSR V3, ×3) each configuration is trained by ``acda.train.fit`` (resumable under
-``--runs``) and evaluated on the whole test images; without it the rows say "needs data". Params and
-GFLOPs of every configuration at default widths are counted without data.
-
-Flagged in the notes: the text adopts m = 6, S = 3 but Table B prints no m = 6 column; its S = 3 entry
-(30.72) is 0.01 dB below Table 4's ACDA RealSR Final ×3 (30.73) and below its own S = 2 (30.73); the text
-says "S > 3 leads to minor improvements", but S = 4 and 5 are printed below S = 3.
-
-The proxy (on unless ``--no-proxy``): the same sweeps on the ×3 super-resolution proxy of Table 4
-(``reproduce.restoration``) at reduced width and cost, fewer seeds, with a Welch test of each
-configuration against m = 6, S = 3. ``--quick``: CI's configuration (m = 3 and S = 3 only; written to
-``tableB_quick``). Proxy rows are never compared with the paper.
+Kernel sizes, metrics and the flagged entries: docs/reproductions.md, section "reproduce.tableB".
 
     python -m reproduce.tableB [--out results/] [--jobs N]
     python -m reproduce.tableB --data-root DIR [--train m=3 S=2 ...]

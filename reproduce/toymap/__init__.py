@@ -2,4 +2,4 @@
 configuration (``recipe``), the Conv and ACDA layers and their training (``training``), the detection,
 shift and scale metrics (``metrics``), one seed and all seeds (``experiment``) and the figures
 (``plots``). Not a reproducer itself: ``reproduce.figure6`` and ``reproduce.figure7`` report on it
-(``reproduce.figure6``'s docstring describes the experiment)."""
+(docs/reproductions.md (reproduce.figure6) describes the experiment)."""
