@@ -148,3 +148,15 @@ def test_fallback_without_compiler_warns_once(tmp_path):
     result = _run(CHECK, {"ACDA_EXTENSIONS_DIR": str(tmp_path), "CXX": str(tmp_path / "no-such-compiler")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "compiled False warnings 1" in result.stdout
+
+
+def test_build_folder_is_keyed_on_the_python_and_torch_it_is_built_for(monkeypatch):
+    """Two environments with one torch version no longer share (and rebuild in turn) one build folder."""
+    here = native.build_dir()
+    monkeypatch.setattr(sys, "executable", "/another/venv/bin/python")
+    assert native.build_dir() != here and native.build_dir().parent == here.parent
+    monkeypatch.undo()
+    monkeypatch.setenv("CXX", "clang++")
+    assert native.build_dir() != here
+    monkeypatch.undo()
+    assert native.build_dir() == here

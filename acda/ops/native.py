@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import sysconfig
 import threading
 import warnings
 from pathlib import Path
@@ -93,10 +95,18 @@ def _staged_sources(build: Path) -> list[str]:
     return [str(staged / name) for name in _SOURCES]
 
 
+def _build_key() -> bytes:
+    """Everything the compiled binary (and the build command ninja compares) depends on: the sources, the flags,
+    the compiler named by ``$CXX``, and the Python and torch installation whose headers and ABI it is built for
+    (two environments with one torch version otherwise rebuild each other's extension in turn)."""
+    parts = [" ".join(compile_flags()), os.environ.get("CXX", "c++"), sys.version, sys.executable,
+             str(sysconfig.get_config_var("EXT_SUFFIX")), str(Path(torch.__file__).resolve().parent)]
+    return b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir())) + "\n".join(parts).encode()
+
+
 def build_dir() -> Path:
-    """The folder of this machine's build: instruction set, sanitizer and a digest of the sources and flags."""
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir()))
-                            + " ".join(compile_flags()).encode()).hexdigest()[:10]
+    """The folder of this machine's build: instruction set, sanitizer and a digest of ``_build_key()``."""
+    digest = hashlib.sha256(_build_key()).hexdigest()[:10]
     return extension_dir() / f"{_capability().lower()}{'-asan' if sanitizer() else ''}-{digest}"
 
 
@@ -117,6 +127,7 @@ def load_extension(*, verbose: bool = False) -> ModuleType | None:
             from torch.utils.cpp_extension import load
 
             build.mkdir(parents=True, exist_ok=True)
+            # one build per folder at a time: torch's load holds an OS advisory lock (released if its holder dies)
             module = load(
                 name=f"acda_native_{build.name.replace('-', '_')}",
                 sources=_staged_sources(build),
