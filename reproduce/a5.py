@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,13 +28,12 @@ from tqdm.auto import tqdm
 
 from acda.data import DatasetLayoutError
 from acda.data.imagenet import imagenet
-from acda.data.proxy import PROXY_IMAGES
 from acda.metrics import alpha_diversity
 from acda.models import get_model, list_models
 from acda.train import fit
 
 from . import base
-from .recipes import CIFAR_RECIPE, proxy_config, proxy_datasets, proxy_setting
+from .recipes import ClassificationProxy
 from .report import Result
 from .stats import welch
 
@@ -104,35 +102,29 @@ def paper_protocol(args) -> tuple[list[Result], list[str]]:
 A5_QUICK_EPOCHS = 3  # the quick A.5 proxy trains shorter than Table 1's: its metric is α diversity, not error
 
 
-def _proxy_config(quick: bool) -> dict[str, int]:
-    p = proxy_config(quick)
-    if quick:
-        p["epochs"] = A5_QUICK_EPOCHS
-    return p
+def proxy_recipe(quick: bool, generator: str) -> ClassificationProxy:
+    """Table 1's proxy recipe (quick: ``A5_QUICK_EPOCHS`` epochs) with ``generator``."""
+    recipe = ClassificationProxy.of(quick).with_(generator=generator)
+    return recipe.with_(epochs=A5_QUICK_EPOCHS) if quick else recipe
 
 
-def proxy_seed(seed: int, quick: bool, generator: str) -> tuple[dict[str, float], dict[str, float], float]:
-    """α diversity of LeNet + ACDA untrained and after proxy training with ``seed``, and its top-1 error; on
-    one CPU thread (``base.run_jobs`` workers), so the numbers do not depend on the number of jobs."""
-    p = _proxy_config(quick)
-    train_set, val_set = proxy_datasets(p)
+def proxy_seed(seed: int, recipe: ClassificationProxy) -> tuple[dict[str, float], dict[str, float], float]:
+    """α diversity of LeNet + ACDA untrained and after training with ``recipe`` and ``seed``, and its top-1
+    error; on one CPU thread (``base.run_jobs`` workers), so the numbers do not depend on the number of jobs."""
+    train_set, val_set = recipe.datasets()
     loader = DataLoader(val_set, batch_size=50)
-    cfg = replace(CIFAR_RECIPE, epochs=p["epochs"], batch_size=p["batch_size"], device="cpu", progress=False,
-                  seed=seed)
     with base.threads(1):
         torch.manual_seed(seed)
-        model = get_model("lenet_acda", num_classes=len(PROXY_IMAGES), generator=generator, image_size=p["patch"])
+        model = recipe.build("lenet_acda")
         untrained = measure(model, loader, torch.device("cpu"), f"untrained seed {seed}")
-        error = fit(model, train_set, val_set, cfg)["val_top1_err"]
+        error = fit(model, train_set, val_set, recipe.train_config(seed))["val_top1_err"]
         return untrained, measure(model, loader, torch.device("cpu"), f"trained seed {seed}"), error
 
 
-def proxy_protocol(args) -> tuple[list[Result], list[str]]:
-    p = _proxy_config(args.quick)
-    _, val_set = proxy_datasets(p)
-    setting = proxy_setting(args.quick)
-    done = base.run_jobs(proxy_seed, [(seed, args.quick, args.generator) for seed in range(p["seeds"])], args.jobs,
-                         desc="proxy seeds")
+def proxy_protocol(args, recipe: ClassificationProxy) -> tuple[list[Result], list[str]]:
+    _, val_set = recipe.datasets()
+    setting = recipe.setting()
+    done = base.run_jobs(proxy_seed, [(seed, recipe) for seed in range(recipe.seeds)], args.jobs, desc="proxy seeds")
     per_seed = {"untrained": [d[0] for d in done], "proxy-trained": [d[1] for d in done]}
     errors = [d[2] for d in done]
     for seed, (u, t, e) in enumerate(done):
@@ -141,7 +133,7 @@ def proxy_protocol(args) -> tuple[list[Result], list[str]]:
     results = []
     for state, runs in per_seed.items():
         row = f"LeNet + ACDA ({state})"
-        how = "at initialisation" if state == "untrained" else f"after Table 1's proxy recipe ({p['epochs']} epochs)"
+        how = "at initialisation" if state == "untrained" else f"after training (recipe proxy: Table 1's, {recipe.epochs} epochs)"
         note = (f"PROXY: LeNet + ACDA ({args.generator} generator) {how}, on the {len(val_set)} proxy test patches; "
                 "mean over seeds. Not ImageNet, not Ad-ResNet.")
         for metric in runs[0]:
@@ -154,8 +146,8 @@ def proxy_protocol(args) -> tuple[list[Result], list[str]]:
     u, t = statistics.fmean(untrained), statistics.fmean(trained)
     findings = [
         f"Proxy only (no ImageNet here): LeNet + ACDA's α diversity is {u:.3f} untrained and {t:.3f} after "
-        f"proxy training (mean over {p['seeds']} seeds, 2 ACDA layers, {p['patch'] - 4}×{p['patch'] - 4} and "
-        f"{p['patch'] // 2 - 6}×{p['patch'] // 2 - 6} positions; Welch p = {welch(untrained, trained):.2g} for the "
+        f"proxy training (mean over {recipe.seeds} seeds, 2 ACDA layers, {recipe.patch - 4}×{recipe.patch - 4} "
+        f"and {recipe.patch // 2 - 6}×{recipe.patch // 2 - 6} positions; Welch p = {welch(untrained, trained):.2g} for the "
         "difference). These are not comparable with the paper's 0.68 (a different model, data and resolution).",
     ]
     return results, findings
@@ -197,17 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
     with base.threads(args.threads):
+        recipes = {}
         if args.checkpoint:
             results, findings = paper_protocol(args)
             name = "a5_imagenet"
         else:
-            results, findings = proxy_protocol(args)
+            recipes = {"proxy": proxy_recipe(args.quick, args.generator)}
+            results, findings = proxy_protocol(args, recipes["proxy"])
             results += needs_imagenet()
             name = "a5_quick" if args.quick else "a5"
         findings.append(DEFINITION)
         title = "Appendix A.5: intra-image cosine distance of α" + (" — quick config" if args.quick else "")
         device = "cuda" if args.checkpoint and base.resolve_device(args.device).type == "cuda" else "cpu"
-        base.publish("a5", results, args, name=name, title=title, findings=findings, device=device)
+        base.publish("a5", results, args, name=name, title=title, findings=findings, device=device,
+                     recipes=recipes)
     return 0
 
 

@@ -8,7 +8,7 @@ A reproducer is its data plus a few calls::
         results, findings = build_results(...)
     base.publish("table6", results, args, title=..., findings=findings)   # write, then print the Markdown
 
-Shared options (``OPTIONS``: device, threads, seeds, jobs, quick, data_root) are added only where the
+Shared options (``OPTIONS``: device, threads, seeds, jobs, quick, data_root, runs) are added only where the
 reproducer names them, with per-reproducer argparse overrides; ``--out`` and ``--allow-dirty`` are on
 every reproducer that writes a report. Each option: docs/reproductions.md, section "reproduce.base".
 """
@@ -46,6 +46,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
                      "on it"},
     "quick": {"action": "store_true", "help": "the small configuration CI checks"},
     "data_root": {"default": None, "help": "root folder of the dataset"},
+    "runs": {"default": None, "help": "checkpoints of the --data-root training, resumable (default: checkpoints/<table>)"},
 }
 
 
@@ -89,6 +90,8 @@ def parser(doc: str | None, prog: str, options: Iterable[str] | Mapping[str, Map
     for name in OPTIONS:  # a fixed order, whatever the reproducer's
         if name in overrides:
             p.add_argument("--" + name.replace("_", "-"), **{**OPTIONS[name], **overrides[name]})
+    if "runs" in overrides and "default" not in overrides["runs"]:
+        p.set_defaults(runs=f"checkpoints/{prog}")
     if report:
         p.add_argument("--out", default="results", help="output directory (default: results/)")
         p.add_argument("--allow-dirty", action="store_true",
@@ -185,12 +188,13 @@ def preset(presets: Mapping[str, Mapping[str, Any]], quick: bool, **overrides) -
 # ---------------------------------------------------------------- publishing
 
 def publish(table: str, results: Iterable[Result], args: argparse.Namespace, *, name: str | None = None,
-            title: str | None = None, device: str = "cpu", findings: Sequence[str] = ()):
-    """``write_report`` into ``args.out`` (``args.allow_dirty``), then print the Markdown it wrote.
-    Returns the table as read back from the CSV."""
+            title: str | None = None, device: str = "cpu", findings: Sequence[str] = (),
+            recipes: Mapping[str, Any] | None = None):
+    """``write_report`` into ``args.out`` (``args.allow_dirty``), with the ``recipes`` (label → recipe) that
+    produced it, then print the Markdown it wrote. Returns the table as read back from the CSV."""
     name = name or table
     df = write_report(table, results, out_dir=args.out, name=name, title=title, device=device, findings=findings,
-                      allow_dirty=args.allow_dirty)
+                      recipes=recipes, allow_dirty=args.allow_dirty)
     print(Path(args.out, f"{name}.md").read_text(encoding="utf-8"))
     return df
 

@@ -21,7 +21,6 @@ import argparse
 import math
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,18 +29,19 @@ import torch
 from acda.data.toy import PATTERN_SIZES
 from acda.generator import GENERATORS
 
-from . import base, crowdproxy, scalemaps
+from . import base, scalemaps
+from .recipes.crowd import GENERATOR, CrowdProxy
+from .recipes.toymap import KERNEL, ToyMap
 from .report import Result, load_published
 from .stats import mean_std, welch
 from .toymap.experiment import SeedRun
 from .toymap.plots import plot_scales
-from .toymap.recipe import KERNEL, QUICK, Config
 
 __all__ = ["FULL", "QUICK7", "build_results", "findings", "crowd_results", "crowd_findings", "image_results",
            "main"]
 
-FULL = Config(plain_sgd=False)
-QUICK7 = replace(QUICK, seeds=(0, 1, 2, 3, 4))
+FULL = ToyMap.full().with_(plain_sgd=False)
+QUICK7 = ToyMap.quick().with_(seeds=(0, 1, 2, 3, 4))
 SETTING = "all seeds"
 LARGE, SMALL = max(PATTERN_SIZES), min(PATTERN_SIZES)
 SCALES = tuple(range(3, KERNEL + 1, 2))  # the bases' scales 3×3 … 7×7 (ACDAConv2d's default S = k // 2)
@@ -159,7 +159,7 @@ def _layer_list(names: list[str]) -> str:
     return ", ".join(names)
 
 
-def crowd_results(runs: list[dict], cfg: dict) -> list[Result]:
+def crowd_results(runs: list[dict], cfg: CrowdProxy) -> list[Result]:
     """The crowd-proxy rows (``Ad-ResNet-s / crowd proxy``), one sample per seed: the two claim rows (status
     ``proxy``), the share of each scale per third, the smaller layers' difference, the face-size
     correlations and the test MAE."""
@@ -168,8 +168,8 @@ def crowd_results(runs: list[dict], cfg: dict) -> list[Result]:
     s_top = _top_scales(first)
     big, small = _k(s_top - 1), _k(0)
     top_names = first["top_layers"]
-    where = (f"in Ad-ResNet-s's {big.replace('x', '×')} ACDA layers ({_layer_list(top_names)}), averaged over the {cfg['test']} "
-             f"whole {cfg['size']}×{cfg['size']} test images and those layers")
+    where = (f"in Ad-ResNet-s's {big.replace('x', '×')} ACDA layers ({_layer_list(top_names)}), averaged over the {cfg.test} "
+             f"whole {cfg.size}×{cfg.size} test images and those layers")
     results = []
     for metric, idx, desc in (
         (f"{big}-scale share: bottom minus top third", 0,
@@ -200,7 +200,7 @@ def crowd_results(runs: list[dict], cfg: dict) -> list[Result]:
                  f"({_layer_list(names)}; {scales} scales, so the smaller scale's share moves by the opposite "
                  f"amount), averaged over the test images and those layers. {PROXY_NOTE}",
             samples=[float(_thirds(r, names)[-1, 2] - _thirds(r, names)[-1, 0]) for r in runs]))
-    face_note = (f"over all annotated faces of the {cfg['test']} test images: the face's side (px) against the "
+    face_note = (f"over all annotated faces of the {cfg.test} test images: the face's side (px) against the "
                  f"{big.replace('x', '×')} bases' share at the share-map pixel holding its centre, averaged over the "
                  f"{big.replace('x', '×')} layers")
     results.append(Result(CROWD_ROW, CROWD_SETTING, f"Pearson r: face side vs {big}-scale share at its centre", None,
@@ -212,8 +212,8 @@ def crowd_results(runs: list[dict], cfg: dict) -> list[Result]:
                                           f"per-face size jitter is what is left). {PROXY_NOTE}",
                           samples=[_face_r(r, True) for r in runs]))
     results.append(Result(CROWD_ROW, CROWD_SETTING, "test MAE", None, "trained", unit="faces",
-                          note=f"mean absolute count error on the proxy's test split after training ({cfg['count'][0]}"
-                               f"–{cfg['count'][1]} faces per image), as Table 3's proxy row. {PROXY_NOTE}",
+                          note=f"mean absolute count error on the proxy's test split after training ({cfg.count[0]}"
+                               f"–{cfg.count[1]} faces per image), as Table 3's proxy row. {PROXY_NOTE}",
                           samples=[float(r["metrics"]["val_mae"]) for r in runs]))
     return results
 
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     image.add_argument("--image", default=None, help="image file (any format torchvision.io.decode_image reads)")
     image.add_argument("--model", default=scalemaps.SLUG, help="registered crowd model (default %(default)s)")
     image.add_argument("--width-mult", type=float, default=1.0, help="its width multiplier (default %(default)s)")
-    image.add_argument("--generator", choices=GENERATORS, default=crowdproxy.GENERATOR,
+    image.add_argument("--generator", choices=GENERATORS, default=GENERATOR,
                        help="its atom generator (default %(default)s, as Table 3 trains)")
     image.add_argument("--layer", default=None,
                        help="multi-scale ACDA layer drawn in the PNG (default: the last with the most scales)")
@@ -387,8 +387,8 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     if args.steps is not None:
         overrides["max_steps"] = args.steps
     try:
-        cfg = replace(QUICK7 if args.quick else FULL, **overrides)
-        pcfg = crowdproxy.proxy_config(args.quick, **(proxy_overrides or {}))
+        cfg = (QUICK7 if args.quick else FULL).with_(**overrides)
+        pcfg = CrowdProxy.of(args.quick).with_(**{"seeds": len(cfg.seeds), **(proxy_overrides or {})})
     except ValueError as e:
         parser.error(str(e))
     name = args.name or ("figure7_quick" if args.quick else "figure7")
@@ -398,11 +398,12 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     done = base.run_jobs(scalemaps.run_task, tasks, args.jobs, desc="runs", in_process=device != "cpu")
     crowd, runs = done[:len(cfg.seeds)], done[len(cfg.seeds):]
     base.publish("figure7", build_results(runs) + crowd_results(crowd, pcfg), args, name=name, device=device,
+                 recipes={"toy map": cfg, "crowd proxy": pcfg},
                  findings=findings(runs) + crowd_findings(crowd),
                  title=f"Figure 7 (proxy): basis-scale shares of ACDA's coefficients on Figure 6's toy map "
                        f"({len(cfg.seeds)} seeds, {cfg.size}×{cfg.size} map, cap {cfg.max_steps} steps) and in "
-                       f"Ad-ResNet-s trained on the crowd proxy ({len(crowd)} seeds, {pcfg['size']}×{pcfg['size']} "
-                       f"images, {pcfg['train']}/{pcfg['test']} train/test, {pcfg['epochs']} epochs); one CPU "
+                       f"Ad-ResNet-s trained on the crowd proxy ({len(crowd)} seeds, {pcfg.size}×{pcfg.size} "
+                       f"images, {pcfg.train}/{pcfg.test} train/test, {pcfg.epochs} epochs); one CPU "
                        "thread per run")
     plot_scales(runs[0], Path(args.out, f"{name}.png"))
     example = crowd[0]["example"]

@@ -10,7 +10,8 @@ One rule per kind of number (``Result.kind``):
 
 Findings (the JSON) are compared when every row is exact, or when no row is a timing and the
 fingerprints are equal. ``compare_files`` also fails when the run ids of the new or of the committed
-report's files differ or are missing (``run_id_problems``).
+report's files differ or are missing (``run_id_problems``), and when a recipe's fingerprint differs from
+the committed one (``recipe_problems``: a quiet recipe change).
 
 The rule in detail: docs/regression.md, section "reproduce.regression".
 """
@@ -27,7 +28,8 @@ import pandas as pd
 from .report import PROVENANCE, SET_BY_REPRODUCER
 from .stats import FALSE_ALARM, detectable_change, welch
 
-__all__ = ["FALSE_ALARM", "welch", "detectable_change", "regress", "compare_files", "run_id_problems"]
+__all__ = ["FALSE_ALARM", "welch", "detectable_change", "regress", "compare_files", "run_id_problems",
+           "recipe_problems"]
 
 
 def _read(table: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -137,6 +139,21 @@ def run_id_problems(directory: str | Path, name: str) -> list[str]:
     return problems
 
 
+def recipe_problems(new: dict, committed: dict) -> list[str]:
+    """A recipe added, removed or changed (its fingerprint) against the committed report: its numbers are then
+    not comparable and the report must be regenerated."""
+    problems = [f"recipe {label!r} {'is new' if label not in committed else 'is not in this run'}"
+                for label in sorted(set(new) ^ set(committed))]
+    for label in sorted(set(new) & set(committed)):
+        a, b = new[label], committed[label]
+        if a["fingerprint"] != b["fingerprint"]:
+            changed = sorted(k for k in a["fields"].keys() | b["fields"].keys()
+                             if a["fields"].get(k) != b["fields"].get(k))
+            problems.append(f"recipe {label!r} changed (fingerprint {a['fingerprint']} != committed "
+                            f"{b['fingerprint']}; fields {', '.join(changed) or 'none'}): regenerate the report")
+    return problems
+
+
 def compare_files(new_dir: str | Path, committed_dir: str | Path, name: str) -> list[str]:
     """``regress`` on ``<name>.csv`` plus the findings rule on ``<name>.json`` (module docstring), after
     ``run_id_problems`` of both reports."""
@@ -148,6 +165,7 @@ def compare_files(new_dir: str | Path, committed_dir: str | Path, name: str) -> 
     old_meta = json.loads((committed_dir / f"{name}.json").read_text(encoding="utf-8"))
     if new_meta["title"] != old_meta["title"]:
         problems.append(f"title {new_meta['title']!r} != committed {old_meta['title']!r}")
+    problems += recipe_problems(new_meta.get("recipes", {}), old_meta.get("recipes", {}))
     kinds = set(old_df["kind"])
     if kinds == {"exact"} or ("timing" not in kinds and _same_machine(new_df, old_df)):
         for i, (a, b) in enumerate(zip(new_meta["findings"], old_meta["findings"], strict=False)):

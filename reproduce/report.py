@@ -19,9 +19,10 @@ import hashlib
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -42,6 +43,7 @@ __all__ = [
     "render",
     "status_for",
     "run_id",
+    "recipe_record",
 ]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
@@ -221,9 +223,10 @@ def _significant(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def to_markdown(df: pd.DataFrame, title: str, findings: Sequence[str] = ()) -> str:
-    """The report's Markdown: a pure function of the CSV (as ``read_results`` returns it), the title
-    and the findings."""
+def to_markdown(df: pd.DataFrame, title: str, findings: Sequence[str] = (),
+                recipes: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The report's Markdown: a pure function of the CSV (as ``read_results`` returns it), the title,
+    the findings and the recipes (``recipe_record``)."""
     notes: list[str] = []
     seeded = (df["kind"] == "seeded").any()
     body = []
@@ -265,6 +268,9 @@ def to_markdown(df: pd.DataFrame, title: str, findings: Sequence[str] = ()) -> s
         lines += ["## Notes", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)] + [""]
     if findings:
         lines += ["## Findings", ""] + [f"- {f}" for f in findings] + [""]
+    if recipes:
+        lines += ["## Recipes", ""] + [f"- {label} ({r['recipe']}, fingerprint {r['fingerprint']}): {r['describe']}"
+                                       for label, r in recipes.items()] + [""]
     per_seed = [r for r in df.itertuples(index=False) if r.kind == "seeded" and r.samples]
     if per_seed:
         lines += ["## Per-seed values", ""]
@@ -278,7 +284,14 @@ def render(name: str, out_dir: str | Path = "results") -> str:
     """The Markdown of ``<out_dir>/<name>``, regenerated from its CSV and JSON."""
     out = Path(out_dir)
     meta = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
-    return to_markdown(read_results(out / f"{name}.csv"), meta["title"], meta["findings"])
+    return to_markdown(read_results(out / f"{name}.csv"), meta["title"], meta["findings"], meta.get("recipes"))
+
+
+def recipe_record(recipe: Any) -> dict[str, Any]:
+    """What a report records of a recipe (``reproduce.recipes``): its family, fingerprint, description and
+    fields."""
+    return {"recipe": type(recipe).__name__, "fingerprint": recipe.fingerprint(), "describe": recipe.describe(),
+            "fields": recipe.fields()}
 
 
 def write_report(
@@ -290,10 +303,12 @@ def write_report(
     title: str | None = None,
     device: str = "cpu",
     findings: Sequence[str] = (),
+    recipes: Mapping[str, Any] | None = None,
     allow_dirty: bool = False,
 ) -> pd.DataFrame:
     """Write ``<out_dir>/<name>.csv``, ``.json`` and ``.md`` (``name`` defaults to ``table``), each atomically,
-    all three with one run id (``run_id``; docs/regression.md, section "reproduce.report").
+    all three with one run id (``run_id``; docs/regression.md, section "reproduce.report"). ``recipes``
+    (label → recipe) are recorded in the JSON and the Markdown (``recipe_record``).
 
     Refuses to write the repository's ``results/`` from a dirty tree unless ``allow_dirty``
     (``reproduce.provenance.check_clean``). Returns the table as read back from the CSV.
@@ -303,6 +318,8 @@ def write_report(
     df = build_table(table, results, provenance)
     name = name or table
     meta = {"title": title or name, "findings": list(findings)}
+    if recipes:
+        meta["recipes"] = {label: recipe_record(r) for label, r in recipes.items()}
     df["run_id"] = run_id(_csv(df), _json(meta))
     atomic_write(out / f"{name}.csv", _csv(df))
     atomic_write(out / f"{name}.json", _json({**meta, "run_id": df["run_id"].iloc[0] if len(df) else ""}))

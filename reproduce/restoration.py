@@ -1,16 +1,10 @@
-"""The restoration recipe shared by Tables 4, 5 and B (paper §4.3, A.6): the models as trained, the
-metrics (``Restoration`` task spaces), training on the real datasets, and the real-image proxies.
-Not a reproducer itself: ``reproduce.table4``, ``reproduce.table5`` and ``reproduce.tableB`` report on it.
+"""The rows Tables 4, 5 and B share (paper §4.3, A.6): proxy rows and findings, rows trained on the real
+datasets, reference and counted rows, and their command line. Not a reproducer itself: ``reproduce.table4``,
+``reproduce.table5`` and ``reproduce.tableB`` report with it; their recipes are ``reproduce.recipes.restoration``.
 
-- Models (``acda.models.restoration``): the §4.3 trunk with ACDA, with standard convolutions, and the
-  KPN peer; each maps the degraded image at the clean image's size to the clean image.
-- Metrics: super-resolution on BT.601 Y with ``scale`` pixels shaved, denoising on 8-bit sRGB; loss:
-  pixel-wise MSE.
-- Real data: ``train_real`` (``acda.train.fit``, resumable under ``--runs``; the last epoch's model is
-  evaluated, no selection on the test set).
-- Proxies (``PROXY``; ``acda.data.restoration_proxy``): scikit-image photographs with synthetic
-  spatially varying degradations, reduced widths, several seeds; status "proxy", never compared with
-  the paper.
+- Metrics: super-resolution on BT.601 Y with ``scale`` pixels shaved, denoising on 8-bit sRGB.
+- Real data: ``train_real`` (resumable under ``--runs``; the last epoch's model is evaluated, no selection on
+  the test set). Proxies: status "proxy", never compared with the paper.
 
 In detail: docs/reproductions.md, section "reproduce.restoration".
 """
@@ -23,23 +17,21 @@ import sys
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from acda.data import DatasetLayoutError
 from acda.data.restoration import REALSR_LAYOUT
-from acda.data.restoration_proxy import restoration_proxy
 from acda.models import get_model
 from acda.profile import count_flops, count_parameters
-from acda.train import Restoration, TrainConfig, fit
+from acda.train import Restoration
 
-from . import base
+from . import base, runners
+from .recipes.restoration import RestorationProxy, RestorationReal
 from .report import Result
 from .stats import mean_std, seed_comparison
 
-__all__ = ["PROXY", "METRICS", "MODEL_NOTE", "task_for", "build", "proxy_config", "proxy_datasets",
-           "proxy_train_one", "proxy_recipe", "proxy_results", "input_scores", "reference_rows", "comparisons",
-           "preview", "command_line", "run", "realsr_layout_note", "needs_data_rows",
-           "train_real", "real_recipe", "trained_rows", "real_rows", "count_rows", "matched_budgets", "budget_text"]
+__all__ = ["METRICS", "MODEL_NOTE", "proxy_results", "recipe_label", "input_scores", "reference_rows", "comparisons",
+           "preview", "command_line", "run", "realsr_layout_note", "needs_data_rows", "train_real", "real_recipe",
+           "trained_rows", "real_rows", "count_rows"]
 
 METRICS = {"PSNR": ("val_psnr", "dB"), "SSIM": ("val_ssim", "")}
 MODEL_NOTE = {
@@ -49,108 +41,6 @@ MODEL_NOTE = {
                        "applied to the input image (one kernel for the three channels); [25]'s own network is "
                        "not ours",
 }
-
-# full: the default proxies (minutes on 2 cores); quick: CI's (seconds). Sizes are multiples of 2, 3 and 4.
-PROXY = {
-    "full": {"crop": 48, "train": 384, "test": 24, "test_size": 96, "epochs": 8, "seeds": 5, "channels": 64,
-             "width": 16, "batch_size": 16, "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine",
-             "warmup_epochs": 1.0, "grad_clip": 1.0},
-    "quick": {"crop": 24, "train": 128, "test": 8, "test_size": 36, "epochs": 4, "seeds": 5, "channels": 64,
-              "width": 8, "batch_size": 8, "lr": 4e-3, "weight_decay": 0.0, "schedule": "cosine",
-              "warmup_epochs": 1.0, "grad_clip": 1.0},
-}
-
-
-def task_for(task: str, scale: int = 1) -> Restoration:
-    """The trainer task of ``task`` ("sr" or "denoise"): MSE loss; SR scored on Y with ``scale`` shaved,
-    denoising on 8-bit sRGB."""
-    if task == "sr":
-        return Restoration(criterion="mse", space="y", shave=scale)
-    if task == "denoise":
-        return Restoration(criterion="mse", space="rgb8")
-    raise ValueError(f"task must be 'sr' or 'denoise', got {task!r}")
-
-
-def proxy_config(quick: bool, **overrides) -> dict:
-    """A copy of ``PROXY["quick"]`` or ``PROXY["full"]`` with ``overrides``."""
-    return base.preset(PROXY, quick, **overrides)
-
-
-_DATA: dict[str, tuple] = {}  # proxy datasets of this process, by configuration
-
-
-def proxy_datasets(task: str, scale: int, cfg: dict):
-    """(train, test) proxy datasets of ``task`` at ``scale`` (1 for denoising), cached per process."""
-    key = repr((task, scale, cfg["crop"], cfg["train"], cfg["test"], cfg["test_size"]))
-    if key not in _DATA:
-        kwargs = {"scale": scale} if task == "sr" else {}
-        _DATA[key] = (restoration_proxy(task, "train", cfg["train"], cfg["crop"], seed=0, **kwargs),
-                      restoration_proxy(task, "test", cfg["test"], cfg["test_size"], seed=0, **kwargs))
-    return _DATA[key]
-
-
-def build(slug: str, cfg: dict, **kwargs) -> nn.Module:
-    """The registered restoration model ``slug`` at the widths of ``cfg`` (``channels``, ``width``; ``kwargs``
-    may set another ``width``)."""
-    return get_model(slug, **{"channels": cfg["channels"], "width": cfg["width"], **kwargs})
-
-
-def _count(slug: str, cfg: dict, **kwargs) -> int:
-    with torch.device("meta"):  # no memory, no initialisation: counting only
-        return count_parameters(build(slug, cfg, **kwargs))
-
-
-def matched_budgets(models: dict[str, tuple[str, dict]], cfg: dict) -> dict[str, tuple[str, dict]]:
-    """``models`` with the bottleneck width W of every non-ACDA model set so that its parameter count is the
-    nearest to the ACDA model's at ``cfg``'s width (Baseline vs ACDA at matched parameter budgets): at
-    reduced widths ACDA's atom generators (64 hidden channels, A.3) outweigh the k×k convolutions they
-    replace, so the same W would give the baseline far fewer parameters."""
-    target = _count("restoration_acda", cfg)
-    out = {}
-    for row, (slug, kwargs) in models.items():
-        if slug != "restoration_acda" and "width" not in kwargs:
-            width = min(range(1, 8 * cfg["width"] + 1), key=lambda w, s=slug, k=kwargs: (
-                abs(_count(s, cfg, width=w, **k) - target), w))
-            kwargs = {**kwargs, "width": width}
-        out[row] = (slug, kwargs)
-    return out
-
-
-def budget_text(models: dict[str, tuple[str, dict]], cfg: dict) -> str:
-    """"row W = …: n parameters" for each model, as trained."""
-    return ", ".join(f"{row} (W = {kwargs.get('width', cfg['width'])}) {_count(slug, cfg, **kwargs):,}"
-                     for row, (slug, kwargs) in models.items())
-
-
-def _proxy_train_config(cfg: dict, seed: int, device: str) -> TrainConfig:
-    return TrainConfig(epochs=cfg["epochs"], optimizer="adam", lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                       schedule=cfg["schedule"], warmup_epochs=cfg["warmup_epochs"], grad_clip=cfg["grad_clip"],
-                       batch_size=cfg["batch_size"], drop_last=True, eval_batch_size=8, seed=seed, device=device,
-                       progress=False)
-
-
-def proxy_train_one(task: str, scale: int, slug: str, kwargs: dict, seed: int, cfg: dict, device: str = "cpu",
-                    return_state: bool = False):
-    """Train ``slug(**kwargs)`` on the ``task`` proxy with ``seed``; the last epoch's metrics (and, with
-    ``return_state``, the model's state dict on the CPU). One CPU thread, so the numbers do not depend on
-    the number of jobs."""
-    train_set, test_set = proxy_datasets(task, scale, cfg)
-    with base.threads(1):
-        torch.manual_seed(seed)
-        model = build(slug, cfg, **kwargs)
-        metrics = fit(model, train_set, test_set, _proxy_train_config(cfg, seed, device), task=task_for(task, scale))
-    if not return_state:
-        return metrics
-    return metrics, {k: v.detach().cpu() for k, v in model.state_dict().items()}
-
-
-def proxy_recipe(cfg: dict) -> str:
-    return (f"Adam lr {cfg['lr']:g} ({cfg['schedule']} after {cfg['warmup_epochs']:g} warmup epoch(s), gradient norm "
-            f"clipped at {cfg['grad_clip']:g}), weight decay {cfg['weight_decay']:g}, batches of {cfg['batch_size']} "
-            f"{cfg['crop']}×{cfg['crop']} patches + flips/transposes, {cfg['epochs']} epochs over {cfg['train']} "
-            f"patches, pixel-wise MSE, C = {cfg['channels']} body channels, from scratch; last epoch's model on {cfg['test']} held-out {cfg['test_size']}×{cfg['test_size']} test "
-            "patches")
-
 
 def input_scores(task: Restoration, dataset) -> dict[str, list[float]]:
     """Per-image PSNR/SSIM of the degraded inputs themselves (bicubic / noisy reference), scored as the
@@ -170,40 +60,33 @@ def reference_rows(row: str, setting: str, scores: dict[str, list[float]], note:
     return out
 
 
-def proxy_results(task: str, scale: int, models: dict[str, tuple[str, dict]], cfg: dict, setting: str,
-                  reference: str, jobs: int = 1, device: str = "cpu", keep_state: tuple[str, ...] = (),
+def proxy_results(recipe: RestorationProxy, models: dict[str, tuple[str, dict]], setting: str, reference: str,
+                  jobs: int = 1, device: str = "cpu", keep_state: tuple[str, ...] = (),
                   log=print) -> tuple[list[Result], dict[str, dict[str, list[float]]], dict, object]:
-    """Seeded proxy rows of ``models`` (row → (registered model, kwargs)) and the degraded-input reference
-    row named ``reference``; also the per-row samples {row: {metric: [per seed]}}, the seed-0 state dicts of
-    the rows in ``keep_state``, and the test set."""
-    train_set, test_set = proxy_datasets(task, scale, cfg)
-    widths = {row: kwargs.get("width", cfg["width"]) for row, (_, kwargs) in models.items()}
-    counts = {row: _count(slug, cfg, **kwargs) for row, (slug, kwargs) in models.items()}
-    jobs_list = [(task, scale, slug, kwargs, seed, cfg, device, seed == 0 and row in keep_state)
-                 for row, (slug, kwargs) in models.items() for seed in range(cfg["seeds"])]
-    done = base.run_jobs(proxy_train_one, jobs_list, jobs if device == "cpu" else 1, desc=f"proxy {setting}")
-    runs: dict[str, dict[str, list[float]]] = {row: {m: [] for m in METRICS} for row in models}
-    states = {}
-    rows_of = [row for row in models for _ in range(cfg["seeds"])]
-    for row, job, out in zip(rows_of, jobs_list, done, strict=True):
-        metrics, state = out if job[-1] else (out, None)
-        if state is not None:
-            states[row] = state
-        for metric, (key, _) in METRICS.items():
-            runs[row][metric].append(metrics[key])
-        log(f"{setting} {row} seed {job[4]}: PSNR {metrics['val_psnr']:.2f}, SSIM {metrics['val_ssim']:.4f}")
-    recipe = proxy_recipe(cfg)
+    """Seeded proxy rows of ``models`` (row → (registered model, kwargs)) trained with ``recipe``, and the
+    degraded-input reference row named ``reference``; also the per-row samples {row: {metric: [per seed]}},
+    the seed-0 state dicts of the rows in ``keep_state``, and the test set."""
+    _, test_set = recipe.datasets()
+    trained, states = runners.seed_runs(recipe, models, jobs=jobs, device=device, keep_state=keep_state,
+                                        desc=f"proxy {setting}", log=log)
+    runs = {row: {m: [x[key] for x in trained[row]] for m, (key, _) in METRICS.items()} for row in models}
     results = []
-    for row, (slug, _) in models.items():
+    for row, (slug, kwargs) in models.items():
         for metric, (_, unit) in METRICS.items():
             results.append(Result(row, setting, metric, None, "trained", status="proxy", unit=unit,
                                   samples=runs[row][metric],
                                   note=f"PROXY, not the paper's data, never compared with the paper: "
-                                       f"{MODEL_NOTE[slug]}, bottleneck width W = {widths[row]}, "
-                                       f"{counts[row]:,} parameters; {recipe}; mean over seeds"))
-    results += reference_rows(reference, setting, input_scores(task_for(task, scale), test_set),
+                                       f"{MODEL_NOTE[slug]}, bottleneck width W = {kwargs.get('width', recipe.width)}, "
+                                       f"{recipe.parameters(slug, **kwargs):,} parameters; recipe "
+                                       f"{recipe_label(recipe)} (Recipes); last epoch's model, mean over seeds"))
+    results += reference_rows(reference, setting, input_scores(recipe.task(), test_set),
                               "PROXY reference: the degraded input itself, scored as the models are", status="proxy")
     return results, runs, states, test_set
+
+
+def recipe_label(recipe: RestorationProxy) -> str:
+    """The label of a proxy recipe in a report's Recipes section."""
+    return f"proxy ×{recipe.scale}" if recipe.problem == "sr" else "proxy"
 
 
 def comparisons(runs: dict[str, dict[str, list[float]]], reference: str, others: tuple[str, ...], what: str,
@@ -223,13 +106,14 @@ def comparisons(runs: dict[str, dict[str, list[float]]], reference: str, others:
     return out
 
 
-def preview(test_set, models: dict[str, tuple[str, dict]], states: dict[str, dict], cfg: dict, path: str | Path,
+def preview(test_set, models: dict[str, tuple[str, dict]], states: dict[str, dict], recipe: RestorationProxy,
+            path: str | Path,
             title: str, indices: tuple[int, ...] = (0, 1), crop: int = 48) -> None:
     """A PNG of side-by-side crops (input, each model of ``states`` at seed 0, ground truth) of test images."""
     nets = {}
     for row, state in states.items():
         slug, kwargs = models[row]
-        net = build(slug, cfg, **kwargs)
+        net = recipe.build(slug, **kwargs)
         net.load_state_dict(state)
         nets[row] = net.eval()
     plt = base.pyplot()
@@ -268,18 +152,20 @@ def command_line(doc: str, table: str, data_root_help: str, *, crop: int, what: 
         "seeds": {"help": f"seeds per {what} trained with --data-root (default %(default)s)"},
         "quick": {"help": f"the small proxy configuration CI checks (written to {table}_quick)"},
         "data_root": {"help": data_root_help},
+        "runs": {},
     })
-    parser.add_argument("--epochs", type=int, default=1000, help="training epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=16, help="crops per batch (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=RestorationReal.epochs, help="training epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=RestorationReal.batch_size,
+                        help="crops per batch (default %(default)s)")
     parser.add_argument("--crop-size", type=int, default=crop, help="square training crop (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate, constant (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=RestorationReal.lr,
+                        help="Adam learning rate, constant (default %(default)s)")
     parser.add_argument("--channels", type=int, default=None,
                         help="body channels C of the trained models (default: the model's, 256)")
     parser.add_argument("--width", type=int, default=None,
                         help="bottleneck width W of the trained models (default: the model's, 64)")
     parser.add_argument("--amp", action="store_true", help="mixed precision")
     parser.add_argument("--num-workers", type=int, default=4, help="DataLoader workers (default %(default)s)")
-    parser.add_argument("--runs", default=f"checkpoints/{table}", help="checkpoints (resumable; default %(default)s)")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="no PNG of proxy crops")
     parser.set_defaults(proxy=True, plots=True)
@@ -287,9 +173,10 @@ def command_line(doc: str, table: str, data_root_help: str, *, crop: int, what: 
 
 
 def run(parser: base.Parser, argv: list[str] | None, table: str, title: str, data_rows, counted_rows, proxy_rows) -> int:
-    """Parse ``argv`` and write ``results/<table>[_quick]``: ``data_rows(args)`` → (rows, findings, device) on the
-    real data (a layout error exits 2, naming the layout), ``counted_rows()`` → (rows, findings) without data,
-    ``proxy_rows(args, name)`` → (rows, findings) unless ``--no-proxy``. Under ``torchrun`` only rank 0 writes."""
+    """Parse ``argv`` and write ``results/<table>[_quick]``: ``data_rows(args)`` → (rows, findings, device, recipes)
+    on the real data (a layout error exits 2, naming the layout), ``counted_rows()`` → (rows, findings) without
+    data, ``proxy_rows(args, name)`` → (rows, findings, recipes) unless ``--no-proxy``. Under ``torchrun`` only
+    rank 0 writes."""
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "crop_size", "channels", "width"):
         value = getattr(args, name)
@@ -300,7 +187,7 @@ def run(parser: base.Parser, argv: list[str] | None, table: str, title: str, dat
     name = f"{table}_quick" if args.quick else table
     with base.threads(args.threads):
         try:
-            results, data_findings, device = data_rows(args)
+            results, data_findings, device, recipes = data_rows(args)
         except DatasetLayoutError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -309,34 +196,27 @@ def run(parser: base.Parser, argv: list[str] | None, table: str, title: str, dat
         counted, findings = counted_rows()
         results, findings = results + counted, findings + data_findings
         if args.proxy:
-            rows, proxy_findings = proxy_rows(args, name)
-            results, findings = results + rows, findings + proxy_findings
+            rows, proxy_findings, proxy_recipes = proxy_rows(args, name)
+            results, findings, recipes = results + rows, findings + proxy_findings, {**recipes, **proxy_recipes}
     base.publish(table, results, args, name=name, title=title + (" — quick config" if args.quick else ""),
-                 device=device, findings=findings)
+                 device=device, findings=findings, recipes=recipes)
     return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1
 
 
-def _widths(args: argparse.Namespace) -> dict:
-    return {k: getattr(args, k) for k in ("channels", "width") if getattr(args, k) is not None}
+def real_recipe(args: argparse.Namespace, problem: str, scale: int = 1) -> RestorationReal:
+    """The ``Restoration`` recipe of the command line for ``problem`` at ``scale``."""
+    return RestorationReal.full().with_(
+        problem=problem, scale=scale, epochs=args.epochs, batch_size=args.batch_size, crop_size=args.crop_size,
+        lr=args.lr, channels=args.channels, width=args.width, amp=args.amp)
 
 
-def real_recipe(args: argparse.Namespace) -> str:
-    widths = _widths(args)
-    return (f"Adam lr {args.lr:g} (constant), batches of {args.batch_size} random {args.crop_size}×{args.crop_size} "
-            f"crops + flips, {args.epochs} epochs, pixel-wise MSE"
-            + (f", {', '.join(f'{k} {v}' for k, v in widths.items())}" if widths else ", default widths (C 256, W 64)"))
-
-
-def train_real(slug: str, kwargs: dict, train_set, test_set, task: Restoration, args: argparse.Namespace, seed: int,
-               device: str, run_dir: str | Path) -> dict:
-    """Train ``slug(**kwargs)`` on a real dataset with ``acda.train.fit`` (resumable in ``run_dir``); the last
-    epoch's metrics on the whole test images."""
-    config = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, weight_decay=0.0, schedule="constant",
-                         batch_size=args.batch_size, drop_last=True, eval_batch_size=1, num_workers=args.num_workers,
-                         seed=seed, amp=args.amp, device=device, out_dir=str(run_dir), resume=True)
-    torch.manual_seed(seed)
-    model = get_model(slug, **_widths(args), **kwargs)
-    return fit(model, train_set, test_set, config, task=task)
+def train_real(slug: str, kwargs: dict, train_set, test_set, recipe: RestorationReal, args: argparse.Namespace,
+               seed: int, device: str, where: str | Path) -> dict:
+    """Train ``slug(**kwargs)`` on a real dataset with ``recipe`` (resumable in ``where``); the last epoch's
+    metrics on the whole test images."""
+    config = recipe.train_config(seed, device, num_workers=args.num_workers, progress=True)
+    return runners.train_real(lambda: recipe.build(slug, **kwargs), train_set, test_set, config, where,
+                              task=recipe.task())
 
 
 def trained_rows(row: str, setting: str, runs: list[dict], recipe: str, n_test: int, slug: str) -> list[Result]:
@@ -363,7 +243,7 @@ def needs_data_rows(row: str, setting: str, why: str, method: str = "trained") -
     return [Result(row, setting, metric, None, method, status="needs data", note=why) for metric in METRICS]
 
 
-def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, test_set, task: Restoration,
+def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, test_set, recipe: RestorationReal,
               setting: str, args: argparse.Namespace, device: str, runs_dir: str | Path,
               log=print) -> tuple[list[Result], dict[str, dict[str, list[float]]]]:
     """Rows of ``models`` on one real dataset: trained for each row in ``wanted`` (``args.seeds`` seeds,
@@ -377,11 +257,11 @@ def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, 
             continue
         runs[row] = []
         for seed in range(args.seeds):
-            metrics = train_real(slug, kwargs, train_set, test_set, task, args, seed, device,
-                                 Path(runs_dir) / tag / f"seed{seed}")
+            metrics = train_real(slug, kwargs, train_set, test_set, recipe, args, seed, device,
+                                 runners.run_dir(runs_dir, tag, seed=seed))
             log(f"{setting} {row} seed {seed}: PSNR {metrics['val_psnr']:.2f}, SSIM {metrics['val_ssim']:.4f}")
             runs[row].append(metrics)
-        results += trained_rows(row, setting, runs[row], real_recipe(args), len(test_set), slug)
+        results += trained_rows(row, setting, runs[row], "recipe real (Recipes)", len(test_set), slug)
     return results, {row: {m: [x[key] for x in v] for m, (key, _) in METRICS.items()} for row, v in runs.items()}
 
 

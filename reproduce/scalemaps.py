@@ -29,7 +29,8 @@ from acda.data.imagenet import MEAN, STD
 from acda.layers import ACDAConv2d
 
 from . import base
-from .crowdproxy import build, proxy_datasets, proxy_train_one
+from .recipes.crowd import CrowdProxy, build
+from .recipes.training import train
 
 __all__ = ["SLUG", "THIRDS", "third_masks", "multiscale_layers", "default_layer", "kernel_of", "layer_shares", "third_means",
            "face_samples", "constant_mae", "evaluate_proxy", "proxy_seed", "run_task", "strip_prefixes", "load_crowd_model",
@@ -119,16 +120,6 @@ def face_samples(maps: dict[str, tuple[torch.Tensor, int]], names: Sequence[str]
 
 # ---------------------------------------------------------------- the crowd proxy (worker calls)
 
-_SPLITS: dict[str, tuple] = {}  # proxy (train, test) splits of this process, by configuration
-
-
-def _splits(cfg: dict) -> tuple:
-    key = repr(sorted(cfg.items()))
-    if key not in _SPLITS:
-        _SPLITS[key] = proxy_datasets(cfg)
-    return _SPLITS[key]
-
-
 def constant_mae(train_set, test_set) -> float:
     """Test MAE of predicting every image's count as the train split's mean count (what a model that did not
     learn to count scores)."""
@@ -171,13 +162,13 @@ def evaluate_proxy(model: nn.Module, test_set, example: int = 0) -> dict:
     }
 
 
-def proxy_seed(seed: int, cfg: dict, device: str = "cpu") -> dict:
-    """Train ``crowd_adresnet_s`` on the crowd proxy of ``cfg`` with ``seed`` (``proxy_train_one``, one CPU
-    thread) and measure its scale shares on the proxy's test split (``evaluate_proxy``, on the CPU)."""
-    metrics, state = proxy_train_one(SLUG, seed, cfg, device, return_state=True)
-    model = build(SLUG, width_mult=cfg["width_mult"], generator=cfg["generator"])
+def proxy_seed(seed: int, recipe: CrowdProxy, device: str = "cpu") -> dict:
+    """Train ``crowd_adresnet_s`` with ``recipe`` and ``seed`` (``recipes.training.train``, one CPU thread) and
+    measure its scale shares on the proxy's test split (``evaluate_proxy``, on the CPU)."""
+    metrics, state = train(recipe, SLUG, {}, seed, device, keep_state=True)
+    model = recipe.build(SLUG)
     model.load_state_dict(state)
-    train_set, test_set = _splits(cfg)
+    train_set, test_set = recipe.datasets()
     return {"seed": seed, "metrics": dict(metrics), "constant_mae": constant_mae(train_set, test_set),
             **evaluate_proxy(model, test_set)}
 
@@ -278,7 +269,7 @@ def read_image(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
 
 def image_shares(model: nn.Module, image: torch.Tensor, device: str = "cpu") -> dict[str, tuple[torch.Tensor, int]]:
     """``layer_shares`` of every multi-scale ACDA layer for one normalised image (3, H, W), zero-padded
-    (bottom/right) to the model's stride as ``crowdproxy.WholeImage`` does; maps cropped to the image."""
+    (bottom/right) to the model's stride as ``recipes.crowd.WholeImage`` does; maps cropped to the image."""
     h, w = image.shape[-2:]
     x, _ = pad_to_multiple(image[None].to(device), model.stride)
     model = model.to(device).eval()

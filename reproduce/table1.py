@@ -1,6 +1,6 @@
 """Table 1: LeNet vs LeNet + ACDA, top-1 error on CIFAR-10 / CIFAR-100 (paper §4.1).
 
-With ``--data-root`` both models are trained with one recipe (``reproduce.recipes.CIFAR_RECIPE``:
+With ``--data-root`` both models are trained with one recipe (``reproduce.recipes.Cifar``:
 the paper prints none) by ``acda.train.fit`` and compared with the printed errors; checkpoints go to
 ``--runs/<dataset>/<model>/seed<k>/`` and an interrupted run resumes where it stopped (also under
 ``torchrun --nproc_per_node=N``). Without it, the CIFAR rows say "needs data" and name the layout.
@@ -17,59 +17,19 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import replace
-from pathlib import Path
-
-import torch
 
 from acda.data import DatasetLayoutError
 from acda.data.cifar import CIFAR_SPECS, cifar, expected_layout
 from acda.data.proxy import PROXY_IMAGES
 from acda.models import get_model
-from acda.train import TrainConfig, fit
 
-from . import base
-from .recipes import CIFAR_RECIPE, proxy_config, proxy_datasets, proxy_setting
+from . import base, runners
+from .recipes import Cifar, ClassificationProxy
 from .report import Result, load_published
 from .stats import mean_std, seed_comparison
 
 MODELS = {"LeNet": "lenet", "LeNet + ACDA": "lenet_acda"}
 SETTINGS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-
-
-def train_one(model_name: str, train_set, val_set, config: TrainConfig, num_classes: int,
-              generator: str, image_size: int = 32) -> dict:
-    torch.manual_seed(config.seed)
-    kwargs = {"num_classes": num_classes, "image_size": image_size}
-    if model_name == "lenet_acda":
-        kwargs["generator"] = generator
-    return fit(get_model(model_name, **kwargs), train_set, val_set, config)
-
-
-def proxy_train_one(name: str, seed: int, quick: bool, generator: str) -> float:
-    """Top-1 error (%) of ``name`` trained on the proxy of ``quick`` with ``seed``, on one CPU thread
-    (``base.run_jobs`` workers), so the numbers do not depend on the number of jobs."""
-    p = proxy_config(quick)
-    train_set, val_set = proxy_datasets(p)
-    config = replace(CIFAR_RECIPE, epochs=p["epochs"], batch_size=p["batch_size"], device="cpu", progress=False,
-                     seed=seed)
-    with base.threads(1):
-        return train_one(name, train_set, val_set, config, len(PROXY_IMAGES), generator, p["patch"])["val_top1_err"]
-
-
-def run_seeds(train_set, val_set, config: TrainConfig, seeds: int, num_classes: int, generator: str,
-              runs: Path | None, tag: str, log=print, image_size: int = 32) -> dict[str, list[float]]:
-    """{row: [top-1 error per seed]} for both models."""
-    errors: dict[str, list[float]] = {}
-    for row, name in MODELS.items():
-        errors[row] = []
-        for seed in range(seeds):
-            out = None if runs is None else str(runs / tag / name / f"seed{seed}")
-            cfg = replace(config, seed=seed, out_dir=out, resume=out is not None)
-            metrics = train_one(name, train_set, val_set, cfg, num_classes, generator, image_size)
-            errors[row].append(metrics["val_top1_err"])
-            log(f"{tag} {row} seed {seed}: top-1 error {metrics['val_top1_err']:.2f}%")
-    return errors
 
 
 def relative_reduction(base: float, new: float) -> float:
@@ -80,6 +40,21 @@ def relative_reduction(base: float, new: float) -> float:
 def paired_reductions(errors: dict[str, list[float]]) -> list[float]:
     """Relative reduction per seed: LeNet seed k against LeNet + ACDA seed k."""
     return [relative_reduction(a, b) for a, b in zip(errors["LeNet"], errors["LeNet + ACDA"], strict=True)]
+
+
+def cifar_errors(recipe: Cifar, train_set, val_set, dataset: str, seeds: int, device: str, args: argparse.Namespace,
+                 log=print) -> dict[str, list[float]]:
+    """{row: [top-1 error per seed]} of both models trained on CIFAR (checkpoints under ``--runs``)."""
+    num_classes, errors = CIFAR_SPECS[dataset][4], {}
+    for row, slug in MODELS.items():
+        errors[row] = []
+        for seed in range(seeds):
+            config = recipe.train_config(seed, device, num_workers=args.num_workers, progress=True)
+            metrics = runners.train_real(lambda s=slug: get_model(s, **recipe.model_kwargs(s, num_classes, 32)),
+                                         train_set, val_set, config, runners.run_dir(args.runs, dataset, slug, seed=seed))
+            errors[row].append(metrics["val_top1_err"])
+            log(f"{dataset} {row} seed {seed}: top-1 error {metrics['val_top1_err']:.2f}%")
+    return errors
 
 
 def cifar_results(errors: dict[str, list[float]], setting: str, recipe: str) -> list[Result]:
@@ -148,15 +123,16 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": {"help": "CIFAR seeds per model (default 1)"},
         "quick": {"help": "small proxy config (the one CI checks) and 5 CIFAR epochs"},
         "data_root": {"help": "folder holding cifar-10-batches-py/ and/or cifar-100-python/"},
+        "runs": {},
     })
     parser.add_argument("--dataset", choices=("cifar10", "cifar100", "both"), default="both")
-    parser.add_argument("--epochs", type=int, help=f"CIFAR epochs (default {CIFAR_RECIPE.epochs}; --quick: 5)")
+    parser.add_argument("--epochs", type=int,
+                        help=f"CIFAR epochs (default {Cifar.full().epochs}; --quick: {Cifar.quick().epochs})")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
     parser.add_argument("--proxy", dest="proxy", action="store_true", help="run the proxy (default)")
     parser.add_argument("--generator", choices=("paper", "official"), default="paper",
                         help="atom generator of LeNet + ACDA (default: the paper's, Appendix A.3)")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers for CIFAR (default 2)")
-    parser.add_argument("--runs", default="checkpoints/table1", help="CIFAR checkpoints (resumable)")
     parser.set_defaults(proxy=True)
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
@@ -170,12 +146,9 @@ def _run(args: argparse.Namespace) -> int:
 
     results: list[Result] = []
     cifar_findings: list[str] = []
+    recipes = {}
     datasets = ("cifar10", "cifar100") if args.dataset == "both" else (args.dataset,)
-    cifar_cfg = replace(CIFAR_RECIPE, device=device, num_workers=args.num_workers,
-                        epochs=args.epochs or (5 if args.quick else CIFAR_RECIPE.epochs))
-    recipe = (f"SGD lr {cifar_cfg.lr}, momentum {cifar_cfg.momentum}, wd {cifar_cfg.weight_decay}, cosine, "
-              f"warmup {cifar_cfg.warmup_epochs:g} epoch, batch {cifar_cfg.batch_size}, {cifar_cfg.epochs} "
-              f"epochs, grad-norm clip {cifar_cfg.grad_clip}, crop+flip, {args.generator} generator")
+    cifar_recipe = Cifar.of(args.quick).with_(generator=args.generator, **({"epochs": args.epochs} if args.epochs else {}))
     for dataset in ("cifar10", "cifar100"):
         setting = SETTINGS[dataset]
         if args.data_root is None or dataset not in datasets:
@@ -187,30 +160,26 @@ def _run(args: argparse.Namespace) -> int:
         except DatasetLayoutError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        num_classes = CIFAR_SPECS[dataset][4]
-        errors = run_seeds(train_set, val_set, cifar_cfg, args.seeds, num_classes, args.generator,
-                           Path(args.runs), dataset, log)
-        results += cifar_results(errors, setting, recipe)
+        errors = cifar_errors(cifar_recipe, train_set, val_set, dataset, args.seeds, device, args, log)
+        recipes["CIFAR"] = cifar_recipe
+        results += cifar_results(errors, setting, "recipe CIFAR (Recipes), crop + flip")
         cifar_findings.append(comparison_finding(errors, setting))
 
     findings = published_findings() + cifar_findings
     name = "table1_quick" if args.quick else "table1"
     if args.proxy:
-        p = proxy_config(args.quick)
-        tasks = [(model, seed, args.quick, args.generator) for model in MODELS.values() for seed in range(p["seeds"])]
-        done = base.run_jobs(proxy_train_one, tasks, args.jobs, desc="proxy runs")
-        errors = {row: done[i * p["seeds"]:(i + 1) * p["seeds"]] for i, row in enumerate(MODELS)}
-        for (model, seed, _, _), err in zip(tasks, done, strict=True):
-            log(f"proxy {model} seed {seed}: top-1 error {err:.2f}%")
-        precipe = (f"Table 1 recipe with batch {p['batch_size']}, {p['epochs']} epochs, "
-                   f"{args.generator} generator")
-        results += proxy_results(errors, proxy_setting(args.quick), precipe)
+        recipe = recipes["proxy"] = ClassificationProxy.of(args.quick).with_(generator=args.generator)
+        runs, _ = runners.seed_runs(recipe, {row: (slug, {}) for row, slug in MODELS.items()}, jobs=args.jobs,
+                                    log=log)
+        errors = {row: [m["val_top1_err"] for m in runs[row]] for row in MODELS}
+        results += proxy_results(errors, recipe.setting(), "recipe proxy (Recipes: Table 1's with a smaller batch "
+                                                            "and fewer epochs)")
         findings.append(comparison_finding(
-            errors, f"Proxy (NOT CIFAR; {p['patch']}×{p['patch']} grey patches of {len(PROXY_IMAGES)} scikit-image "
-                    "photographs, disjoint train/test blocks)")
+            errors, f"Proxy (NOT CIFAR; {recipe.patch}×{recipe.patch} grey patches of {len(PROXY_IMAGES)} "
+                    "scikit-image photographs, disjoint train/test blocks)")
             + " It shows the two models train under one recipe; it says nothing about the paper's CIFAR numbers.")
-    findings.append("The paper prints no training recipe for Table 1; ours is in the notes. LeNet + ACDA with "
-                    "the paper generator (Appendix A.3: no normalisation of α) diverged to NaN at lr 0.05 "
+    findings.append("The paper prints no training recipe for Table 1; ours is in the Recipes section. LeNet + "
+                    "ACDA with the paper generator (Appendix A.3: no normalisation of α) diverged to NaN at lr 0.05 "
                     "without gradient clipping in our trials; clipping the gradient norm to 1 is part of the "
                     "recipe for both models.")
     if not base.is_main_process():  # torchrun: only rank 0 writes the report
@@ -219,7 +188,8 @@ def _run(args: argparse.Namespace) -> int:
         findings.append("--quick: a small configuration for CI; the full proxy is "
                         "`python -m reproduce.table1` (results/table1.md).")
     title = "Table 1: LeNet vs LeNet + ACDA, top-1 error (%)" + (" — quick config" if args.quick else "")
-    base.publish("table1", results, args, name=name, title=title, device=device, findings=findings)
+    base.publish("table1", results, args, name=name, title=title, device=device, findings=findings,
+                 recipes=recipes)
     return 0 if not any(math.isnan(r.value) for r in results if r.value is not None) else 1
 
 

@@ -36,23 +36,11 @@ from acda.data.crowd import (
 from acda.data.crowd_proxy import crowd_proxy_preview
 from acda.models.crowd import CrowdCounter
 from acda.profile import count_parameters
-from acda.train import DensityCounting, TrainConfig, fit, load_checkpoint
+from acda.train import load_checkpoint
 
-from . import base
-from .crowdproxy import (
-    ACDA_MODELS,
-    DENSITY_SCALE,
-    GENERATOR,
-    PROXY_MODELS,
-    WholeImage,
-    build,
-    proxy_config,
-    proxy_datasets,
-    proxy_recipe,
-    proxy_setting,
-    proxy_train_one,
-)
+from . import base, runners
 from .parameter_studies import table3_parameter_study
+from .recipes.crowd import ACDA_MODELS, PROXY_MODELS, Crowd, CrowdProxy, build
 from .report import Result, load_published
 from .stats import mean_std, seed_comparison
 
@@ -196,36 +184,37 @@ def load_backbone(model: CrowdCounter, path: str | Path) -> int:
     return len(own)
 
 
-def recipe_text(args: argparse.Namespace, slug: str) -> str:
-    crop = args.crop_size
-    init = (f"backbone loaded from {args.pretrained[slug]}" if slug in args.pretrained else
+def real_recipe(args: argparse.Namespace) -> Crowd:
+    """The ``Crowd`` recipe of the command line."""
+    return Crowd.full().with_(epochs=args.epochs, batch_size=args.batch_size, crop_size=args.crop_size, lr=args.lr,
+                              weight_decay=args.weight_decay, width_mult=args.width_mult,
+                              density_scale=args.density_scale, generator=args.generator, amp=args.amp)
+
+
+def init_text(args: argparse.Namespace, slug: str) -> str:
+    return (f"backbone loaded from {args.pretrained[slug]}" if slug in args.pretrained else
             "backbone from scratch (the paper starts from ImageNet-trained networks)")
-    return (f"Adam lr {args.lr:g} (constant), L2 weight decay {args.weight_decay:g} (not on biases/norms), "
-            f"batches of {args.batch_size} random {crop}×{crop} crops + flips (an incomplete last batch dropped), "
-            f"{args.epochs} epochs, pixel-wise MSE on {args.density_scale:g} × the σ = 4 px density maps, "
-            f"width × {args.width_mult:g}"
-            + (f", {args.generator} generator" if slug in ACDA_MODELS else "") + f", {init}")
 
 
-def run_dir(args: argparse.Namespace, dataset: str, slug: str, seed: int) -> str:
+def run_tag(args: argparse.Namespace, slug: str) -> str:
     tag = slug + (f"_w{args.width_mult:g}" if args.width_mult != 1 else "")
-    tag += f"_{args.generator}" if slug in ACDA_MODELS and args.generator != GENERATOR else ""
-    tag += "_pretrained" if slug in args.pretrained else ""
-    return str(Path(args.runs) / dataset / tag / f"seed{seed}")
+    tag += f"_{args.generator}" if slug in ACDA_MODELS and args.generator != Crowd.generator else ""
+    return tag + ("_pretrained" if slug in args.pretrained else "")
 
 
 def train_one(args: argparse.Namespace, slug: str, train_set: CrowdDataset, test_set: CrowdDataset, seed: int,
               device: str, dataset: str, log=print) -> dict:
-    config = TrainConfig(epochs=args.epochs, optimizer="adam", lr=args.lr, weight_decay=args.weight_decay,
-                         schedule="constant", batch_size=args.batch_size, drop_last=True, eval_batch_size=1,
-                         num_workers=args.num_workers, seed=seed, amp=args.amp, device=device,
-                         out_dir=run_dir(args, dataset, slug, seed), resume=True)
-    torch.manual_seed(seed)
-    model = build(slug, width_mult=args.width_mult, generator=args.generator)
-    if slug in args.pretrained:
-        load_backbone(model, args.pretrained[slug])
-    metrics = fit(WholeImage(model), train_set, test_set, config,
-                  task=DensityCounting(density_scale=args.density_scale))
+    recipe = real_recipe(args)
+
+    def model() -> torch.nn.Module:
+        net = recipe.build(slug)
+        if slug in args.pretrained:
+            load_backbone(net, args.pretrained[slug])
+        return recipe.trainable(net)
+
+    config = recipe.train_config(seed, device, num_workers=args.num_workers, progress=True)
+    metrics = runners.train_real(model, train_set, test_set, config,
+                                 runners.run_dir(args.runs, dataset, run_tag(args, slug), seed=seed), task=recipe.task())
     log(f"{dataset} {slug} seed {seed}: MAE {metrics['val_mae']:.2f}, MSE {metrics['val_rmse']:.2f}")
     return metrics
 
@@ -317,8 +306,8 @@ def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[
                 continue
             runs[slug] = [train_one(args, slug, train_set, test_set, seed, device, ds.key, log)
                           for seed in range(args.seeds)]
-            results += trained_results(ds.setting, slug, runs[slug], recipe_text(args, slug), len(test_set),
-                                       args.width_mult)
+            results += trained_results(ds.setting, slug, runs[slug], f"recipe real (Recipes), {init_text(args, slug)}",
+                                       len(test_set), args.width_mult)
         finding = comparison_finding(ds.setting, runs, args.width_mult)
         if finding:
             findings.append(finding)
@@ -356,18 +345,14 @@ def proxy_finding(metric: str, runs: dict[str, list[float]], what: str) -> str:
                                          metric, higher_is_better=False)
 
 
-def proxy_rows(cfg: dict, quick: bool, device: str = "cpu", jobs: int = 1,
+def proxy_rows(recipe: CrowdProxy, device: str = "cpu", jobs: int = 1,
                log=print) -> tuple[list[Result], list[str], list]:
     """Seeded proxy rows of both models, the reference row, the findings, and the test set."""
-    train_set, test_set = proxy_datasets(cfg)
-    setting, recipe = proxy_setting(cfg, quick), proxy_recipe(cfg)
-    tasks = [(slug, seed, cfg, device) for slug in PROXY_MODELS for seed in range(cfg["seeds"])]
-    done = base.run_jobs(proxy_train_one, tasks, jobs if device == "cpu" else 1, desc="proxy runs")
-    runs: dict[str, dict[str, list[float]]] = {m: {} for m in METRICS}
-    for (slug, seed, _, _), m in zip(tasks, done, strict=True):
-        for metric, key in METRICS.items():
-            runs[metric].setdefault(slug, []).append(m[key])
-        log(f"proxy {slug} seed {seed}: MAE {m['val_mae']:.2f}, MSE {m['val_rmse']:.2f}")
+    train_set, test_set = recipe.datasets()
+    setting, quick = recipe.setting(), recipe.variant == "quick"
+    trained, _ = runners.seed_runs(recipe, {slug: (slug, {}) for slug in PROXY_MODELS}, jobs=jobs, device=device,
+                                   log=log)
+    runs = {metric: {slug: [m[key] for m in trained[slug]] for slug in PROXY_MODELS} for metric, key in METRICS.items()}
     results = []
     for slug in PROXY_MODELS:
         for metric in METRICS:
@@ -377,7 +362,7 @@ def proxy_rows(cfg: dict, quick: bool, device: str = "cpu", jobs: int = 1,
                                         + ("MSE is the root of the mean squared count error, as crowd papers "
                                            "compute it. " if metric == "MSE" else "")
                                         + f"Last epoch's model on the {len(test_set)} whole test images (held-out "
-                                        f"faces and backgrounds), mean over seeds; {recipe}")))
+                                        "faces and backgrounds), mean over seeds; recipe proxy (Recipes)")))
     mean, mae, rmse = trivial_errors(train_set, test_set)
     test_mean = sum(test_set.count(i) for i in range(len(test_set))) / len(test_set)
     for metric, value in (("MAE", mae), ("MSE", rmse)):
@@ -386,12 +371,12 @@ def proxy_rows(cfg: dict, quick: bool, device: str = "cpu", jobs: int = 1,
                                    f"test image (test mean count {test_mean:.2f}); a model that learned to count "
                                    "is below this" + ("; MSE = root of the mean squared error" if metric == "MSE"
                                                       else "")))
-    what = (f"Proxy (NOT SHTech/UCF-QNRF; {cfg['size']}×{cfg['size']} lfw faces on skimage photos, width "
-            f"×{cfg['width_mult']:g}, test mean count {test_mean:.2f})")
+    what = (f"Proxy (NOT SHTech/UCF-QNRF; {recipe.size}×{recipe.size} lfw faces on skimage photos, width "
+            f"×{recipe.width_mult:g}, test mean count {test_mean:.2f})")
     findings = [proxy_finding(metric, runs[metric], what) for metric in METRICS]
     below = {slug: sum(v < mae for v in runs["MAE"][slug]) for slug in PROXY_MODELS}
-    counted = ", ".join(f"{ROW_OF[slug]} on {n}/{cfg['seeds']} seeds" for slug, n in below.items())
-    verdict = ("both models learned to count on the proxy" if all(n == cfg["seeds"] for n in below.values())
+    counted = ", ".join(f"{ROW_OF[slug]} on {n}/{recipe.seeds} seeds" for slug, n in below.items())
+    verdict = ("both models learned to count on the proxy" if all(n == recipe.seeds for n in below.values())
                else "not every run learned to count (a guard for CI, not a measurement)" if quick
                else "not every run learned to count")
     findings.append(f"Proxy reference: predicting the training mean count ({mean:.2f}) gives test MAE {mae:.2f}, "
@@ -442,29 +427,29 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
         "quick": {"help": "the small proxy configuration CI checks (written to table3_quick)"},
         "data_root": {"help": "folder holding part_A_final/ and/or UCF-QNRF_ECCV18/ (layouts in the 'needs data' "
                               "notes)"},
+        "runs": {},
     })
     parser.add_argument("--dataset", choices=("shtech_a", "ucf_qnrf", "both"), default="both",
                         help="dataset(s) to train on (default: both, each one found under --data-root)")
     parser.add_argument("--train", nargs="+", choices=sorted(ROW_OF), default=list(DEFAULT_TRAIN),
                         help="models to train with --data-root (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=200, help="training epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=8, help="crops per batch (default %(default)s)")
-    parser.add_argument("--crop-size", type=int, default=256, help="square training crop (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=Crowd.epochs, help="training epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=Crowd.batch_size, help="crops per batch (default %(default)s)")
+    parser.add_argument("--crop-size", type=int, default=Crowd.crop_size, help="square training crop (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=Crowd.lr, help="Adam learning rate (default %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=Crowd.weight_decay, help="L2 weight decay (default %(default)s)")
     parser.add_argument("--width-mult", type=float, default=1.0,
                         help="channel multiplier of the trained models (default 1: the paper's; Params rows are "
                              "always counted at full width)")
-    parser.add_argument("--density-scale", type=float, default=DENSITY_SCALE,
+    parser.add_argument("--density-scale", type=float, default=Crowd.density_scale,
                         help="the network learns this × the density map (default %(default)s; see the module help)")
-    parser.add_argument("--generator", choices=("paper", "official"), default=GENERATOR,
+    parser.add_argument("--generator", choices=("paper", "official"), default=Crowd.generator,
                         help="atom generator of the trained Ad-ResNets (default: %(default)s, see the module help)")
     parser.add_argument("--pretrained", nargs="+", default=[], metavar="MODEL=CKPT",
                         help="initialise MODEL's backbone from an acda.train checkpoint, e.g. "
                              "crowd_adresnet_s=runs/table2/adresnet_s/best.pt")
     parser.add_argument("--amp", action="store_true", help="mixed precision")
     parser.add_argument("--num-workers", type=int, default=4, help="DataLoader workers (default %(default)s)")
-    parser.add_argument("--runs", default="checkpoints/table3", help="checkpoints (resumable; default %(default)s)")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
     parser.add_argument("--proxy", dest="proxy", action="store_true", help="run the proxy (default)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="no proxy preview PNG")
@@ -493,11 +478,12 @@ def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
     params, param_findings = parameter_results()
     results = params + counts + other_results()
     name = "table3_quick" if args.quick else "table3"
-    test_set = None
+    test_set, recipes = None, {}
+    if args.data_root is not None and any(r.samples for r in counts):
+        recipes["real"] = real_recipe(args)
     if args.proxy:
-        cfg = proxy_config(args.quick, **(proxy_overrides or {}))
-        rows, proxy_findings, test_set = proxy_rows(cfg, args.quick, "cpu" if args.device == "auto" else args.device,
-                                                    args.jobs)
+        recipe = recipes["proxy"] = CrowdProxy.of(args.quick).with_(**(proxy_overrides or {}))
+        rows, proxy_findings, test_set = proxy_rows(recipe, "cpu" if args.device == "auto" else args.device, args.jobs)
         results += rows
         findings += proxy_findings
         if args.quick:
@@ -505,7 +491,7 @@ def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
                             "(results/table3.md).")
     title = "Table 3: crowd counting (MAE/MSE) and parameters" + (" — quick config" if args.quick else "")
     base.publish("table3", results, args, name=name, title=title, device=device,
-                 findings=param_findings + findings)
+                 findings=param_findings + findings, recipes=recipes)
     if test_set is not None and args.plots:
         proxy_preview(test_set, Path(args.out, f"{name}_proxy.png"))
     return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1

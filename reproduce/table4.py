@@ -24,6 +24,7 @@ from acda.data.restoration import REALSR_SCALES, realsr
 
 from . import base
 from . import restoration as rst
+from .recipes.restoration import RestorationProxy, budget_text, matched_budgets
 from .report import Result
 
 RELEASES = {"2019": "RealSR 2019", "final": "RealSR Final"}
@@ -53,10 +54,10 @@ def setting_of(release: str, scale: int) -> str:
     return f"{RELEASES[release]} ×{scale}"
 
 
-def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[str], str]:
+def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[str], str, dict]:
     """Bicubic and trained rows of every block and scale: measured/trained for the block and scales of a
     ``--data-root`` run, "needs data" elsewhere."""
-    results, findings, device = [], [], "cpu"
+    results, findings, device, recipes = [], [], "cpu", {}
     if args.data_root is not None:
         device, log = base.training_context(args.device, log)
     for release in RELEASES:
@@ -71,7 +72,8 @@ def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[s
                 for row in ROWS[release].values():
                     results += rst.needs_data_rows(row, setting, note)
                 continue
-            task = rst.task_for("sr", scale)
+            recipe = recipes[f"real ×{scale}"] = rst.real_recipe(args, "sr", scale)
+            task = recipe.task()
             train_set = realsr(args.data_root, "train", scale, crop_size=args.crop_size)
             test_set = realsr(args.data_root, "test", scale)
             results += rst.reference_rows("Bicubic", setting, rst.input_scores(task, test_set),
@@ -79,12 +81,12 @@ def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[s
                                           f"authors) against HR, Y, shave {scale}")
             models = {ROWS[release][k]: MODELS[k] for k in MODELS}
             wanted = {ROWS[release][k] for k in args.train}
-            rows, runs = rst.real_rows(models, wanted, train_set, test_set, task, setting, args, device,
+            rows, runs = rst.real_rows(models, wanted, train_set, test_set, recipe, setting, args, device,
                                        Path(args.runs) / release / f"x{scale}", log)
             results += rows
             if "ACDA" in runs and "Baseline (ours)" in runs and args.seeds > 1:
                 findings += rst.comparisons(runs, "Baseline (ours)", ("ACDA",), setting)
-    return results, findings, device
+    return results, findings, device, recipes
 
 
 def other_rows() -> list[Result]:
@@ -101,28 +103,31 @@ def counted_rows() -> list[Result]:
 
 
 def proxy_rows(args: argparse.Namespace, name: str, overrides: dict | None = None,
-               log=print) -> tuple[list[Result], list[str]]:
+               log=print) -> tuple[list[Result], list[str], dict]:
     quick, out = args.quick, Path(args.out) if args.plots else None
-    cfg = rst.proxy_config(quick, **(overrides or {}))
-    models = rst.matched_budgets(PROXY_MODELS, cfg)
-    results, findings = [], [f"Proxy models at matched parameter budgets (C {cfg['channels']}; ACDA's W set by the "
-                              f"configuration, the others' W chosen for the nearest count): "
-                              f"{rst.budget_text(models, cfg)}."]
+    base_recipe = RestorationProxy.of(quick).with_(**(overrides or {}))
+    models = matched_budgets(PROXY_MODELS, base_recipe)
+    results, findings = [], [f"Proxy models at matched parameter budgets (C {base_recipe.channels}; ACDA's W set by "
+                              f"the recipe, the others' W chosen for the nearest count): "
+                              f"{budget_text(models, base_recipe)}."]
+    recipes = {}
     for scale in PROXY_SCALES["quick" if quick else "full"]:
+        recipe = base_recipe.with_(scale=scale)
+        recipes[rst.recipe_label(recipe)] = recipe
         setting = f"proxy ×{scale}{' (quick)' if quick else ''}: non-uniform blur + bicubic on skimage photos"
         keep = ("Baseline (ours)", "ACDA") if out is not None else ()
-        rows, runs, states, test_set = rst.proxy_results("sr", scale, models, cfg, setting, "Bicubic",
-                                                         jobs=args.jobs, keep_state=keep, log=log)
+        rows, runs, states, test_set = rst.proxy_results(recipe, models, setting, "Bicubic", jobs=args.jobs,
+                                                         keep_state=keep, log=log)
         results += rows
         bicubic = next(r.value for r in rows if r.row == "Bicubic" and r.metric == "PSNR")
         findings += rst.comparisons(runs, "Baseline (ours)", ("ACDA", "KPN, l = 5"),
                                     f"Proxy ×{scale} (NOT RealSR; matched parameter budgets)",
                                     input_psnr=bicubic)
         if out is not None and scale == max(PROXY_SCALES["quick" if quick else "full"]):
-            rst.preview(test_set, models, states, cfg, out / f"{name}_proxy.png",
+            rst.preview(test_set, models, states, recipe, out / f"{name}_proxy.png",
                         f"Table 4 proxy ×{scale} (skimage photos, non-uniform blur; NOT RealSR): seed-0 models, "
                         "centre crops")
-    return results, findings
+    return results, findings, recipes
 
 
 def published_findings() -> list[str]:

@@ -28,6 +28,7 @@ from acda.profile import count_parameters
 from . import base
 from . import restoration as rst
 from .parameter_studies import table5_parameter_study
+from .recipes.restoration import RestorationProxy, budget_text, matched_budgets
 from .report import Result
 
 PARAMS_SETTING = "denoising model"
@@ -93,24 +94,25 @@ def parameter_results(study: dict | None = None) -> tuple[list[Result], list[str
     return results, findings
 
 
-def data_rows(args, log=print) -> tuple[list[Result], list[str], str]:
+def data_rows(args, log=print) -> tuple[list[Result], list[str], str, dict]:
     """Noisy-input and trained rows on SIDD's validation blocks (``--data-root``), else "needs data"."""
     layout = "; ".join(" ".join(line.split()) for line in SIDD_LAYOUT.splitlines())
     if args.data_root is None:
         why = f"needs data. Pass --data-root DIR with {layout}"
-        return [r for row in MODELS for r in rst.needs_data_rows(row, DATA_SETTING, why)], [], "cpu"
+        return [r for row in MODELS for r in rst.needs_data_rows(row, DATA_SETTING, why)], [], "cpu", {}
     device, log = base.training_context(args.device, log)
-    task = rst.task_for("denoise")
+    recipe = rst.real_recipe(args, "denoise")
+    task = recipe.task()
     train_set = sidd(args.data_root, "train", crop_size=args.crop_size)
     test_set = sidd(args.data_root, "val")
     results = rst.reference_rows(NOISY_ROW, DATA_SETTING, rst.input_scores(task, test_set),
                                  "measured here: the noisy validation blocks against ground truth, 8-bit sRGB")
-    rows, runs = rst.real_rows(TRAINED, set(TRAINED), train_set, test_set, task, DATA_SETTING, args, device,
+    rows, runs = rst.real_rows(TRAINED, set(TRAINED), train_set, test_set, recipe, DATA_SETTING, args, device,
                                Path(args.runs), log)
     findings = []
     if len(runs) == 2 and args.seeds > 1:
         findings = rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",), DATA_SETTING)
-    return results + rows, findings, device
+    return results + rows, findings, device, {"real": recipe}
 
 
 def other_results() -> list[Result]:
@@ -118,24 +120,24 @@ def other_results() -> list[Result]:
                    note=f"not implemented: {why}.") for row, why in PEERS.items() for metric in METRICS]
 
 
-def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str]]:
+def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str], dict]:
     quick, out = args.quick, Path(args.out) if args.plots else None
-    cfg = rst.proxy_config(quick, **(overrides or {}))
+    recipe = RestorationProxy.of(quick).with_(**{"problem": "denoise", "scale": 1, **(overrides or {})})
     setting = f"proxy{' (quick)' if quick else ''}: Poisson–Gaussian noise varying across skimage photos"
     keep = tuple(TRAINED) if out is not None else ()
-    models = rst.matched_budgets(TRAINED, cfg)
-    rows, runs, states, test_set = rst.proxy_results("denoise", 1, models, cfg, setting, NOISY_ROW, jobs=args.jobs,
+    models = matched_budgets(TRAINED, recipe)
+    rows, runs, states, test_set = rst.proxy_results(recipe, models, setting, NOISY_ROW, jobs=args.jobs,
                                                      keep_state=keep, log=log)
     noisy = next(r.value for r in rows if r.row == NOISY_ROW and r.metric == "PSNR")
-    findings = [f"Denoising proxy models at matched parameter budgets (C {cfg['channels']}; the baseline's W chosen "
-                f"for the count nearest ACDA's): {rst.budget_text(models, cfg)}."]
+    findings = [f"Denoising proxy models at matched parameter budgets (C {recipe.channels}; the baseline's W chosen "
+                f"for the count nearest ACDA's): {budget_text(models, recipe)}."]
     findings += rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",), "Denoising proxy (NOT SIDD; matched parameter "
                                 "budgets)", input_psnr=noisy)
     if out is not None:
-        rst.preview(test_set, models, states, cfg, out / f"{name}_proxy.png",
+        rst.preview(test_set, models, states, recipe, out / f"{name}_proxy.png",
                     "Table 5 proxy (skimage photos, spatially varying Poisson–Gaussian noise; NOT SIDD): seed-0 "
                     "models, centre crops")
-    return rows, findings
+    return rows, findings, {rst.recipe_label(recipe): recipe}
 
 
 def counted() -> tuple[list[Result], list[str]]:

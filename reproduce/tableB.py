@@ -22,6 +22,7 @@ from acda.data.restoration import realsr
 
 from . import base
 from . import restoration as rst
+from .recipes.restoration import RestorationProxy, budget_text
 from .report import Result
 from .stats import seed_comparison
 
@@ -44,29 +45,29 @@ QUICK_ROWS = ("m = 3", "S = 3")
 PROXY_OVERRIDES = {"full": {"seeds": 3, "train": 256, "epochs": 6}, "quick": {"seeds": 3}}
 
 
-def data_rows(args, log=print) -> tuple[list[Result], list[str], str]:
+def data_rows(args, log=print) -> tuple[list[Result], list[str], str, dict]:
     if args.data_root is None:
-        return [r for row in SWEEP for r in rst.needs_data_rows(row, SETTING, rst.realsr_layout_note())], [], "cpu"
+        return [r for row in SWEEP for r in rst.needs_data_rows(row, SETTING, rst.realsr_layout_note())], [], "cpu", {}
     device, log = base.training_context(args.device, log)
-    task = rst.task_for("sr", SCALE)
+    recipe = rst.real_recipe(args, "sr", SCALE)
     train_set = realsr(args.data_root, "train", SCALE, crop_size=args.crop_size)
     test_set = realsr(args.data_root, "test", SCALE)
-    rows, runs = rst.real_rows(SWEEP, set(args.train), train_set, test_set, task, SETTING, args, device,
+    rows, runs = rst.real_rows(SWEEP, set(args.train), train_set, test_set, recipe, SETTING, args, device,
                                Path(args.runs), log)
-    return rows, [], device
+    return rows, [], device, {"real": recipe}
 
 
 def counted_rows() -> list[Result]:
     return [r for row, (slug, kwargs) in SWEEP.items() for r in rst.count_rows(row, slug, kwargs, COUNT_SETTING)]
 
 
-def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str]]:
+def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str], dict]:
     quick = args.quick
     key = "quick" if quick else "full"
-    cfg = rst.proxy_config(quick, **{**PROXY_OVERRIDES[key], **(overrides or {})})
+    recipe = RestorationProxy.of(quick).with_(**{"scale": SCALE, **PROXY_OVERRIDES[key], **(overrides or {})})
     models = {row: SWEEP[row] for row in (QUICK_ROWS if quick else SWEEP)}
     setting = f"proxy ×{SCALE}{' (quick)' if quick else ''}: non-uniform blur + bicubic on skimage photos"
-    results, runs, _, _ = rst.proxy_results("sr", SCALE, models, cfg, setting, "Bicubic", jobs=args.jobs, log=log)
+    results, runs, _, _ = rst.proxy_results(recipe, models, setting, "Bicubic", jobs=args.jobs, log=log)
     findings = []
     ref = runs[REFERENCE_ROW]
     for metric in rst.METRICS:
@@ -74,10 +75,10 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
         parts = [seed_comparison(f"{REFERENCE_ROW} (m = 6)", ref[metric], row, runs[row][metric], metric,
                                  higher_is_better=True, decimals=decimals)
                  for row in models if row != REFERENCE_ROW]
-        findings.append(f"Proxy ×{SCALE} sweep (NOT RealSR; C {cfg['channels']}, W {cfg['width']}), each "
+        findings.append(f"Proxy ×{SCALE} sweep (NOT RealSR; C {recipe.channels}, W {recipe.width}), each "
                         f"configuration against m = 6, S = 3: " + " ".join(parts))
-    findings.append(f"Parameters of the proxy configurations: {rst.budget_text(models, cfg)}.")
-    return results, findings
+    findings.append(f"Parameters of the proxy configurations: {budget_text(models, recipe)}.")
+    return results, findings, {rst.recipe_label(recipe): recipe}
 
 
 def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:

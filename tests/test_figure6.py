@@ -10,6 +10,7 @@ from torch import nn
 
 from acda.data.toy import make_pattern_scene
 from reproduce import figure6
+from reproduce.recipes.toymap import ToyMap
 from reproduce.regression import compare_files
 from reproduce.report import read_results
 from reproduce.toymap.metrics import (
@@ -21,7 +22,6 @@ from reproduce.toymap.metrics import (
     scale_norms,
     shift_error,
 )
-from reproduce.toymap.recipe import Config
 from reproduce.toymap.training import build_layers, least_squares_conv, train
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -73,13 +73,13 @@ def test_same_initial_scale_and_least_squares_is_the_conv_optimum():
 
 def test_train_stops_at_convergence_or_cap():
     data = make_pattern_scene(2, amplitude=3.0, noise_std=0.3).render(0)
-    cfg = Config(seeds=(2,), max_steps=5000, window=50, tol=1e-2)
+    cfg = ToyMap(seeds=(2,), max_steps=5000, window=50, tol=1e-2)
     torch.manual_seed(2)
     conv, _ = build_layers(data.image, 1, torch.device("cpu"))
     log = train(conv, data, cfg, "test", progress=False)
     assert log.converged and log.steps % 50 == 0 and log.steps < 5000
     assert abs(log.losses[-1] - log.losses[-51]) < 1e-2 * log.losses[-51]
-    capped = train(conv, data, Config(seeds=(2,), max_steps=7, tol=1e-12), "test", progress=False)
+    capped = train(conv, data, ToyMap(seeds=(2,), max_steps=7, tol=1e-12), "test", progress=False)
     assert not capped.converged and capped.steps == 7 and len(capped.losses) == 8
 
 
@@ -101,7 +101,7 @@ def test_scale_norms_shape_and_effective_coefficients():
                                     {"shift": 0}, {"lr": -1.0}])
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
-        Config(**kwargs)
+        ToyMap(**kwargs)
 
 
 def test_cli_help_and_bad_arguments():

@@ -12,7 +12,8 @@ import torch
 from torchvision.io import write_png
 
 from acda.train.checkpoint import save_checkpoint
-from reproduce import crowdproxy, figure7, scalemaps
+from reproduce import figure7, scalemaps
+from reproduce.recipes.crowd import GENERATOR, build
 from reproduce.regression import compare_files
 from reproduce.report import read_results
 
@@ -81,7 +82,7 @@ def test_correlations_and_test():
 
 def _model(seed: int = 0, width: float = WIDTH):
     torch.manual_seed(seed)
-    return crowdproxy.build("crowd_adresnet_s", width_mult=width, generator=crowdproxy.GENERATOR).eval()
+    return build("crowd_adresnet_s", width_mult=width, generator=GENERATOR).eval()
 
 
 def _checkpoint(path: Path, state: dict, prefix: str = "model.") -> Path:

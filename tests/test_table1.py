@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from reproduce import table1
-from reproduce.recipes import PROXY
+from reproduce.recipes import ClassificationProxy
 from reproduce.regression import compare_files
 from reproduce.report import read_results
 
@@ -77,7 +77,7 @@ def test_quick_proxy_matches_committed_results(tmp_path, capsys):
     df = _read(tmp_path / "table1_quick.csv")
     proxy = df[df.setting.str.startswith("proxy")]
     assert (proxy.status == "proxy").all() and proxy.published.isna().all() and len(proxy) == 3
-    assert (proxy.kind == "seeded").all() and (proxy.n == PROXY["quick"]["seeds"]).all()
+    assert (proxy.kind == "seeded").all() and (proxy.n == ClassificationProxy.quick().seeds).all()
     errors = proxy[proxy.metric == "Top-1 error"].reproduced
     assert ((errors > 0) & (errors < 90)).all()  # both models learn: better than chance (90%)
     problems = compare_files(tmp_path, RESULTS, "table1_quick")

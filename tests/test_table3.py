@@ -15,8 +15,9 @@ from acda.data.crowd import SHANGHAITECH_A_LAYOUT, UCF_QNRF_LAYOUT
 from acda.models import _registry, get_model
 from acda.profile import count_parameters
 from acda.train.checkpoint import save_checkpoint
-from reproduce import crowdproxy, table3
+from reproduce import table3
 from reproduce.parameter_studies import table3_parameter_study
+from reproduce.recipes import CrowdProxy
 from reproduce.regression import compare_files
 from reproduce.report import load_published, read_results
 
@@ -303,7 +304,7 @@ def test_quick_proxy_matches_committed_results(tmp_path, capsys):
     proxy = df[df.setting.str.startswith("proxy")]
     seeded = proxy[proxy.kind == "seeded"]
     assert (proxy.status == "proxy").all() and proxy.published.isna().all() and len(seeded) == 4
-    assert (seeded.n == crowdproxy.PROXY["quick"]["seeds"]).all()
+    assert (seeded.n == CrowdProxy.quick().seeds).all()
     problems = compare_files(tmp_path, RESULTS, "table3_quick")
     assert problems == [], "\n".join(problems)
 

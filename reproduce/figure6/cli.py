@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from .. import base
+from ..recipes.toymap import ToyMap
 from ..toymap.experiment import run_all
 from ..toymap.plots import plot_figure6, plot_scales
-from ..toymap.recipe import QUICK, Config
 from . import __doc__ as DESCRIPTION
 from .findings import findings
 from .rows import build_results
@@ -17,25 +16,26 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    full, quick = ToyMap.full(), ToyMap.quick()
     parser = base.parser(DESCRIPTION, "figure6", {
         "device": {"default": "cpu", "help": "device (default: cpu)"},
         "seeds": {"nargs": "+", "default": None,
-                  "help": f"seeds (default {' '.join(map(str, Config.seeds))}; quick: 0–{max(QUICK.seeds)})"},
+                  "help": f"seeds (default {' '.join(map(str, full.seeds))}; quick: 0–{max(quick.seeds)})"},
         "jobs": {},
-        "quick": {"help": f"reduced run ({len(QUICK.seeds)} seeds on a {QUICK.size}×{QUICK.size} map, step cap "
-                          f"{QUICK.max_steps}, no plain-SGD runs) written as figure6_quick.* (CI)"},
+        "quick": {"help": f"reduced run ({len(quick.seeds)} seeds on a {quick.size}×{quick.size} map, step cap "
+                          f"{quick.max_steps}, no plain-SGD runs) written as figure6_quick.* (CI)"},
     })
     parser.add_argument("--steps", type=int, default=None,
-                        help=f"step cap per layer (default {Config.max_steps}; quick: {QUICK.max_steps})")
+                        help=f"step cap per layer (default {full.max_steps}; quick: {quick.max_steps})")
     parser.add_argument("--momentum", type=float, default=None,
-                        help=f"SGD momentum (default {Config.momentum}; 0 = plain SGD)")
+                        help=f"SGD momentum (default {full.momentum}; 0 = plain SGD)")
     parser.add_argument("--amplitude", type=float, default=None,
-                        help=f"pattern amplitude (default {Config.amplitude})")
-    parser.add_argument("--noise", type=float, default=None, help=f"noise standard deviation (default {Config.noise_std})")
+                        help=f"pattern amplitude (default {full.amplitude})")
+    parser.add_argument("--noise", type=float, default=None, help=f"noise standard deviation (default {full.noise_std})")
     parser.add_argument("--name", default=None, help="output name (default figure6, or figure6_quick with --quick)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     args = parser.parse_args(argv)
-    cfg = QUICK if args.quick else Config()
+    cfg = quick if args.quick else full
     overrides = {}
     if args.seeds is not None:
         overrides["seeds"] = tuple(args.seeds)
@@ -45,14 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             overrides[key] = value
     try:
-        cfg = replace(cfg, **overrides)
+        cfg = cfg.with_(**overrides)
     except ValueError as e:
         parser.error(str(e))
     name = args.name or ("figure6_quick" if args.quick else "figure6")
     jobs = args.jobs
     device = str(base.resolve_device(args.device))
     runs, plain = run_all(cfg, device, jobs)
-    base.publish("figure6", build_results(runs, cfg, plain), args, name=name, device=device,
+    base.publish("figure6", build_results(runs, cfg, plain), args, name=name, device=device, recipes={"toy map": cfg},
                  findings=findings(runs, cfg, plain),
                  title=f"Figure 6: toy multi-scale pattern detection and translation test ({len(cfg.seeds)} seeds, "
                        f"SGD lr {cfg.lr:g}, momentum {cfg.momentum:g}, cap {cfg.max_steps} steps; one CPU thread per run)")

@@ -7,16 +7,16 @@ import torch
 
 from acda.data.toy import PATTERN_SIZES
 
+from ..recipes.toymap import ToyMap
 from ..stats import mean_std, welch
 from ..toymap.experiment import SeedRun
 from ..toymap.metrics import Outcome
-from ..toymap.recipe import Config
 
 __all__ = ["findings", "shares_by_size", "pooled_ratio", "detection", "significance", "least_squares", "translation", "training",
            "plain_sgd", "scales"]
 
 
-def findings(runs: list[SeedRun], cfg: Config, plain: list[SeedRun] = ()) -> list[str]:
+def findings(runs: list[SeedRun], cfg: ToyMap, plain: list[SeedRun] = ()) -> list[str]:
     """Every finding, in the report's order (significance only with two seeds or more, plain SGD only if run)."""
     out = [detection(runs, cfg)]
     if len(runs) > 1:
@@ -44,7 +44,7 @@ def pooled_ratio(runs: list[SeedRun], attr: str) -> float | None:
     return None if acda == 0 else conv / acda
 
 
-def detection(runs: list[SeedRun], cfg: Config) -> str:
+def detection(runs: list[SeedRun], cfg: ToyMap) -> str:
     """Fig. 6a: 'the detection error of ACDA is of a magnitude lower'."""
     mse_ratios = [r.conv.mse / r.acda.mse for r in runs]
     mean, std = mean_std(mse_ratios)
@@ -76,7 +76,7 @@ def significance(runs: list[SeedRun]) -> str:
            "not both differences are significant at 0.05."))
 
 
-def least_squares(runs: list[SeedRun], cfg: Config) -> str:
+def least_squares(runs: list[SeedRun], cfg: ToyMap) -> str:
     """The exact least-squares Conv fails too: the Conv's failure is not an optimisation failure."""
     lsq = [_errors(r.least_squares) for r in runs]
     return (
@@ -88,7 +88,7 @@ def least_squares(runs: list[SeedRun], cfg: Config) -> str:
     )
 
 
-def translation(runs: list[SeedRun], cfg: Config) -> str:
+def translation(runs: list[SeedRun], cfg: ToyMap) -> str:
     """Fig. 6b: 'exactly shifted versions'."""
     worst = {n: max(getattr(r, n).shift_error for r in runs) for n in ("conv", "acda")}
     return (
@@ -101,7 +101,7 @@ def translation(runs: list[SeedRun], cfg: Config) -> str:
     )
 
 
-def training(runs: list[SeedRun], cfg: Config) -> str:
+def training(runs: list[SeedRun], cfg: ToyMap) -> str:
     """The recipe, the steps taken, convergence, and when ACDA's detection became perfect."""
     steps = {n: [getattr(r, n).log.steps for r in runs] for n in ("conv", "acda")}
     converged = {n: sum(getattr(r, n).log.converged for r in runs) for n in ("conv", "acda")}
@@ -120,7 +120,7 @@ def training(runs: list[SeedRun], cfg: Config) -> str:
     )
 
 
-def plain_sgd(runs: list[SeedRun], cfg: Config, plain: list[SeedRun]) -> str:
+def plain_sgd(runs: list[SeedRun], cfg: ToyMap, plain: list[SeedRun]) -> str:
     """The same seeds with momentum 0 (plain SGD), against the momentum runs."""
     plain_errors = {n: [_errors(getattr(r, n)) for r in plain] for n in ("conv", "acda")}
     momentum_errors = [_errors(r.acda) for r in runs if r.seed in {p.seed for p in plain}]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from acda.data.toy import PATTERN_SIZES
 
+from ..recipes.toymap import RADIUS, ToyMap
 from ..report import Result, load_published
 from ..toymap.experiment import SeedRun
 from ..toymap.metrics import SHIFT_BOUND
-from ..toymap.recipe import RADIUS, Config
 
 __all__ = ["METRICS", "build_results"]
 
@@ -19,7 +19,7 @@ def _magnitude_lower(conv: float, acda: float) -> float:
     return float(conv > 0 and conv >= 10 * acda)
 
 
-def build_results(runs: list[SeedRun], cfg: Config, plain: list[SeedRun] = ()) -> list[Result]:
+def build_results(runs: list[SeedRun], cfg: ToyMap, plain: list[SeedRun] = ()) -> list[Result]:
     """Rows for ``write_report("figure6", ...)``: the paper's claims first, then ours.
 
     Every row holds one value per seed (``samples``); its value is their mean.

@@ -8,8 +8,8 @@ import torch
 from acda.data.toy import PatternMap, make_pattern_scene
 
 from .. import base
+from ..recipes.toymap import ToyMap
 from .metrics import Outcome, evaluate, mean_share_at_centres, scale_norms, shift_error
-from .recipe import Config
 from .training import build_layers, least_squares_conv, train
 
 __all__ = ["SeedRun", "run_seed", "run_seed_single_threaded", "run_all"]
@@ -27,7 +27,7 @@ class SeedRun:
     scale_share: dict[int, torch.Tensor]  # pattern size → (S,) mean share at those centres
 
 
-def run_seed(seed: int, cfg: Config, device: torch.device, progress: bool = True) -> SeedRun:
+def run_seed(seed: int, cfg: ToyMap, device: torch.device, progress: bool = True) -> SeedRun:
     scene = make_pattern_scene(seed, size=cfg.size, num_patterns=cfg.num_patterns, amplitude=cfg.amplitude,
                                noise_std=cfg.noise_std, max_shift=cfg.shift)
     original, shifted = scene.render(0), scene.render(cfg.shift)
@@ -49,13 +49,13 @@ def run_seed(seed: int, cfg: Config, device: torch.device, progress: bool = True
                    mean_share_at_centres(norms, original))
 
 
-def run_seed_single_threaded(seed: int, cfg: Config, device: str, progress: bool = True) -> SeedRun:
+def run_seed_single_threaded(seed: int, cfg: ToyMap, device: str, progress: bool = True) -> SeedRun:
     """``run_seed`` with one CPU thread, so that results do not depend on ``--jobs`` or the core count."""
     with base.threads(1):
         return run_seed(seed, cfg, torch.device(device), progress)
 
 
-def run_all(cfg: Config, device: str, jobs: int) -> tuple[list[SeedRun], list[SeedRun]]:
+def run_all(cfg: ToyMap, device: str, jobs: int) -> tuple[list[SeedRun], list[SeedRun]]:
     """All seeds (and their plain-SGD comparison runs), in ``jobs`` single-threaded worker processes on
     CPU, in this process otherwise. Returns (runs in seed order, plain-SGD runs in seed order or [])."""
     tasks = [(seed, cfg) for seed in cfg.seeds]

@@ -11,7 +11,7 @@ from torch import nn
 from acda import ACDAConv2d
 from acda.data.toy import PATTERN_SIZES, PatternMap
 
-from .recipe import RADIUS
+from ..recipes.toymap import RADIUS
 
 if TYPE_CHECKING:
     from .training import TrainLog

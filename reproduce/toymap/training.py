@@ -13,8 +13,8 @@ from acda.data import TensorPairDataset
 from acda.data.toy import PatternMap
 from acda.train import Restoration, TrainConfig, fit
 
+from ..recipes.toymap import KERNEL, RADIUS, ToyMap
 from .metrics import find_centres, match_centres
-from .recipe import KERNEL, RADIUS, Config
 
 __all__ = ["TrainLog", "build_layers", "train", "least_squares_conv"]
 
@@ -50,7 +50,7 @@ def build_layers(image: torch.Tensor, num_atoms: int, device: torch.device) -> t
     return conv, acda
 
 
-def train(layer: nn.Module, data: PatternMap, cfg: Config, desc: str, progress: bool = True) -> TrainLog:
+def train(layer: nn.Module, data: PatternMap, cfg: ToyMap, desc: str, progress: bool = True) -> TrainLog:
     """SGD on the MSE until the relative loss change over ``cfg.window`` steps is below ``cfg.tol``.
 
     Runs on the shared trainer (``acda.train.fit``): the one image is the whole training set, so one

@@ -1,0 +1,52 @@
+"""The two ways a reproducer trains: a recipe's models over seeds (``seed_runs``: proxies, worker processes) and
+one model on a user's real dataset (``train_real``: resumable checkpoints under ``--runs``)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from acda.train import TrainConfig, fit
+
+from . import base
+from .recipes.training import train
+
+__all__ = ["seed_runs", "train_real", "run_dir"]
+
+
+def seed_runs(recipe: Any, models: Mapping[str, tuple[str, dict]], *, jobs: int, device: str = "cpu",
+              keep_state: tuple[str, ...] = (), desc: str = "proxy runs",
+              log: Callable[[str], None] = print) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Train every model of ``models`` (row → (registered model, kwargs)) with seeds 0 … ``recipe.seeds`` − 1
+    (``recipes.training.train``), in ``jobs`` worker processes on the CPU. Returns {row: [metrics per seed]}
+    and the seed-0 state dicts of the rows in ``keep_state``."""
+    tasks = [(row, (recipe, slug, kwargs, seed, device, seed == 0 and row in keep_state))
+             for row, (slug, kwargs) in models.items() for seed in range(recipe.seeds)]
+    done = base.run_jobs(train, [t for _, t in tasks], jobs if device == "cpu" else 1, desc=desc)
+    runs: dict[str, list[dict]] = {row: [] for row in models}
+    states: dict[str, dict] = {}
+    for (row, task), out in zip(tasks, done, strict=True):
+        metrics, state = out if task[-1] else (out, None)
+        if state is not None:
+            states[row] = state
+        runs[row].append(metrics)
+        log(f"{desc}: {row} seed {task[3]}: " + ", ".join(
+            f"{k[4:]} {v:.4g}" for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float)))
+    return runs, states
+
+
+def run_dir(runs: str | Path, *parts: str, seed: int) -> Path:
+    """``<runs>/<parts…>/seed<seed>``: where ``train_real`` keeps one run's checkpoints."""
+    return Path(runs, *parts, f"seed{seed}")
+
+
+def train_real(build: Callable[[], nn.Module], train_set, test_set, config: TrainConfig, where: str | Path, *,
+               task: Any = None) -> dict:
+    """Seed torch with ``config.seed``, build the model, and ``fit`` it with checkpoints in ``where`` (an
+    interrupted run resumes there, also under ``torchrun``); the last epoch's metrics."""
+    torch.manual_seed(config.seed)
+    return fit(build(), train_set, test_set, replace(config, out_dir=str(where), resume=True), task=task)
