@@ -102,10 +102,10 @@ def paper_protocol(args) -> tuple[list[Result], list[str]]:
 A5_QUICK_EPOCHS = 3  # the quick A.5 proxy trains shorter than Table 1's: its metric is α diversity, not error
 
 
-def proxy_recipe(quick: bool, generator: str) -> ClassificationProxy:
-    """Table 1's proxy recipe (quick: ``A5_QUICK_EPOCHS`` epochs) with ``generator``."""
+def recipes(quick: bool, generator: str = "paper") -> dict[str, ClassificationProxy]:
+    """The recipes of the proxy report: Table 1's proxy (quick: ``A5_QUICK_EPOCHS`` epochs) with ``generator``."""
     recipe = ClassificationProxy.of(quick).with_(generator=generator)
-    return recipe.with_(epochs=A5_QUICK_EPOCHS) if quick else recipe
+    return {"proxy": recipe.with_(epochs=A5_QUICK_EPOCHS) if quick else recipe}
 
 
 def proxy_seed(seed: int, recipe: ClassificationProxy) -> tuple[dict[str, float], dict[str, float], float]:
@@ -189,20 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
     with base.threads(args.threads):
-        recipes = {}
+        used = {}
         if args.checkpoint:
             results, findings = paper_protocol(args)
             name = "a5_imagenet"
         else:
-            recipes = {"proxy": proxy_recipe(args.quick, args.generator)}
-            results, findings = proxy_protocol(args, recipes["proxy"])
+            used = recipes(args.quick, args.generator)
+            results, findings = proxy_protocol(args, used["proxy"])
             results += needs_imagenet()
             name = "a5_quick" if args.quick else "a5"
         findings.append(DEFINITION)
         title = "Appendix A.5: intra-image cosine distance of α" + (" — quick config" if args.quick else "")
         device = "cuda" if args.checkpoint and base.resolve_device(args.device).type == "cuda" else "cpu"
         base.publish("a5", results, args, name=name, title=title, findings=findings, device=device,
-                     recipes=recipes)
+                     recipes=used)
     return 0
 
 

@@ -69,7 +69,7 @@ def build_results(runs: list[SeedRun]) -> list[Result]:
         for s, k in enumerate(SCALES):
             results.append(Result("ACDA", SETTING, f"{p}x{p} centres: {k}x{k}-scale share", None, "trained",
                                   note="share of the scale in the per-pixel norms of β (ACDAConv2d.scale_share), "
-                                       "averaged over the centres of that pattern size", unit="%",
+                                       "averaged over the centres of that pattern size", unit="%", status="proxy",
                                   samples=[_share(r, p, s) for r in runs]))
     return results
 
@@ -187,7 +187,7 @@ def crowd_results(runs: list[dict], cfg: CrowdProxy) -> list[Result]:
     for t, third in enumerate(scalemaps.THIRDS):
         for s in range(s_top):
             results.append(Result(
-                CROWD_ROW, CROWD_SETTING, f"{third} third: {_k(s)}-scale share", None, "trained", unit="%",
+                CROWD_ROW, CROWD_SETTING, f"{third} third: {_k(s)}-scale share", None, "trained", unit="%", status="proxy",
                 note=f"share of the scale in the per-pixel norms of β (ACDAConv2d.scale_share) over the rows of that "
                      f"third, {where}. {PROXY_NOTE}",
                 samples=[float(_thirds(r, top_names)[s, t]) for r in runs]))
@@ -195,7 +195,7 @@ def crowd_results(runs: list[dict], cfg: CrowdProxy) -> list[Result]:
         k = _k(scales - 1)
         results.append(Result(
             CROWD_ROW, CROWD_SETTING, f"{_k(scales - 1)} layers: {k}-scale share: bottom minus top third", None,
-            "trained", unit="%",
+            "trained", unit="%", status="proxy",
             note=f"the same difference for the {k.replace('x', '×')} bases in the {k.replace('x', '×')} ACDA layers "
                  f"({_layer_list(names)}; {scales} scales, so the smaller scale's share moves by the opposite "
                  f"amount), averaged over the test images and those layers. {PROXY_NOTE}",
@@ -204,14 +204,14 @@ def crowd_results(runs: list[dict], cfg: CrowdProxy) -> list[Result]:
                  f"{big.replace('x', '×')} bases' share at the share-map pixel holding its centre, averaged over the "
                  f"{big.replace('x', '×')} layers")
     results.append(Result(CROWD_ROW, CROWD_SETTING, f"Pearson r: face side vs {big}-scale share at its centre", None,
-                          "trained", note=f"Pearson's r {face_note}. {PROXY_NOTE}",
+                          "trained", status="proxy", note=f"Pearson's r {face_note}. {PROXY_NOTE}",
                           samples=[_face_r(r, False) for r in runs]))
     results.append(Result(CROWD_ROW, CROWD_SETTING, f"partial r given the row: face side vs {big}-scale share", None,
-                          "trained", note=f"Pearson's r of the residuals after a least-squares line in the face's "
+                          "trained", status="proxy", note=f"Pearson's r of the residuals after a least-squares line in the face's "
                                           f"centre row, {face_note} (the perspective ties size to row; the ±10% "
                                           f"per-face size jitter is what is left). {PROXY_NOTE}",
                           samples=[_face_r(r, True) for r in runs]))
-    results.append(Result(CROWD_ROW, CROWD_SETTING, "test MAE", None, "trained", unit="faces",
+    results.append(Result(CROWD_ROW, CROWD_SETTING, "test MAE", None, "trained", unit="faces", status="proxy",
                           note=f"mean absolute count error on the proxy's test split after training ({cfg.count[0]}"
                                f"–{cfg.count[1]} faces per image), as Table 3's proxy row. {PROXY_NOTE}",
                           samples=[float(r["metrics"]["val_mae"]) for r in runs]))
@@ -352,6 +352,13 @@ def _image_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 # ---------------------------------------------------------------- command line
 
+def recipes(quick: bool, toy_overrides: dict | None = None, **proxy_overrides) -> dict:
+    """The recipes of the report (``figure7`` or ``figure7_quick``): the toy map's (with ``toy_overrides``) and
+    the crowd proxy's (with ``proxy_overrides``, tests), trained on the same seeds."""
+    toy = (QUICK7 if quick else FULL).with_(**(toy_overrides or {}))
+    return {"toy map": toy, "crowd proxy": CrowdProxy.of(quick).with_(seeds=len(toy.seeds), **proxy_overrides)}
+
+
 def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
     """The command line; ``proxy_overrides`` (tests) changes settings of the crowd-proxy configuration."""
     parser = base.parser(__doc__, "figure7", {
@@ -387,8 +394,8 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     if args.steps is not None:
         overrides["max_steps"] = args.steps
     try:
-        cfg = (QUICK7 if args.quick else FULL).with_(**overrides)
-        pcfg = CrowdProxy.of(args.quick).with_(**{"seeds": len(cfg.seeds), **(proxy_overrides or {})})
+        used = recipes(args.quick, overrides, **(proxy_overrides or {}))
+        cfg, pcfg = used["toy map"], used["crowd proxy"]
     except ValueError as e:
         parser.error(str(e))
     name = args.name or ("figure7_quick" if args.quick else "figure7")
@@ -398,7 +405,7 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     done = base.run_jobs(scalemaps.run_task, tasks, args.jobs, desc="runs", in_process=device != "cpu")
     crowd, runs = done[:len(cfg.seeds)], done[len(cfg.seeds):]
     base.publish("figure7", build_results(runs) + crowd_results(crowd, pcfg), args, name=name, device=device,
-                 recipes={"toy map": cfg, "crowd proxy": pcfg},
+                 recipes=used,
                  findings=findings(runs) + crowd_findings(crowd),
                  title=f"Figure 7 (proxy): basis-scale shares of ACDA's coefficients on Figure 6's toy map "
                        f"({len(cfg.seeds)} seeds, {cfg.size}×{cfg.size} map, cap {cfg.max_steps} steps) and in "

@@ -29,14 +29,14 @@ from .recipes.restoration import RestorationProxy, RestorationReal
 from .report import Result
 from .stats import mean_std, seed_comparison
 
-__all__ = ["METRICS", "MODEL_NOTE", "proxy_results", "recipe_label", "input_scores", "reference_rows", "comparisons",
+__all__ = ["METRICS", "MODEL_NOTE", "model_note", "proxy_results", "recipe_label", "input_scores", "reference_rows", "comparisons",
            "preview", "command_line", "run", "realsr_layout_note", "needs_data_rows", "train_real", "real_recipe",
            "trained_rows", "real_rows", "count_rows"]
 
 METRICS = {"PSNR": ("val_psnr", "dB"), "SSIM": ("val_ssim", "")}
 MODEL_NOTE = {
     "restoration_baseline": "the §4.3 trunk with standard k×k convolutions (acda.models.restoration)",
-    "restoration_acda": "the §4.3 trunk with ACDA 7×7 layers, m = 6, 3 scales, paper generator",
+    "restoration_acda": "the §4.3 trunk with ACDA {k}×{k} layers, m = {m}, {s} scale(s), paper generator",
     "restoration_kpn": "our KPN: the §4.3 trunk with standard convolutions predicting an l×l kernel per pixel, "
                        "applied to the input image (one kernel for the three channels); [25]'s own network is "
                        "not ours",
@@ -60,6 +60,12 @@ def reference_rows(row: str, setting: str, scores: dict[str, list[float]], note:
     return out
 
 
+def model_note(slug: str, kwargs: dict) -> str:
+    """What ``slug(**kwargs)`` is, in words (for ACDA: its kernel size, atoms and scales)."""
+    k, m, s = kwargs.get("kernel_size", 7), kwargs.get("num_atoms", 6), kwargs.get("num_scales", 3)
+    return MODEL_NOTE[slug].format(k=k, m=m, s=s)
+
+
 def proxy_results(recipe: RestorationProxy, models: dict[str, tuple[str, dict]], setting: str, reference: str,
                   jobs: int = 1, device: str = "cpu", keep_state: tuple[str, ...] = (),
                   log=print) -> tuple[list[Result], dict[str, dict[str, list[float]]], dict, object]:
@@ -76,7 +82,7 @@ def proxy_results(recipe: RestorationProxy, models: dict[str, tuple[str, dict]],
             results.append(Result(row, setting, metric, None, "trained", status="proxy", unit=unit,
                                   samples=runs[row][metric],
                                   note=f"PROXY, not the paper's data, never compared with the paper: "
-                                       f"{MODEL_NOTE[slug]}, bottleneck width W = {kwargs.get('width', recipe.width)}, "
+                                       f"{model_note(slug, kwargs)}, bottleneck width W = {kwargs.get('width', recipe.width)}, "
                                        f"{recipe.parameters(slug, **kwargs):,} parameters; recipe "
                                        f"{recipe_label(recipe)} (Recipes); last epoch's model, mean over seeds"))
     results += reference_rows(reference, setting, input_scores(recipe.task(), test_set),
@@ -219,14 +225,15 @@ def train_real(slug: str, kwargs: dict, train_set, test_set, recipe: Restoration
                               task=recipe.task())
 
 
-def trained_rows(row: str, setting: str, runs: list[dict], recipe: str, n_test: int, slug: str) -> list[Result]:
+def trained_rows(row: str, setting: str, runs: list[dict], recipe: str, n_test: int, slug: str,
+                 kwargs: dict) -> list[Result]:
     """PSNR/SSIM rows of one model trained on a real dataset, one sample per seed."""
     out = []
     for metric, (key, unit) in METRICS.items():
         values = [m[key] for m in runs]
         tol = 2 * mean_std(values)[1] if len(values) > 1 else None
         out.append(Result(row, setting, metric, None, "trained", samples=values, tolerance=tol, unit=unit,
-                          note=f"trained here: {MODEL_NOTE[slug]}; {recipe}; last epoch's model on the {n_test} test "
+                          note=f"trained here: {model_note(slug, kwargs)}; {recipe}; last epoch's model on the {n_test} test "
                                "images, mean over seeds" + ("; tolerance = 2 × std over seeds" if tol else "")))
     return out
 
@@ -261,7 +268,7 @@ def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, 
                                  runners.run_dir(runs_dir, tag, seed=seed))
             log(f"{setting} {row} seed {seed}: PSNR {metrics['val_psnr']:.2f}, SSIM {metrics['val_ssim']:.4f}")
             runs[row].append(metrics)
-        results += trained_rows(row, setting, runs[row], "recipe real (Recipes)", len(test_set), slug)
+        results += trained_rows(row, setting, runs[row], "recipe real (Recipes)", len(test_set), slug, kwargs)
     return results, {row: {m: [x[key] for x in v] for m, (key, _) in METRICS.items()} for row, v in runs.items()}
 
 
@@ -276,7 +283,7 @@ def count_rows(row: str, slug: str, kwargs: dict, setting: str, size: int = 64) 
     counted at a 3×``size``×``size`` input and scaled by 10⁶ / size², exact for these fully convolutional
     networks at any size divisible by 4 (every layer's output grows with the pixel count)."""
     params, flops = _counts(slug, tuple(sorted(kwargs.items())), size)
-    note = f"{MODEL_NOTE[slug]}, default widths (C 256, W 64), counted here"
+    note = f"{model_note(slug, kwargs)}, default widths (C 256, W 64), counted here"
     return [Result(row, setting, "Params", params / 1e6, "counted", unit="M", note=note),
             Result(row, setting, "GFLOPs/MP", flops / 1e9, "counted", unit="GFLOPs",
                    note=f"{note}; multiply-adds per megapixel of output (acda.profile.count_flops at a "

@@ -42,6 +42,11 @@ def paired_reductions(errors: dict[str, list[float]]) -> list[float]:
     return [relative_reduction(a, b) for a, b in zip(errors["LeNet"], errors["LeNet + ACDA"], strict=True)]
 
 
+def recipes(quick: bool, generator: str = "paper") -> dict[str, ClassificationProxy]:
+    """The recipes of the proxy report (``table1`` or, with ``quick``, ``table1_quick``)."""
+    return {"proxy": ClassificationProxy.of(quick).with_(generator=generator)}
+
+
 def cifar_errors(recipe: Cifar, train_set, val_set, dataset: str, seeds: int, device: str, args: argparse.Namespace,
                  log=print) -> dict[str, list[float]]:
     """{row: [top-1 error per seed]} of both models trained on CIFAR (checkpoints under ``--runs``)."""
@@ -146,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
 
     results: list[Result] = []
     cifar_findings: list[str] = []
-    recipes = {}
+    used = {}
     datasets = ("cifar10", "cifar100") if args.dataset == "both" else (args.dataset,)
     cifar_recipe = Cifar.of(args.quick).with_(generator=args.generator, **({"epochs": args.epochs} if args.epochs else {}))
     for dataset in ("cifar10", "cifar100"):
@@ -161,14 +166,14 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         errors = cifar_errors(cifar_recipe, train_set, val_set, dataset, args.seeds, device, args, log)
-        recipes["CIFAR"] = cifar_recipe
+        used["CIFAR"] = cifar_recipe
         results += cifar_results(errors, setting, "recipe CIFAR (Recipes), crop + flip")
         cifar_findings.append(comparison_finding(errors, setting))
 
     findings = published_findings() + cifar_findings
     name = "table1_quick" if args.quick else "table1"
     if args.proxy:
-        recipe = recipes["proxy"] = ClassificationProxy.of(args.quick).with_(generator=args.generator)
+        recipe = used["proxy"] = recipes(args.quick, args.generator)["proxy"]
         runs, _ = runners.seed_runs(recipe, {row: (slug, {}) for row, slug in MODELS.items()}, jobs=args.jobs,
                                     log=log)
         errors = {row: [m["val_top1_err"] for m in runs[row]] for row in MODELS}
@@ -189,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
                         "`python -m reproduce.table1` (results/table1.md).")
     title = "Table 1: LeNet vs LeNet + ACDA, top-1 error (%)" + (" — quick config" if args.quick else "")
     base.publish("table1", results, args, name=name, title=title, device=device, findings=findings,
-                 recipes=recipes)
+                 recipes=used)
     return 0 if not any(math.isnan(r.value) for r in results if r.value is not None) else 1
 
 

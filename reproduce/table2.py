@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -33,7 +32,8 @@ from acda.models.adresnet import adresnet_l, adresnet_m, adresnet_s
 from acda.peers import CondConv2d, DynamicConv2d
 from acda.profile import count_flops, count_parameters
 
-from . import base
+from . import base, runners
+from .recipes.classification import ImageNet
 from .report import Result, load_published
 
 SETTING = "ImageNet"
@@ -293,7 +293,7 @@ def accuracy_results(args: argparse.Namespace) -> list[Result]:
             if entry.slug in trained:
                 m = trained[entry.slug]
                 results.append(Result(entry.row, SETTING, metric, m[key], "trained",
-                                      note=f"trained here: {args.epochs} epochs, {m.get('recipe', '')}"))
+                                      note="trained here: recipe real (Recipes), standard transforms"))
             else:
                 note = (f"needs ImageNet: --data-root DIR with {LAYOUT}; --train {entry.slug} selects this model"
                         if args.data_root is None else f"not trained in this run (add --train {entry.slug})")
@@ -301,23 +301,22 @@ def accuracy_results(args: argparse.Namespace) -> list[Result]:
     return results
 
 
+def real_recipe(args: argparse.Namespace) -> ImageNet:
+    """The ``ImageNet`` recipe of the command line."""
+    return ImageNet.full().with_(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
+                                 batch_size=args.batch_size, warmup_epochs=args.warmup_epochs,
+                                 label_smoothing=args.label_smoothing, amp=args.amp, generator=args.generators[0])
+
+
 def train_models(args: argparse.Namespace) -> dict[str, dict]:
     from acda.data.imagenet import imagenet
-    from acda.train import TrainConfig, fit
 
     train_set, val_set = imagenet(args.data_root, "train"), imagenet(args.data_root, "val")
-    out = {}
+    recipe, out = real_recipe(args), {}
     for slug in args.train:
-        config = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
-                             batch_size=args.batch_size, schedule="cosine", warmup_epochs=args.warmup_epochs,
-                             label_smoothing=args.label_smoothing, amp=args.amp, num_workers=args.workers,
-                             out_dir=str(Path(args.train_dir) / slug), resume=True, device=args.device)
-        torch.manual_seed(config.seed)
-        metrics = fit(ENTRIES[slug].build(args.generators[0]), train_set, val_set, config)
-        metrics["recipe"] = (f"SGD lr {args.lr} (cosine, {args.warmup_epochs} warmup epochs), wd "
-                             f"{args.weight_decay}, global batch {args.batch_size}, label smoothing "
-                             f"{args.label_smoothing}, standard transforms")
-        out[slug] = metrics
+        config = recipe.train_config(0, args.device, num_workers=args.workers, progress=True)
+        out[slug] = runners.train_real(lambda s=slug: ENTRIES[s].build(recipe.generator), train_set, val_set, config,
+                                       runners.run_dir(args.runs, slug, seed=0))
     return out
 
 
@@ -325,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = base.parser(__doc__, "table2", {
         "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
         "data_root": {"help": f"ImageNet root: {LAYOUT}"},
+        "runs": {},
     })
     parser.add_argument("--generator", choices=("paper", "official", "both"), default="both",
                         help="Ad-ResNet atom generator: A.3 ('paper'), the authors' code, or both (default; "
@@ -333,13 +333,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="add GFLOPs rows at 224×224 (about 2 min per generator on 2 CPU cores)")
     parser.add_argument("--train", nargs="+", choices=sorted(ENTRIES), default=["adresnet_s"],
                         help="models to train with --data-root (default: adresnet_s)")
-    parser.add_argument("--train-dir", default="runs/table2", help="checkpoints and metrics logs (default: runs/table2)")
-    parser.add_argument("--epochs", type=int, default=90)
-    parser.add_argument("--batch-size", type=int, default=256, help="global batch size")
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--warmup-epochs", type=float, default=0.0)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    recipe = ImageNet.full()
+    parser.add_argument("--epochs", type=int, default=recipe.epochs)
+    parser.add_argument("--batch-size", type=int, default=recipe.batch_size, help="global batch size")
+    parser.add_argument("--lr", type=float, default=recipe.lr)
+    parser.add_argument("--weight-decay", type=float, default=recipe.weight_decay)
+    parser.add_argument("--warmup-epochs", type=float, default=recipe.warmup_epochs)
+    parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
     parser.add_argument("--amp", action="store_true", help="mixed precision")
     parser.add_argument("--workers", type=int, default=8, help="DataLoader workers per process")
     args = parser.parse_args(argv)
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         results, findings, _ = parameter_results(generator, args.flops)
         base.publish("table2", results + accuracy, args, name="table2" if generator == "paper" else f"table2_{generator}",
                      title=f"Table 2: ImageNet parameters and error (Ad-ResNet with the {generator} generator)",
-                     findings=findings)
+                     findings=findings, recipes={"real": real_recipe(args)} if args.data_root else None)
     return 0
 
 

@@ -184,6 +184,11 @@ def load_backbone(model: CrowdCounter, path: str | Path) -> int:
     return len(own)
 
 
+def recipes(quick: bool, **overrides) -> dict[str, CrowdProxy]:
+    """The recipes of the proxy report (``table3`` or ``table3_quick``), with ``overrides`` (tests)."""
+    return {"proxy": CrowdProxy.of(quick).with_(**overrides)}
+
+
 def real_recipe(args: argparse.Namespace) -> Crowd:
     """The ``Crowd`` recipe of the command line."""
     return Crowd.full().with_(epochs=args.epochs, batch_size=args.batch_size, crop_size=args.crop_size, lr=args.lr,
@@ -447,7 +452,7 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
                         help="atom generator of the trained Ad-ResNets (default: %(default)s, see the module help)")
     parser.add_argument("--pretrained", nargs="+", default=[], metavar="MODEL=CKPT",
                         help="initialise MODEL's backbone from an acda.train checkpoint, e.g. "
-                             "crowd_adresnet_s=runs/table2/adresnet_s/best.pt")
+                             "crowd_adresnet_s=checkpoints/table2/adresnet_s/seed0/best.pt")
     parser.add_argument("--amp", action="store_true", help="mixed precision")
     parser.add_argument("--num-workers", type=int, default=4, help="DataLoader workers (default %(default)s)")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
@@ -478,11 +483,11 @@ def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
     params, param_findings = parameter_results()
     results = params + counts + other_results()
     name = "table3_quick" if args.quick else "table3"
-    test_set, recipes = None, {}
+    test_set, used = None, {}
     if args.data_root is not None and any(r.samples for r in counts):
-        recipes["real"] = real_recipe(args)
+        used["real"] = real_recipe(args)
     if args.proxy:
-        recipe = recipes["proxy"] = CrowdProxy.of(args.quick).with_(**(proxy_overrides or {}))
+        recipe = used["proxy"] = recipes(args.quick, **(proxy_overrides or {}))["proxy"]
         rows, proxy_findings, test_set = proxy_rows(recipe, "cpu" if args.device == "auto" else args.device, args.jobs)
         results += rows
         findings += proxy_findings
@@ -491,7 +496,7 @@ def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
                             "(results/table3.md).")
     title = "Table 3: crowd counting (MAE/MSE) and parameters" + (" — quick config" if args.quick else "")
     base.publish("table3", results, args, name=name, title=title, device=device,
-                 findings=param_findings + findings, recipes=recipes)
+                 findings=param_findings + findings, recipes=used)
     if test_set is not None and args.plots:
         proxy_preview(test_set, Path(args.out, f"{name}_proxy.png"))
     return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1

@@ -102,18 +102,23 @@ def counted_rows() -> list[Result]:
                                                                               COUNT_SETTING)]
 
 
+def recipes(quick: bool, **overrides) -> dict[str, RestorationProxy]:
+    """The recipes of the proxy report (``table4`` or ``table4_quick``): one per proxy scale."""
+    return {f"proxy ×{scale}": RestorationProxy.of(quick).with_(scale=scale, **overrides)
+            for scale in PROXY_SCALES["quick" if quick else "full"]}
+
+
 def proxy_rows(args: argparse.Namespace, name: str, overrides: dict | None = None,
                log=print) -> tuple[list[Result], list[str], dict]:
     quick, out = args.quick, Path(args.out) if args.plots else None
-    base_recipe = RestorationProxy.of(quick).with_(**(overrides or {}))
+    used = recipes(quick, **(overrides or {}))
+    base_recipe = next(iter(used.values()))
     models = matched_budgets(PROXY_MODELS, base_recipe)
     results, findings = [], [f"Proxy models at matched parameter budgets (C {base_recipe.channels}; ACDA's W set by "
                               f"the recipe, the others' W chosen for the nearest count): "
                               f"{budget_text(models, base_recipe)}."]
-    recipes = {}
-    for scale in PROXY_SCALES["quick" if quick else "full"]:
-        recipe = base_recipe.with_(scale=scale)
-        recipes[rst.recipe_label(recipe)] = recipe
+    for recipe in used.values():
+        scale = recipe.scale
         setting = f"proxy ×{scale}{' (quick)' if quick else ''}: non-uniform blur + bicubic on skimage photos"
         keep = ("Baseline (ours)", "ACDA") if out is not None else ()
         rows, runs, states, test_set = rst.proxy_results(recipe, models, setting, "Bicubic", jobs=args.jobs,
@@ -127,7 +132,7 @@ def proxy_rows(args: argparse.Namespace, name: str, overrides: dict | None = Non
             rst.preview(test_set, models, states, recipe, out / f"{name}_proxy.png",
                         f"Table 4 proxy ×{scale} (skimage photos, non-uniform blur; NOT RealSR): seed-0 models, "
                         "centre crops")
-    return results, findings, recipes
+    return results, findings, used
 
 
 def published_findings() -> list[str]:

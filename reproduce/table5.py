@@ -120,9 +120,14 @@ def other_results() -> list[Result]:
                    note=f"not implemented: {why}.") for row, why in PEERS.items() for metric in METRICS]
 
 
+def recipes(quick: bool, **overrides) -> dict[str, RestorationProxy]:
+    """The recipes of the proxy report (``table5`` or ``table5_quick``)."""
+    return {"proxy": RestorationProxy.of(quick).with_(**{"problem": "denoise", "scale": 1, **overrides})}
+
+
 def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str], dict]:
     quick, out = args.quick, Path(args.out) if args.plots else None
-    recipe = RestorationProxy.of(quick).with_(**{"problem": "denoise", "scale": 1, **(overrides or {})})
+    recipe = recipes(quick, **(overrides or {}))["proxy"]
     setting = f"proxy{' (quick)' if quick else ''}: Poisson–Gaussian noise varying across skimage photos"
     keep = tuple(TRAINED) if out is not None else ()
     models = matched_budgets(TRAINED, recipe)
@@ -137,7 +142,7 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
         rst.preview(test_set, models, states, recipe, out / f"{name}_proxy.png",
                     "Table 5 proxy (skimage photos, spatially varying Poisson–Gaussian noise; NOT SIDD): seed-0 "
                     "models, centre crops")
-    return rows, findings, {rst.recipe_label(recipe): recipe}
+    return rows, findings, {"proxy": recipe}
 
 
 def counted() -> tuple[list[Result], list[str]]:

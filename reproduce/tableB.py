@@ -61,10 +61,15 @@ def counted_rows() -> list[Result]:
     return [r for row, (slug, kwargs) in SWEEP.items() for r in rst.count_rows(row, slug, kwargs, COUNT_SETTING)]
 
 
+def recipes(quick: bool, **overrides) -> dict[str, RestorationProxy]:
+    """The recipes of the proxy report (``tableB`` or ``tableB_quick``): Table 4's ×3 proxy, fewer seeds."""
+    preset = PROXY_OVERRIDES["quick" if quick else "full"]
+    return {f"proxy ×{SCALE}": RestorationProxy.of(quick).with_(**{"scale": SCALE, **preset, **overrides})}
+
+
 def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str], dict]:
     quick = args.quick
-    key = "quick" if quick else "full"
-    recipe = RestorationProxy.of(quick).with_(**{"scale": SCALE, **PROXY_OVERRIDES[key], **(overrides or {})})
+    recipe = recipes(quick, **(overrides or {}))[f"proxy ×{SCALE}"]
     models = {row: SWEEP[row] for row in (QUICK_ROWS if quick else SWEEP)}
     setting = f"proxy ×{SCALE}{' (quick)' if quick else ''}: non-uniform blur + bicubic on skimage photos"
     results, runs, _, _ = rst.proxy_results(recipe, models, setting, "Bicubic", jobs=args.jobs, log=log)
@@ -78,7 +83,7 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
         findings.append(f"Proxy ×{SCALE} sweep (NOT RealSR; C {recipe.channels}, W {recipe.width}), each "
                         f"configuration against m = 6, S = 3: " + " ".join(parts))
     findings.append(f"Parameters of the proxy configurations: {budget_text(models, recipe)}.")
-    return results, findings, {rst.recipe_label(recipe): recipe}
+    return results, findings, {f"proxy ×{SCALE}": recipe}
 
 
 def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:

@@ -15,6 +15,11 @@ from .rows import build_results
 __all__ = ["main"]
 
 
+def recipes(quick: bool) -> dict[str, ToyMap]:
+    """The recipe of the report (``figure6`` or ``figure6_quick``)."""
+    return {"toy map": ToyMap.of(quick)}
+
+
 def main(argv: list[str] | None = None) -> int:
     full, quick = ToyMap.full(), ToyMap.quick()
     parser = base.parser(DESCRIPTION, "figure6", {

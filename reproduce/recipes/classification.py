@@ -9,10 +9,11 @@ from torch import nn
 
 from acda.data.proxy import PROXY_IMAGES, texture_proxy
 from acda.models import get_model
+from acda.train import TrainConfig
 
 from .base import Training, cached_datasets, doc
 
-__all__ = ["Cifar", "ClassificationProxy", "ACDA_CLASSIFIERS"]
+__all__ = ["Cifar", "ClassificationProxy", "ImageNet", "ACDA_CLASSIFIERS"]
 
 ACDA_CLASSIFIERS = ("lenet_acda",)
 
@@ -33,6 +34,21 @@ class Cifar(Training):
         """The arguments of the registered classifier ``slug``."""
         kwargs = {"num_classes": num_classes, "image_size": image_size}
         return {**kwargs, "generator": self.generator} if slug in ACDA_CLASSIFIERS else kwargs
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImageNet(Training):
+    """Table 2's Ad-ResNets on ImageNet (standard transforms; ``batch_size`` is the global batch)."""
+
+    PRESETS: ClassVar = {"full": {}, "quick": {"epochs": 1}}
+    weight_decay: float = doc("weight decay (not on biases/norms)", 1e-4)
+    batch_size: int = doc("global batch size", 256)
+    epochs: int = doc("epochs", 90)
+    label_smoothing: float = doc("label smoothing", 0.0)
+    generator: str = doc("ACDA atom generator", "paper")
+
+    def train_config(self, seed: int, device: str = "cpu", **changes) -> TrainConfig:
+        return super().train_config(seed, device, **{"label_smoothing": self.label_smoothing, **changes})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
