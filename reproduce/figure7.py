@@ -33,7 +33,7 @@ from . import base, scalemaps
 from .recipes.crowd import GENERATOR, CrowdProxy
 from .recipes.toymap import KERNEL, ToyMap
 from .report import Result, load_published
-from .stats import mean_std, welch
+from .stats import holm, mean_std, welch
 from .toymap.experiment import SeedRun
 from .toymap.plots import plot_scales
 
@@ -75,19 +75,22 @@ def build_results(runs: list[SeedRun]) -> list[Result]:
 
 
 def findings(runs: list[SeedRun]) -> list[str]:
-    """The claims as measured statements: mean ± std over seeds and Welch's p-value."""
+    """The claims as measured statements: mean ± std over seeds and Welch's p-value, Holm-adjusted over the two."""
     out = []
+    shares = {scale: {p: [_share(r, p, scale) for r in runs] for p in (LARGE, SMALL)} for scale in (-1, 0)}
+    raw = {scale: welch(at[LARGE], at[SMALL]) if len(runs) > 1 else float("nan") for scale, at in shares.items()}
+    adjusted = dict(zip(raw, holm(list(raw.values())), strict=True)) if len(runs) > 1 else raw
     for scale in (-1, 0):
         k = SCALES[scale]
-        at = {p: [_share(r, p, scale) for r in runs] for p in (LARGE, SMALL)}
+        at = shares[scale]
         (m_l, s_l), (m_s, s_s) = mean_std(at[LARGE]), mean_std(at[SMALL])
-        p_value = welch(at[LARGE], at[SMALL]) if len(runs) > 1 else float("nan")
+        p_value = adjusted[scale]
         favoured = LARGE if scale == -1 else SMALL
         holds = sum((a > b) == (favoured == LARGE) and a != b for a, b in zip(at[LARGE], at[SMALL], strict=True))
         out.append(
             f"The {k}×{k} bases hold {m_l:.1f} ± {s_l:.1f}% of the coefficient norm at {LARGE}×{LARGE} pattern "
             f"centres and {m_s:.1f} ± {s_s:.1f}% at {SMALL}×{SMALL} centres (mean ± std over {len(runs)} seeds; "
-            f"Welch p = {p_value:.2g}); higher at {favoured}×{favoured} centres on {holds}/{len(runs)} seeds: "
+            f"Welch p = {raw[scale]:.2g}, Holm-adjusted over the two scales p = {p_value:.2g}); higher at {favoured}×{favoured} centres on {holds}/{len(runs)} seeds: "
             + ("consistent with" if holds == len(runs) and p_value < 0.05 else "not clear support for")
             + f" the paper's {'large' if favoured == LARGE else 'small'}-object claim (proxy: toy map)."
         )
@@ -106,6 +109,7 @@ def _overall(run: SeedRun, scale: int) -> float:
 # ---------------------------------------------------------------- crowd proxy
 
 CROWD_ROW, CROWD_SETTING = "Ad-ResNet-s", "crowd proxy"
+UNTRAINED_ROW = "Ad-ResNet-s (untrained)"
 PROXY_NOTE = ("A PROXY for Fig. 7's crowd-counting statement: Ad-ResNet-s trained on the crowd proxy (LFW faces "
               "pasted under a perspective scale gradient onto photographs), not the paper's crowd data")
 ALPHA = 0.05
@@ -146,13 +150,23 @@ def _face_r(run: dict, partial: bool) -> float:
             else scalemaps.correlation(f[:, 0], f[:, 2]))
 
 
-def _verdict(mean: float, p: float) -> str:
+def _verdict(mean: float, p: float, adjusted: float | None = None, family: int = 1) -> str:
+    """Significance of a one-sample test at ``ALPHA``, judged on the Holm-``adjusted`` p of a ``family``."""
     if math.isnan(p):
         return "too few seeds for a test"
-    if p >= ALPHA:
-        return f"not significant at {ALPHA:g}"
-    return (f"significant at {ALPHA:g}, " + ("in the paper's direction" if mean > 0 else
-                                             "in the direction opposite to the paper's claim"))
+    judged = p if adjusted is None else adjusted
+    where = "" if family == 1 else f"Holm-adjusted over {family} tests p = {judged:.2g}: "
+    if judged >= ALPHA:
+        return where + f"not significant at {ALPHA:g}"
+    return where + f"significant at {ALPHA:g}, " + ("in the paper's direction" if mean > 0 else
+                                                   "in the direction opposite to the paper's claim")
+
+
+def _holm_verdicts(tests: list[tuple[float, float]]) -> list[str]:
+    """``_verdict`` of each (mean, p) of a family reported together, on Holm-adjusted p-values."""
+    valid = [i for i, (_, p) in enumerate(tests) if not math.isnan(p)]
+    adjusted = dict(zip(valid, holm([tests[i][1] for i in valid]), strict=True))
+    return [_verdict(m, p, adjusted.get(i), len(valid)) for i, (m, p) in enumerate(tests)]
 
 
 def _layer_list(names: list[str]) -> str:
@@ -184,6 +198,10 @@ def crowd_results(runs: list[dict], cfg: CrowdProxy) -> list[Result]:
                                                   f"{PROXY_NOTE}")
         results.append(Result(CROWD_ROW, CROWD_SETTING, metric, None, "trained", note=note, unit="%",
                               status="proxy", samples=[_claims(r)[idx] for r in runs]))
+        results.append(Result(UNTRAINED_ROW, CROWD_SETTING, metric, None, "measured", unit="%", status="proxy",
+                              note=f"the control: the same models at their initialisation (before training), "
+                                   f"measured as above. {PROXY_NOTE}",
+                              samples=[_claims(r["untrained"])[idx] for r in runs]))
     for t, third in enumerate(scalemaps.THIRDS):
         for s in range(s_top):
             results.append(Result(
@@ -219,41 +237,57 @@ def crowd_results(runs: list[dict], cfg: CrowdProxy) -> list[Result]:
 
 
 def crowd_findings(runs: list[dict]) -> list[str]:
-    """The crowd-proxy claims as measured statements: mean ± std over seeds and the one-sample t-test."""
+    """The crowd-proxy claims as measured statements: mean ± std over seeds and one-sample t-tests, one Holm
+    family over every test reported (the claims, each smaller layer group, the face correlations, the control)."""
     first = runs[0]
     s_top = _top_scales(first)
     n = len(runs)
     top_names = first["top_layers"]
-    out = []
+    names = {0: "top (far)", 2: "bottom (near)"}
+    tests, texts = [], []
     for idx, (scale, hi, lo) in enumerate(((s_top - 1, 2, 0), (0, 0, 2))):
         k = _k(scale).replace("x", "×")
         diffs = [_claims(r)[idx] for r in runs]
         at = {t: [float(_thirds(r, top_names)[scale, t]) for r in runs] for t in (hi, lo)}
         (m_hi, s_hi), (m_lo, s_lo), (m_d, s_d) = mean_std(at[hi]), mean_std(at[lo]), mean_std(diffs)
         p = scalemaps.one_sample_p(diffs)
-        positive = sum(d > 0 for d in diffs)
-        names = {0: "top (far)", 2: "bottom (near)"}
-        out.append(
+        tests.append((m_d, p))
+        texts.append((
             f"PROXY (crowd proxy, not the paper's crowd data): in Ad-ResNet-s's {_k(s_top - 1).replace('x', '×')} "
             f"ACDA layers ({_layer_list(top_names)}) the {k} bases hold {m_hi:.2f} ± {s_hi:.2f}% of the "
             f"coefficient norm in the {names[hi]} third of the test images and {m_lo:.2f} ± {s_lo:.2f}% in the "
             f"{names[lo]} third: difference {m_d:+.2f} ± {s_d:.2f} percentage points (mean ± std over {n} seeds; "
-            f"one-sample t-test of the per-seed differences against 0: p = {p:.2g}), positive on {positive}/{n} "
-            f"seeds: {_verdict(m_d, p)} (the paper: {'large' if idx == 0 else 'small'} bases "
-            f"{'near' if idx == 0 else 'far, on dense objects'})."
-        )
+            f"one-sample t-test of the per-seed differences against 0: p = {p:.2g}), positive on "
+            f"{sum(d > 0 for d in diffs)}/{n} seeds: ",
+            f" (the paper: {'large' if idx == 0 else 'small'} bases {'near' if idx == 0 else 'far, on dense objects'})."))
+        control = [_claims(r["untrained"])[idx] for r in runs]
+        (m_c, s_c), p_c = mean_std(control), scalemaps.one_sample_p([a - b for a, b in zip(diffs, control, strict=True)])
+        tests.append((m_d - m_c, p_c))
+        texts.append((f"PROXY control: the same difference for the {k} bases in the untrained models (the same "
+                      f"initialisations) is {m_c:+.2f} ± {s_c:.2f} points; trained minus untrained, paired by seed: "
+                      f"{m_d - m_c:+.2f} points (t-test against 0: p = {p_c:.2g}): ", " (positive = training moved "
+                      "the share the paper's way)."))
+    for scales, group in _groups(first).items():
+        k = _k(scales - 1).replace("x", "×")
+        diffs = [float(_thirds(r, group)[-1, 2] - _thirds(r, group)[-1, 0]) for r in runs]
+        (m, s), p = mean_std(diffs), scalemaps.one_sample_p(diffs)
+        tests.append((m, p))
+        texts.append((f"PROXY: in the {k} ACDA layers ({_layer_list(group)}) the {k} bases' share, bottom (near) "
+                      f"minus top (far) third, is {m:+.2f} ± {s:.2f} points (mean ± std over {n} seeds; t-test "
+                      f"against 0: p = {p:.2g}), positive on {sum(d > 0 for d in diffs)}/{n} seeds: ",
+                      " (the paper: large bases near)."))
     for partial in (False, True):
         rs = [_face_r(r, partial) for r in runs]
-        m, s = mean_std(rs)
-        p = scalemaps.one_sample_p(rs)
-        out.append(
-            f"PROXY: over the {len(first['faces'])} annotated test faces, "
-            + ("the partial r (given the face's row) " if partial else "Pearson's r ")
-            + f"between a face's side and the {_k(s_top - 1).replace('x', '×')} share at its centre is {m:+.3f} ± "
-            f"{s:.3f} (mean ± std over {n} seeds; t-test against 0: p = {p:.2g}): {_verdict(m, p)}"
-            + (" (positive = larger faces get more of the large bases)." if not partial else
-               " (size beyond what the row predicts).")
-        )
+        (m, s), p = mean_std(rs), scalemaps.one_sample_p(rs)
+        tests.append((m, p))
+        texts.append((f"PROXY: over the {len(first['faces'])} annotated test faces, "
+                      + ("the partial r (given the face's row) " if partial else "Pearson's r ")
+                      + f"between a face's side and the {_k(s_top - 1).replace('x', '×')} share at its centre is "
+                      f"{m:+.3f} ± {s:.3f} (mean ± std over {n} seeds; t-test against 0: p = {p:.2g}): ",
+                      " (positive = larger faces get more of the large bases)." if not partial else
+                      " (size beyond what the row predicts)."))
+    out = [f"PROXY: the {len(tests)} tests below are one family, judged on Holm-adjusted p-values."]
+    out += [head + verdict + tail for (head, tail), verdict in zip(texts, _holm_verdicts(tests), strict=True)]
     mean_thirds = np.mean([_thirds(r, top_names) for r in runs], axis=0)
     lo, hi = mean_thirds.min(), mean_thirds.max()
     out.append(f"PROXY: every scale's mean share in every third lies within {lo:.2f}–{hi:.2f}% (means over {n} seeds; "

@@ -7,7 +7,8 @@ provenance), the JSON (title and findings) and the Markdown, rendered from those
 (``render``) so it can be regenerated and compared byte for byte. All three carry the same run id.
 
 Statuses: ``match``, ``within tolerance``, ``better`` / ``worse``, ``mismatch`` (computed); ``erratum``,
-``consistent``, ``needs data``, ``not implemented``, ``proxy``, ``reproduced here`` (set by the
+``consistent``, ``claim holds`` / ``claim fails`` (a claim printed without a number, tested against the
+threshold the note states), ``needs data``, ``not implemented``, ``proxy``, ``reproduced here`` (set by the
 reproducer, with a note). Kinds of number (``Result.kind``): ``exact``, ``seeded``, ``timing``, each with
 its own regression rule (``reproduce.regression``).
 
@@ -29,7 +30,7 @@ import pandas as pd
 from acda.utils import atomic_write, check_choice
 
 from .provenance import check_clean, fingerprint
-from .stats import FALSE_ALARM, detectable_change
+from .stats import CHECKED_TABLES, FALSE_ALARM, FALSE_ALARM_RUN, detectable_change
 
 __all__ = [
     "Result",
@@ -49,9 +50,10 @@ __all__ = [
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 STATUSES = (
     "match", "within tolerance", "better", "worse", "mismatch",
-    "erratum", "consistent", "needs data", "not implemented", "proxy", "reproduced here",
+    "erratum", "consistent", "claim holds", "claim fails", "needs data", "not implemented", "proxy", "reproduced here",
 )
-SET_BY_REPRODUCER = ("erratum", "consistent", "needs data", "not implemented", "proxy", "reproduced here")
+SET_BY_REPRODUCER = ("erratum", "consistent", "claim holds", "claim fails", "needs data", "not implemented", "proxy",
+                     "reproduced here")
 KINDS = ("exact", "seeded", "timing")
 PROVENANCE = ["device", "isa", "torch", "mkl", "onednn", "fingerprint", "commit", "run_id"]
 COLUMNS = [
@@ -263,7 +265,8 @@ def to_markdown(df: pd.DataFrame, title: str, findings: Sequence[str] = (),
         lines += ["'reproduced' of a seeded row is the mean over its n seeds, '± std' their sample standard "
                   "deviation, 'detectable' the smallest shift of the mean that the cross-machine regression "
                   f"detects with 80% power (Welch test at {FALSE_ALARM:g} over the table's seeded rows, "
-                  "Bonferroni-corrected).", ""]
+                  f"Bonferroni-corrected: {FALSE_ALARM_RUN:g} over the {CHECKED_TABLES} tables one CI run re-checks; "
+                  "power simulated for Welch's test).", ""]
     if notes:
         lines += ["## Notes", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)] + [""]
     if findings:

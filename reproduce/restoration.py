@@ -27,7 +27,7 @@ from acda.train import Restoration
 from . import base, runners
 from .recipes.restoration import RestorationProxy, RestorationReal
 from .report import Result
-from .stats import mean_std, seed_comparison
+from .stats import mean_std, seed_comparisons
 
 __all__ = ["METRICS", "MODEL_NOTE", "model_note", "proxy_results", "recipe_label", "input_scores", "reference_rows", "comparisons",
            "preview", "command_line", "run", "realsr_layout_note", "needs_data_rows", "train_real", "real_recipe",
@@ -95,19 +95,23 @@ def recipe_label(recipe: RestorationProxy) -> str:
     return f"proxy ×{recipe.scale}" if recipe.problem == "sr" else "proxy"
 
 
-def comparisons(runs: dict[str, dict[str, list[float]]], reference: str, others: tuple[str, ...], what: str,
-                input_psnr: float | None = None) -> list[str]:
-    """One finding per metric: each row of ``others`` against ``reference`` (Welch over seeds)."""
+def comparisons(blocks: dict[str, dict[str, dict[str, list[float]]]], reference: str, others: tuple[str, ...],
+                input_psnr: dict[str, float] | None = None) -> list[str]:
+    """One finding per metric and block (what → {row: {metric: [per seed]}}): each row of ``others`` against
+    ``reference``, Welch over seeds, Holm-corrected over every test of the metric in ``blocks``; and, given the
+    degraded input's PSNR of each block, how many seeds beat it."""
     out = []
     for metric, (_, unit) in METRICS.items():
-        decimals = 2 if metric == "PSNR" else 4
-        parts = [seed_comparison(reference, runs[reference][metric], row, runs[row][metric], metric,
-                                 higher_is_better=True, decimals=decimals, unit=f" {unit}" if unit else "")
-                 for row in others if row in runs]
-        out.append(f"{what}: " + " ".join(parts))
-    if input_psnr is not None:
-        beat = {row: sum(v > input_psnr for v in r["PSNR"]) for row, r in runs.items()}
-        out.append(f"{what}: PSNR above the degraded input's ({input_psnr:.2f} dB) on "
+        tests = [(reference, runs[reference][metric], row, runs[row][metric], metric)
+                 for runs in blocks.values() for row in others if row in runs]
+        sentences = iter(seed_comparisons(tests, higher_is_better=True, decimals=2 if metric == "PSNR" else 4,
+                                          unit=f" {unit}" if unit else ""))
+        for what, runs in blocks.items():
+            out.append(f"{what}: " + " ".join(next(sentences) for row in others if row in runs))
+    for what, psnr in (input_psnr or {}).items():
+        runs = blocks[what]
+        beat = {row: sum(v > psnr for v in r["PSNR"]) for row, r in runs.items()}
+        out.append(f"{what}: PSNR above the degraded input's ({psnr:.2f} dB) on "
                    + ", ".join(f"{row} {n}/{len(runs[row]['PSNR'])}" for row, n in beat.items()) + " seeds.")
     return out
 

@@ -164,13 +164,17 @@ def evaluate_proxy(model: nn.Module, test_set, example: int = 0) -> dict:
 
 def proxy_seed(seed: int, recipe: CrowdProxy, device: str = "cpu") -> dict:
     """Train ``crowd_adresnet_s`` with ``recipe`` and ``seed`` (``recipes.training.train``, one CPU thread) and
-    measure its scale shares on the proxy's test split (``evaluate_proxy``, on the CPU)."""
+    measure its scale shares on the proxy's test split (``evaluate_proxy``, on the CPU); the same shares of the
+    model at its initialisation go under ``"untrained"`` (the control)."""
     metrics, state = train(recipe, SLUG, {}, seed, device, keep_state=True)
-    model = recipe.build(SLUG)
-    model.load_state_dict(state)
     train_set, test_set = recipe.datasets()
+    torch.manual_seed(seed)
+    model = recipe.build(SLUG)  # the same initialisation as the trained model's: the untrained control
+    untrained = evaluate_proxy(model, test_set)
+    model.load_state_dict(state)
     return {"seed": seed, "metrics": dict(metrics), "constant_mae": constant_mae(train_set, test_set),
-            **evaluate_proxy(model, test_set)}
+            **evaluate_proxy(model, test_set),
+            "untrained": {k: untrained[k] for k in ("layers", "top_layers", "thirds", "faces")}}
 
 
 def run_task(kind: str, seed: int, cfg, device: str):
@@ -281,7 +285,7 @@ def image_shares(model: nn.Module, image: torch.Tensor, device: str = "cpu") -> 
 def plot_shares(image: np.ndarray, share: np.ndarray, stride: int, path: str | Path, title: str,
                 points: np.ndarray | None = None, sizes: np.ndarray | None = None) -> None:
     """The image (uint8 (3, H, W)) and one heatmap per scale of ``share`` (S, h, w), each share pixel drawn over
-    its ``stride``×``stride`` block of the image (nearest), lighter = higher, on one colour scale; dashed lines
+    its ``stride``×``stride`` block of the image (nearest), lighter = higher, on one fixed 0–1 colour scale; dashed lines
     at the share map's thirds; annotated faces (centres ``points`` (x, y), sides ``sizes``) as circles on the image."""
     plt = base.pyplot()
     from matplotlib.patches import Circle
@@ -290,7 +294,7 @@ def plot_shares(image: np.ndarray, share: np.ndarray, stride: int, path: str | P
     up = torch.as_tensor(share).repeat_interleave(stride, -2).repeat_interleave(stride, -1)[:, :h, :w].numpy()
     if up.shape[-2:] != (h, w):
         up = F.pad(torch.as_tensor(up), (0, w - up.shape[-1], 0, h - up.shape[-2]), value=math.nan).numpy()
-    lo, hi = float(np.nanmin(up)), float(np.nanmax(up))
+    lo, hi = 0.0, 1.0  # fixed: the shares of S scales sum to 1 at every pixel, an even split is 1/S
     n = share.shape[0]
     fig, axes = plt.subplots(1, n + 1, figsize=(3.9 * (n + 1) + 0.8, 4.4), constrained_layout=True)
     axes[0].imshow(np.transpose(image, (1, 2, 0)), interpolation="nearest")
@@ -313,6 +317,7 @@ def plot_shares(image: np.ndarray, share: np.ndarray, stride: int, path: str | P
         ax.set_ylim(h - 0.5, -0.5)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=axes[1:], shrink=0.85, label="share of the coefficient norm (lighter = higher)")
+    fig.colorbar(im, ax=axes[1:], shrink=0.85,
+                 label=f"share of the coefficient norm, 0–1 (lighter = higher; an even split is 1/{n})")
     fig.suptitle(title, fontsize=10)
     base.save_figure(fig, path)

@@ -85,7 +85,7 @@ def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[s
                                        Path(args.runs) / release / f"x{scale}", log)
             results += rows
             if "ACDA" in runs and "Baseline (ours)" in runs and args.seeds > 1:
-                findings += rst.comparisons(runs, "Baseline (ours)", ("ACDA",), setting)
+                findings += rst.comparisons({setting: runs}, "Baseline (ours)", ("ACDA",))
     return results, findings, device, recipes
 
 
@@ -117,6 +117,7 @@ def proxy_rows(args: argparse.Namespace, name: str, overrides: dict | None = Non
     results, findings = [], [f"Proxy models at matched parameter budgets (C {base_recipe.channels}; ACDA's W set by "
                               f"the recipe, the others' W chosen for the nearest count): "
                               f"{budget_text(models, base_recipe)}."]
+    blocks, inputs = {}, {}
     for recipe in used.values():
         scale = recipe.scale
         setting = f"proxy ×{scale}{' (quick)' if quick else ''}: non-uniform blur + bicubic on skimage photos"
@@ -124,14 +125,14 @@ def proxy_rows(args: argparse.Namespace, name: str, overrides: dict | None = Non
         rows, runs, states, test_set = rst.proxy_results(recipe, models, setting, "Bicubic", jobs=args.jobs,
                                                          keep_state=keep, log=log)
         results += rows
-        bicubic = next(r.value for r in rows if r.row == "Bicubic" and r.metric == "PSNR")
-        findings += rst.comparisons(runs, "Baseline (ours)", ("ACDA", "KPN, l = 5"),
-                                    f"Proxy ×{scale} (NOT RealSR; matched parameter budgets)",
-                                    input_psnr=bicubic)
+        what = f"Proxy ×{scale} (NOT RealSR; matched parameter budgets)"
+        blocks[what] = runs
+        inputs[what] = next(r.value for r in rows if r.row == "Bicubic" and r.metric == "PSNR")
         if out is not None and scale == max(PROXY_SCALES["quick" if quick else "full"]):
             rst.preview(test_set, models, states, recipe, out / f"{name}_proxy.png",
                         f"Table 4 proxy ×{scale} (skimage photos, non-uniform blur; NOT RealSR): seed-0 models, "
                         "centre crops")
+    findings += rst.comparisons(blocks, "Baseline (ours)", ("ACDA", "KPN, l = 5"), input_psnr=inputs)
     return results, findings, used
 
 

@@ -111,7 +111,7 @@ def data_rows(args, log=print) -> tuple[list[Result], list[str], str, dict]:
                                Path(args.runs), log)
     findings = []
     if len(runs) == 2 and args.seeds > 1:
-        findings = rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",), DATA_SETTING)
+        findings = rst.comparisons({DATA_SETTING: runs}, "Baseline + MSE", ("ACDA + MSE",))
     return results + rows, findings, device, {"real": recipe}
 
 
@@ -136,8 +136,8 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
     noisy = next(r.value for r in rows if r.row == NOISY_ROW and r.metric == "PSNR")
     findings = [f"Denoising proxy models at matched parameter budgets (C {recipe.channels}; the baseline's W chosen "
                 f"for the count nearest ACDA's): {budget_text(models, recipe)}."]
-    findings += rst.comparisons(runs, "Baseline + MSE", ("ACDA + MSE",), "Denoising proxy (NOT SIDD; matched parameter "
-                                "budgets)", input_psnr=noisy)
+    what = "Denoising proxy (NOT SIDD; matched parameter budgets)"
+    findings += rst.comparisons({what: runs}, "Baseline + MSE", ("ACDA + MSE",), input_psnr={what: noisy})
     if out is not None:
         rst.preview(test_set, models, states, recipe, out / f"{name}_proxy.png",
                     "Table 5 proxy (skimage photos, spatially varying Poisson–Gaussian noise; NOT SIDD): seed-0 "

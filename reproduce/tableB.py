@@ -24,7 +24,7 @@ from . import base
 from . import restoration as rst
 from .recipes.restoration import RestorationProxy, budget_text
 from .report import Result
-from .stats import seed_comparison
+from .stats import seed_comparisons
 
 SCALE = 3
 SETTING = "RealSR Final ×3"
@@ -77,9 +77,8 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
     ref = runs[REFERENCE_ROW]
     for metric in rst.METRICS:
         decimals = 2 if metric == "PSNR" else 4
-        parts = [seed_comparison(f"{REFERENCE_ROW} (m = 6)", ref[metric], row, runs[row][metric], metric,
-                                 higher_is_better=True, decimals=decimals)
-                 for row in models if row != REFERENCE_ROW]
+        parts = seed_comparisons([(f"{REFERENCE_ROW} (m = 6)", ref[metric], row, runs[row][metric], metric)
+                                  for row in models if row != REFERENCE_ROW], higher_is_better=True, decimals=decimals)
         findings.append(f"Proxy ×{SCALE} sweep (NOT RealSR; C {recipe.channels}, W {recipe.width}), each "
                         f"configuration against m = 6, S = 3: " + " ".join(parts))
     findings.append(f"Parameters of the proxy configurations: {budget_text(models, recipe)}.")

@@ -30,8 +30,9 @@ def test_tiny_run_gives_per_seed_rows_and_pngs(tmp_path, capsys):
                          "--out", str(tmp_path), "--allow-dirty"], proxy_overrides=TINY_PROXY) == 0
     df = read_results(tmp_path / "tiny.csv")
     assert (df.n == 2).all() and all(len(s.split(";")) == 2 for s in df.samples)
-    toy, crowd = df[df.row == "ACDA"], df[df.row == "Ad-ResNet-s"]
-    assert len(toy) == 2 + 9 and len(crowd) == 2 + 9 + 1 + 2 + 1 and len(df) == len(toy) + len(crowd)
+    toy, crowd, control = df[df.row == "ACDA"], df[df.row == "Ad-ResNet-s"], df[df.row == figure7.UNTRAINED_ROW]
+    assert len(toy) == 2 + 9 and len(crowd) == 2 + 9 + 1 + 2 + 1 and len(control) == 2
+    assert len(df) == len(toy) + len(crowd) + len(control) and (df.status == "proxy").all()
     for part in (toy, crowd):
         claims = part[part.metric.str.contains("minus") & ~part.metric.str.contains("layers")]
         assert list(claims.status) == ["proxy", "proxy"] and claims.note.str.startswith("Claim").all()
@@ -52,9 +53,11 @@ def test_tiny_run_gives_per_seed_rows_and_pngs(tmp_path, capsys):
     for png in ("tiny.png", "tiny_crowd.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     found = json.loads((tmp_path / "tiny.json").read_text(encoding="utf-8"))["findings"]
-    assert len(found) == 3 + 2 + 2 + 1 + 1 and "Welch p" in found[0] and "Welch p" in found[1]
-    assert all(f.startswith("PROXY") and "t-test" in f for f in found[3:7]) and "even split" in found[7]
-    assert all(TOP[0] in f for f in found[3:5])
+    assert len(found) == 3 + 1 + 7 + 1 + 1 and "Welch p" in found[0] and "Holm-adjusted over the two" in found[1]
+    assert found[3] == "PROXY: the 7 tests below are one family, judged on Holm-adjusted p-values."
+    assert all(f.startswith("PROXY") and "t-test" in f and "Holm-adjusted over 7 tests" in f for f in found[4:11])
+    assert "even split" in found[11] and all(TOP[0] in f for f in (found[4], found[6]))
+    assert "untrained models" in found[5] and "5×5 ACDA layers" in found[8]
     assert capsys.readouterr().out.startswith("# Figure 7")
 
 

@@ -89,6 +89,7 @@ def test_comparison_finding_states_means_significance_and_reduction():
     text = table1.comparison_finding(errors, "Proxy")
     assert text.startswith("Proxy: LeNet + ACDA 30.50 ± 0.50% vs LeNet 41.00 ± 1.00% top-1 error")
     assert "significant at 0.05, LeNet + ACDA's top-1 error is lower (better)" in text
-    assert "Difference of the means +10.50 points, relative reduction +25.6%" in text
+    assert "Difference of the means +10.50 points; relative reduction of the means +25.6%" in text
+    assert "mean of the per-seed relative reductions +25.6%" in text
     one = table1.comparison_finding({"LeNet": [40.0], "LeNet + ACDA": [30.0]}, "CIFAR-10")
     assert "no significance can be stated" in one

@@ -14,6 +14,7 @@ from acda.data.crowd import pad_to_multiple
 from acda.data.crowd_proxy import crowd_proxy
 from acda.models import get_model
 from acda.models.crowd import CrowdCounter
+from acda.profile import count_parameters
 from acda.train import DensityCounting
 
 from .base import Training, cached_datasets, doc
@@ -64,8 +65,20 @@ class CrowdTraining(Training):
     width_mult: float = doc("width multiplier", 1.0)
     generator: str = doc("ACDA atom generator", GENERATOR)
 
-    def build(self, slug: str) -> CrowdCounter:
-        return build(slug, width_mult=self.width_mult, generator=self.generator)
+    def build(self, slug: str, width_mult: float | None = None) -> CrowdCounter:
+        """The registered model ``slug`` at the recipe's width (or ``width_mult``) and generator."""
+        return build(slug, width_mult=self.width_mult if width_mult is None else width_mult, generator=self.generator)
+
+    def parameters(self, slug: str, width_mult: float | None = None) -> int:
+        """Parameters of ``build(slug, width_mult)``, counted on the meta device."""
+        with torch.device("meta"):
+            return count_parameters(self.build(slug, width_mult))
+
+    def matched_width(self, slug: str, target: str) -> float:
+        """The width multiplier (a multiple of 1/64) at which ``slug`` has the parameter count nearest to
+        ``target``'s at the recipe's width (matched parameter budgets)."""
+        goal = self.parameters(target)
+        return min((k / 64 for k in range(1, 65)), key=lambda w: (abs(self.parameters(slug, w) - goal), w))
 
     def trainable(self, model: CrowdCounter) -> nn.Module:
         return WholeImage(model)
