@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from .layers import ACDAConv2d
+from .utils import check_choice
 
 __all__ = ["topk_correct", "topk_hits", "topk_error", "density_count", "count_errors", "psnr_per_image", "ssim_per_image",
-           "quantize_8bit", "rgb_to_y", "psnr_y", "ssim_y", "blockwise_psnr_ssim",
+           "quantize_8bit", "Y_CONVENTIONS", "rgb_to_y", "psnr_y", "ssim_y", "blockwise_psnr_ssim",
            "intra_image_cosine_distance", "alpha_diversity"]
 
 
@@ -153,20 +154,29 @@ def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
     return (images.detach().double().clamp(0.0, 1.0) * 255.0).round()
 
 
-def rgb_to_y(images: torch.Tensor) -> torch.Tensor:
+Y_CONVENTIONS = ("basicsr", "realsr")
+
+
+def rgb_to_y(images: torch.Tensor, convention: str = "basicsr") -> torch.Tensor:
     """ITU-R BT.601 luma (N, 1, H, W) float64 in [16, 235] of (N, 3, H, W) RGB in [0, 1].
 
     RGB is first rounded to 8 bits (``quantize_8bit``: clamp, ``round(x·255)/255``), then
-    ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` (R, G, B in [0, 1]; MATLAB's ``rgb2ycbcr``). Y itself
-    is not rounded again (as BasicSR's ``to_y_channel``). Values outside [-1, 2] raise ValueError.
+    ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` (R, G, B in [0, 1]; MATLAB's ``rgb2ycbcr``).
+    ``convention``: ``"basicsr"`` leaves Y unrounded (BasicSR's ``to_y_channel``); ``"realsr"`` rounds it
+    half away from zero to an integer, as MATLAB's ``rgb2ycbcr`` of a uint8 image does (the RealSR
+    evaluation, Test/Test.m). Values outside [-1, 2] raise ValueError.
     """
     _check_rgb("images", images)
+    check_choice("convention", convention, Y_CONVENTIONS)
     q = quantize_8bit(images) / 255.0
     y = 16.0 + 65.481 * q[:, 0] + 128.553 * q[:, 1] + 24.966 * q[:, 2]
+    if convention == "realsr":
+        y = torch.floor(y + 0.5)  # Y >= 16: half away from zero
     return y.unsqueeze(1)
 
 
-def _shaved_y(pred: torch.Tensor, target: torch.Tensor, shave: int, min_side: int = 1) -> tuple:
+def _shaved_y(pred: torch.Tensor, target: torch.Tensor, shave: int, min_side: int = 1,
+              convention: str = "basicsr") -> tuple:
     _check_rgb("pred", pred)
     _check_rgb("target", target)
     if pred.shape != target.shape:
@@ -178,31 +188,32 @@ def _shaved_y(pred: torch.Tensor, target: torch.Tensor, shave: int, min_side: in
     if min(h, w) - 2 * shave < min_side:
         raise ValueError(f"shave={shave} is too large for {h}×{w} images: {min_side} pixel(s) per side must "
                          f"remain after removing {shave} from each border")
-    y_pred, y_target = rgb_to_y(pred), rgb_to_y(target)
+    y_pred, y_target = rgb_to_y(pred, convention), rgb_to_y(target, convention)
     crop = (slice(None), slice(None), slice(shave, h - shave), slice(shave, w - shave))
     return y_pred[crop], y_target[crop]
 
 
-def psnr_y(pred: torch.Tensor, target: torch.Tensor, shave: int = 0) -> torch.Tensor:
+def psnr_y(pred: torch.Tensor, target: torch.Tensor, shave: int = 0, convention: str = "basicsr") -> torch.Tensor:
     """Per-image PSNR (N,) in dB on BT.601 Y, the restoration papers' convention.
 
-    RGB (N, 3, H, W) in [0, 1] rounded to 8 bits, converted to Y in [16, 235] (``rgb_to_y``), ``shave``
-    pixels removed from each border (SR: shave = scale), then ``psnr_per_image`` with data_range 255.
-    Identical images give +inf.
+    RGB (N, 3, H, W) in [0, 1] rounded to 8 bits, converted to Y in [16, 235] (``rgb_to_y`` under
+    ``convention``: Y unrounded for "basicsr", rounded for "realsr"), ``shave`` pixels removed from each
+    border (BasicSR: shave = scale; the RealSR evaluation: 0), then ``psnr_per_image`` with data_range
+    255. Identical images give +inf.
     """
-    y_pred, y_target = _shaved_y(pred, target, shave)
+    y_pred, y_target = _shaved_y(pred, target, shave, convention=convention)
     return psnr_per_image(y_pred, y_target, data_range=255.0)
 
 
-def ssim_y(pred: torch.Tensor, target: torch.Tensor, shave: int = 0) -> torch.Tensor:
+def ssim_y(pred: torch.Tensor, target: torch.Tensor, shave: int = 0, convention: str = "basicsr") -> torch.Tensor:
     """Per-image SSIM (N,) on BT.601 Y, the restoration papers' convention.
 
-    Y as in ``psnr_y`` (8-bit rounding, ``shave`` pixels off each border), then ``ssim_per_image``
-    with data_range 255: 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, population covariances,
-    valid window positions only (skimage's ``use_sample_covariance=False``). At least 11×11 pixels must
-    remain after the shave.
+    Y as in ``psnr_y`` (``convention``, ``shave`` pixels off each border), then ``ssim_per_image`` with
+    data_range 255: 11×11 Gaussian window σ = 1.5, K1 = 0.01, K2 = 0.03, population covariances, valid
+    window positions only (Wang's ``ssim_index.m``; skimage's ``use_sample_covariance=False``). At
+    least 11×11 pixels must remain after the shave.
     """
-    y_pred, y_target = _shaved_y(pred, target, shave, min_side=11)
+    y_pred, y_target = _shaved_y(pred, target, shave, min_side=11, convention=convention)
     return ssim_per_image(y_pred, y_target, data_range=255.0)
 
 

@@ -34,6 +34,12 @@ __all__ = ["METRICS", "MODEL_NOTE", "model_note", "proxy_results", "recipe_label
            "trained_rows", "real_rows", "count_rows"]
 
 METRICS = {"PSNR": ("val_psnr", "dB"), "SSIM": ("val_ssim", "")}
+CONVENTION_NOTE = {
+    "realsr": "as the RealSR evaluation (its Test/Test.m and Cal_PSNRSSIM.m): Y of MATLAB's rgb2ycbcr on 8-bit "
+              "RGB, rounded to integers, HR and LR cropped to a multiple of 4, no border shave, Wang's SSIM "
+              "(Gaussian 11×11, σ 1.5, K 0.01/0.03, L 255, valid positions)",
+    "basicsr": "as BasicSR: Y of 8-bit RGB, unrounded, {shave} px shaved at each border, the same SSIM",
+}
 MODEL_NOTE = {
     "restoration_baseline": "the §4.3 trunk with standard k×k convolutions (acda.models.restoration)",
     "restoration_acda": "the §4.3 trunk with ACDA {k}×{k} layers, m = {m}, {s} scale(s), paper generator",
@@ -42,21 +48,36 @@ MODEL_NOTE = {
                        "not ours",
 }
 
+def scored_settings(setting: str, task: Restoration) -> list[tuple[str, str, str]]:
+    """(setting, metrics key suffix, how it is scored) for each convention ``task`` scores: the primary one in
+    ``setting`` itself, a secondary one (``Restoration.secondary``) in a setting of its own."""
+    if task.space != "y":
+        return [(setting, "", "")]
+    out = [(setting, "", f"scored {CONVENTION_NOTE[task.convention].format(shave=task.shave)}")]
+    if task.secondary is not None:
+        convention, shave = task.secondary
+        out.append((f"{setting}, {convention} convention", f"_{convention}",
+                    f"scored {CONVENTION_NOTE[convention].format(shave=shave)}"))
+    return out
+
+
 def input_scores(task: Restoration, dataset) -> dict[str, list[float]]:
-    """Per-image PSNR/SSIM of the degraded inputs themselves (bicubic / noisy reference), scored as the
-    models are."""
+    """Per-image scores ({val_* key: values}) of the degraded inputs themselves (bicubic / noisy reference),
+    scored as the models are."""
     values = torch.cat([task.eval_values(x[None], y[None]) for x, y in (dataset[i] for i in range(len(dataset)))])
-    return {"PSNR": values[:, 0].tolist(), "SSIM": values[:, 1].tolist()}
+    return {f"val_{column}": values[:, i].tolist() for i, column in enumerate(task.eval_columns)}
 
 
 def reference_rows(row: str, setting: str, scores: dict[str, list[float]], note: str,
-                   status: str | None = None) -> list[Result]:
-    """Rows of a reference measured without training (bicubic / noisy input): the mean over test images."""
+                   status: str | None = None, task: Restoration | None = None) -> list[Result]:
+    """Rows of a reference measured without training (bicubic / noisy input): the mean over test images, in
+    each convention ``task`` scores (``scored_settings``)."""
     out = []
-    for metric, (_, unit) in METRICS.items():
-        values = scores[metric]
-        out.append(Result(row, setting, metric, sum(values) / len(values), "measured", status=status, unit=unit,
-                          note=f"{note}; mean over {len(values)} test images"))
+    for where, suffix, how in scored_settings(setting, task) if task is not None else [(setting, "", "")]:
+        for metric, (key, unit) in METRICS.items():
+            values = scores[key + suffix]
+            out.append(Result(row, where, metric, sum(values) / len(values), "measured", status=status, unit=unit,
+                              note=f"{note}; mean over {len(values)} test images" + (f"; {how}" if how else "")))
     return out
 
 
@@ -230,15 +251,18 @@ def train_real(slug: str, kwargs: dict, train_set, test_set, recipe: Restoration
 
 
 def trained_rows(row: str, setting: str, runs: list[dict], recipe: str, n_test: int, slug: str,
-                 kwargs: dict) -> list[Result]:
-    """PSNR/SSIM rows of one model trained on a real dataset, one sample per seed."""
+                 kwargs: dict, task: Restoration) -> list[Result]:
+    """PSNR/SSIM rows of one model trained on a real dataset, one sample per seed, in each convention ``task``
+    scores (``scored_settings``)."""
     out = []
-    for metric, (key, unit) in METRICS.items():
-        values = [m[key] for m in runs]
-        tol = 2 * mean_std(values)[1] if len(values) > 1 else None
-        out.append(Result(row, setting, metric, None, "trained", samples=values, tolerance=tol, unit=unit,
-                          note=f"trained here: {model_note(slug, kwargs)}; {recipe}; last epoch's model on the {n_test} test "
-                               "images, mean over seeds" + ("; tolerance = 2 × std over seeds" if tol else "")))
+    for where, suffix, how in scored_settings(setting, task):
+        for metric, (key, unit) in METRICS.items():
+            values = [m[key + suffix] for m in runs]
+            tol = 2 * mean_std(values)[1] if len(values) > 1 else None
+            out.append(Result(row, where, metric, None, "trained", samples=values, tolerance=tol, unit=unit,
+                              note=f"trained here: {model_note(slug, kwargs)}; {recipe}; last epoch's model on the "
+                                   f"{n_test} test images, mean over seeds" + (f"; {how}" if how else "")
+                                   + ("; tolerance = 2 × std over seeds" if tol else "")))
     return out
 
 
@@ -272,7 +296,8 @@ def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, 
                                  runners.run_dir(runs_dir, tag, seed=seed))
             log(f"{setting} {row} seed {seed}: PSNR {metrics['val_psnr']:.2f}, SSIM {metrics['val_ssim']:.4f}")
             runs[row].append(metrics)
-        results += trained_rows(row, setting, runs[row], "recipe real (Recipes)", len(test_set), slug, kwargs)
+        results += trained_rows(row, setting, runs[row], "recipe real (Recipes)", len(test_set), slug, kwargs,
+                                recipe.task())
     return results, {row: {m: [x[key] for x in v] for m, (key, _) in METRICS.items()} for row, v in runs.items()}
 
 

@@ -1,6 +1,6 @@
 """Table 4: real-world super-resolution on RealSR (×2, ×3, ×4), PSNR/SSIM on Y (paper §4.3).
 
-With ``--data-root`` (RealSR V3) Baseline (ours), ACDA and our KPN peers (l = 5, 19) are trained
+With ``--data-root`` (RealSR, any version) Baseline (ours), ACDA and our KPN peers (l = 5, 19) are trained
 (``reproduce.restoration``) for the block of the table ``--release`` names; without it those rows say
 "needs data" with the layout. Bicubic is measured on the test pairs; Params/GFLOPs are counted without
 data; the other networks quoted are "not implemented". The printed ACDA ×4 SSIM on RealSR 2019
@@ -76,9 +76,10 @@ def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[s
             task = recipe.task()
             train_set = realsr(args.data_root, "train", scale, crop_size=args.crop_size)
             test_set = realsr(args.data_root, "test", scale)
+            lr = ("the stored LR images (versions 1/2: at the HR size)" if test_set.upsample == 1 else
+                  "the LR images (version 3: HR/s) upscaled with MATLAB's bicubic (acda.data.resize)")
             results += rst.reference_rows("Bicubic", setting, rst.input_scores(task, test_set),
-                                          f"measured here: the stored LR images (bicubic-upsampled by the dataset's "
-                                          f"authors) against HR, Y, shave {scale}")
+                                          f"measured here: {lr} against HR", task=task)
             models = {ROWS[release][k]: MODELS[k] for k in MODELS}
             wanted = {ROWS[release][k] for k in args.train}
             rows, runs = rst.real_rows(models, wanted, train_set, test_set, recipe, setting, args, device,
@@ -143,10 +144,13 @@ def published_findings() -> list[str]:
             "Table 4 has no row for a standard-convolution baseline of the same trunk; 'Baseline (ours)' rows are ours.",
             "Releases, as far as can be determined: 'RealSR 2019' holds numbers on the data of Cai et al.'s ICCV 2019 "
             "paper (the first release; its Bicubic … LP-KPN rows are that paper's), 'RealSR Final' on the authors' "
-            "later, larger release (version 3 in their repository: LR images stored upsampled to the HR size, the "
-            "layout acda.data.restoration.realsr reads). The paper names neither release's version, and the KPN / "
+            "later, larger release (versions 2 and 3 in their repository, more than 500 scenes: version 2 stores LR "
+            "at the HR size, version 3 at HR/s; acda.data.restoration.realsr reads every version). The paper names neither release's version, and the KPN / "
             "LP-KPN numbers differ between the blocks, so the two blocks are not comparable with each other. A "
-            "--data-root run fills the block named by --release (default: final)."]
+            "--data-root run fills the block named by --release (default: final).",
+            "Trained and Bicubic rows are scored as the RealSR evaluation scores (the source of Table 4's KPN and "
+            "LP-KPN numbers): Y rounded to integers, no border shave; the same models under BasicSR's convention "
+            "(Y unrounded, scale px shaved) appear in settings of their own ('…, basicsr convention')."]
 
 
 def counted() -> tuple[list[Result], list[str]]:
@@ -154,7 +158,7 @@ def counted() -> tuple[list[Result], list[str]]:
 
 
 def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
-    parser = rst.command_line(__doc__, "table4", "RealSR V3 folder holding Canon/ and Nikon/ (layout in the "
+    parser = rst.command_line(__doc__, "table4", "RealSR folder holding Canon/ and Nikon/ (layout in the "
                                                  "'needs data' notes)", crop=128)
     parser.add_argument("--scale", type=int, nargs="+", choices=REALSR_SCALES, default=list(REALSR_SCALES),
                         help="scales to train with --data-root (default: %(default)s)")

@@ -1,7 +1,7 @@
 """Table B: ablation on the number of atoms m and of Fourier-Bessel scales S, RealSR Final ×3 (Appendix A.6).
 
 Two sweeps of the ACDA restoration network: m ∈ {3, 5, …, 15} atoms at S = 3, and S ∈ {1, …, 5} scales
-at m = 6. With ``--data-root`` (RealSR V3, ×3) each configuration is trained (``reproduce.restoration``);
+at m = 6. With ``--data-root`` (RealSR, ×3) each configuration is trained (``reproduce.restoration``);
 without it the rows say "needs data". Params/GFLOPs are counted without data; the paper's
 inconsistencies are flagged in the notes. The proxy (on unless ``--no-proxy``): the same sweeps on Table
 4's ×3 proxy, each configuration Welch-tested against m = 6, S = 3, never compared with the paper;
@@ -86,7 +86,7 @@ def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tup
 
 
 def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
-    parser = rst.command_line(__doc__, "tableB", "RealSR V3 folder holding Canon/ and Nikon/ (×3 is used)", crop=129,
+    parser = rst.command_line(__doc__, "tableB", "RealSR folder holding Canon/ and Nikon/ (×3 is used)", crop=129,
                               what="configuration")
     parser.add_argument("--train", nargs="+", choices=tuple(SWEEP), default=list(SWEEP), metavar="ROW",
                         help="configurations to train with --data-root, e.g. 'm = 3' 'S = 2' (default: all)")

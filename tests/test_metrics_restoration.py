@@ -151,3 +151,45 @@ def test_errors_name_the_argument():
         blockwise_psnr_ssim(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
     with pytest.raises(ValueError, match="target_blocks"):
         blockwise_psnr_ssim(x, torch.rand(1, 1, 16, 16))
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_realsr_convention_matches_an_independent_implementation_on_photographs(name):
+    """The RealSR evaluation (Test/Test.m, Cal_PSNRSSIM.m): Y of MATLAB's rgb2ycbcr on uint8 (rounded), no
+    shave, Wang's SSIM; against scikit-image's rgb2ycbcr, rounded here, and its PSNR/SSIM, on scikit-image's
+    bundled photographs and a noisy copy. BasicSR's convention (Y unrounded) differs measurably."""
+    from skimage import color, data
+
+    clean = getattr(data, name)()[:96, :120]
+    noisy = np.clip(clean.astype(float) + np.random.default_rng(0).normal(0, 10, clean.shape), 0, 255)
+    noisy = noisy.round().astype(np.uint8)
+    as_torch = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].double() / 255  # noqa: E731
+    y = lambda a: np.floor(color.rgb2ycbcr(a)[..., 0] + 0.5)  # noqa: E731 -- MATLAB's uint8 rounding (Y ≥ 16)
+    got = psnr_y(as_torch(noisy), as_torch(clean), convention="realsr").item()
+    assert got == pytest.approx(peak_signal_noise_ratio(y(clean), y(noisy), data_range=255), abs=1e-9)
+    got = ssim_y(as_torch(noisy), as_torch(clean), convention="realsr").item()
+    assert got == pytest.approx(_sk_ssim(y(clean), y(noisy)), abs=1e-9)
+    basicsr = psnr_y(as_torch(noisy), as_torch(clean)).item()
+    assert basicsr != pytest.approx(psnr_y(as_torch(noisy), as_torch(clean), convention="realsr").item(), abs=1e-3)
+    assert rgb_to_y(as_torch(clean), "realsr").eq(rgb_to_y(as_torch(clean), "realsr").round()).all()
+    with pytest.raises(ValueError, match="convention"):
+        psnr_y(as_torch(noisy), as_torch(clean), convention="matlab")
+
+
+def test_restoration_task_scores_a_second_convention_beside_the_first():
+    from acda.train import Restoration
+    from acda.train.tasks import task_from_spec
+
+    task = Restoration(criterion="mse", space="y", convention="realsr", secondary=("basicsr", 2))
+    assert task.eval_columns == ("psnr", "ssim", "psnr_basicsr", "ssim_basicsr")
+    pred, target = _pair(n=3, h=20, w=20)
+    pred = pred.clamp(0, 1)
+    row = task.eval_row(task.eval_values(pred, target).sum(0).tolist(), 3)
+    assert row["val_psnr"] == pytest.approx(psnr_y(pred, target, 0, "realsr").mean().item())
+    assert row["val_ssim_basicsr"] == pytest.approx(ssim_y(pred, target, 2).mean().item())
+    assert task_from_spec(task.spec()) == task
+    old = {k: v for k, v in Restoration(criterion="mse", space="y", shave=2).spec().items()
+           if k not in ("convention", "secondary")}  # a checkpoint written before conventions existed
+    assert task_from_spec(old) == Restoration(criterion="mse", space="y", shave=2)
+    with pytest.raises(ValueError, match="secondary"):
+        Restoration(space="rgb", secondary=("basicsr", 2))

@@ -1,4 +1,4 @@
-"""Restoration data (RealSR V3, SIDD sRGB) on fixtures in the real file formats."""
+"""Restoration data (RealSR versions 1–3, SIDD sRGB) on replicas of the releases' file formats."""
 import numpy as np
 import pytest
 import scipy.io
@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader
 
 from acda.data import DatasetLayoutError
 from acda.data.imagenet import ImageFileError
+from acda.data.resize import imresize_bicubic
 from acda.data.restoration import (
     REALSR_LAYOUT,
     SIDD_LAYOUT,
@@ -17,6 +18,7 @@ from acda.data.restoration import (
     realsr,
     sidd,
 )
+from tests.replicas import realsr_release
 
 
 def _coords(h, w, seed):
@@ -90,7 +92,8 @@ def test_realsr_test_split_whole_images_paired(realsr_root):
     names = [hr.name for _, hr in ds.pairs]
     assert names == ["Canon_001_HR.png", "Canon_002_HR.png", "Canon_010_HR.png", "Nikon_003_HR.png"]
     assert [lr.name for lr, _ in ds.pairs] == [n.replace("_HR", "_LR3") for n in names]
-    sizes = [(h, w) for imgs in REALSR_IMAGES.values() for _, h, w in imgs]
+    sizes = [(h // 4 * 4, w // 4 * 4) for imgs in REALSR_IMAGES.values() for _, h, w in imgs]  # Test.m's modcrop 4
+    assert ds.upsample == 1  # LR at the HR size: versions 1 and 2
     for i, (lr, hr) in enumerate(ds):
         assert lr.dtype == hr.dtype == torch.float32
         assert lr.shape == hr.shape == (3, *sizes[i])
@@ -144,18 +147,18 @@ def test_realsr_training_crops_aligned_and_deterministic(realsr_root):
 
 
 def test_realsr_all_eight_symmetries_appear(realsr_root):
-    ds = realsr(realsr_root, scale=2, cameras="Nikon", crop_size=17, generator=torch.Generator().manual_seed(1))
+    ds = realsr(realsr_root, scale=2, cameras="Nikon", crop_size=15, generator=torch.Generator().manual_seed(1))
     full = realsr(realsr_root, scale=2, cameras="Nikon", augment=False)[0][1]
     seen = set()
     for _ in range(80):
         _, hr = ds[0]
         for k, cand in enumerate(_dihedral_inverses(_u8(hr))):
             top, left = int(cand[0, 0, 0]), int(cand[1, 0, 0])
-            if torch.equal(_u8(full)[:, top:top + 17, left:left + 17], cand):
+            if torch.equal(_u8(full)[:, top:top + 15, left:left + 15], cand):
                 seen.add(k)
                 break
     assert seen == set(range(8))
-    no_rot = realsr(realsr_root, scale=2, cameras="Nikon", crop_size=17, rot90=False,
+    no_rot = realsr(realsr_root, scale=2, cameras="Nikon", crop_size=15, rot90=False,
                     generator=torch.Generator().manual_seed(1))
     for _ in range(20):
         _, hr = no_rot[0]
@@ -167,12 +170,12 @@ def test_realsr_all_eight_symmetries_appear(realsr_root):
 def test_realsr_crop_none_trains_on_whole_images(realsr_root):
     ds = realsr(realsr_root, scale=2, cameras="Nikon", generator=torch.Generator().manual_seed(0))
     lr, hr = ds[0]
-    assert set(hr.shape[1:]) == {17, 21}
+    assert set(hr.shape[1:]) == {16, 20}
     torch.testing.assert_close(lr, 1 - hr, atol=1e-6, rtol=0)
 
 
 def test_realsr_crop_larger_than_image(realsr_root):
-    with pytest.raises(ValueError, match="Canon_010_LR2.png"):
+    with pytest.raises(ValueError, match="Canon_002_LR2.png"):
         realsr(realsr_root, scale=2, crop_size=17)
     realsr(realsr_root, split="test", scale=2, crop_size=64)  # no crop for evaluation
 
@@ -381,3 +384,36 @@ def test_16_bit_greyscale_png_is_scaled_not_saturated(tmp_path):
     assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3)
     np.testing.assert_array_equal(rgb[..., 0], np.round(values / 257.0).astype(np.uint8))
     assert abs(rgb.mean() / 255 - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_realsr_every_release(tmp_path, version):
+    """Versions 1/2 (LR at the HR size) and 3 (LR at HR/s, upscaled with MATLAB's bicubic), both cameras, every
+    scale: items of the HR size cropped to LR × s and then to a multiple of 4."""
+    root = realsr_release(tmp_path / f"RealSR_V{version}", version)
+    for scale in (2, 3, 4):
+        ds = realsr(root, split="test", scale=scale)
+        assert ds.upsample == (scale if version == 3 else 1) and len(ds) == 3
+        for (lr_path, hr_path), (lr, hr) in zip(ds.pairs, ds, strict=True):
+            hr_file = _u8_file(hr_path)
+            h, w = hr_file.shape[-2:]
+            if version == 3:
+                h, w = h // scale * scale, w // scale * scale
+            h, w = h // 4 * 4, w // 4 * 4
+            assert lr.shape == hr.shape == (3, h, w) and lr.dtype == torch.float32
+            assert torch.equal(_u8(hr), hr_file[:, :h, :w])
+            lr_file = _u8_file(lr_path).double()
+            want = lr_file if version < 3 else imresize_bicubic(lr_file, scale).round().clamp(0, 255)
+            assert torch.equal(_u8(lr), want[:, :h, :w].to(torch.uint8))
+
+
+def test_realsr_v3_lr_of_the_wrong_size_names_the_file(tmp_path):
+    root = realsr_release(tmp_path / "RealSR_V3", 3)
+    bad = root / "Nikon" / "Test" / "3" / "Nikon_001_LR3.png"
+    Image.open(bad).resize((5, 5)).save(bad)
+    with pytest.raises(DatasetLayoutError, match=r"Nikon_001_LR3.png' is 5×5 .* must be 1/3 of it \(14×12\)"):
+        realsr(root, split="test", scale=3)
+
+
+def _u8_file(path):
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).contiguous()

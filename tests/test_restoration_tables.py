@@ -13,6 +13,7 @@ from reproduce import table4, table5, tableB
 from reproduce.__main__ import ENTRIES, available
 from reproduce.regression import compare_files
 from reproduce.report import load_published, read_results
+from tests.replicas import realsr_release
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 TINY = ["--epochs", "1", "--channels", "16", "--width", "4", "--crop-size", "16", "--batch-size", "2",
@@ -30,20 +31,9 @@ def _smooth(h, w, seed):
     return np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC))
 
 
-@pytest.fixture
-def realsr_root(tmp_path):
-    root = tmp_path / "RealSR"
-    for camera in ("Canon", "Nikon"):
-        for split in ("Train", "Test"):
-            for scale in (2, 3, 4):
-                folder = root / camera / split / str(scale)
-                folder.mkdir(parents=True)
-                hr = _smooth(36, 40, seed=scale + len(camera + split))
-                lr = np.asarray(Image.fromarray(hr).resize((40 // scale, 36 // scale), Image.BICUBIC)
-                                .resize((40, 36), Image.BICUBIC))
-                Image.fromarray(hr).save(folder / f"{camera}_001_HR.png")
-                Image.fromarray(lr).save(folder / f"{camera}_001_LR{scale}.png")
-    return root
+@pytest.fixture(params=[3, 2], ids=["V3", "V2"])
+def realsr_root(tmp_path, request):
+    return realsr_release(tmp_path / f"RealSR_V{request.param}", request.param)
 
 
 def test_index_lists_tables_4_5_and_b():
@@ -101,10 +91,16 @@ def test_table4_trains_on_realsr_files(realsr_root, tmp_path):
     df = _read(out / "table4.csv")
     acda = df.loc[("ACDA", "RealSR Final ×2", "PSNR")]
     assert acda["kind"] == "seeded" and np.isfinite(acda["reproduced"]) and int(acda["n"]) == 1
+    assert "RealSR evaluation" in acda["note"] and "no border shave" in acda["note"]
+    basicsr = df.loc[("ACDA", "RealSR Final ×2, basicsr convention", "PSNR")]
+    assert basicsr["kind"] == "seeded" and "2 px shaved" in basicsr["note"]
+    assert basicsr["reproduced"] != acda["reproduced"]
     assert df.loc[("KPN, l = 5 [25]", "RealSR Final ×2", "PSNR"), "status"] == "needs data"
     assert df.loc[("ACDA", "RealSR Final ×3", "PSNR"), "status"] == "needs data"
-    bicubic = df.loc[("Bicubic", "RealSR Final ×2", "PSNR"), "reproduced"]
-    assert 20 < bicubic < 60
+    bicubic = df.loc[("Bicubic", "RealSR Final ×2", "PSNR")]
+    assert 20 < bicubic["reproduced"] < 60 and np.isfinite(
+        df.loc[("Bicubic", "RealSR Final ×2, basicsr convention", "SSIM"), "reproduced"])
+    assert ("MATLAB's bicubic" in bicubic["note"]) == ("V3" in str(realsr_root))
     assert (tmp_path / "runs" / "final" / "x2" / "restoration_acda" / "seed0" / "checkpoint.pt").exists()
     assert table4.main(argv) == 0  # resumes: the finished runs are not trained again
     assert _read(out / "table4.csv").loc[("ACDA", "RealSR Final ×2", "PSNR"), "reproduced"] == acda["reproduced"]

@@ -1,14 +1,14 @@
-"""Image restoration data: RealSR (version 3) super-resolution and SIDD sRGB denoising (paper §4.3).
+"""Image restoration data: RealSR (versions 1–3) super-resolution and SIDD sRGB denoising (paper §4.3).
 
 Layouts (``root``: the folder holding ``Canon``/``Nikon`` for RealSR; for SIDD the folder holding
 ``SIDD_Medium_Srgb`` and the two validation ``.mat`` files)::
 
-    <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png + <Name>_<id>_LR<s>.png   (RealSR V3)
+    <root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png + <Name>_<id>_LR<s>.png   (RealSR)
     <root>/SIDD_Medium_Srgb/Data/<scene>/<i>_NOISY_SRGB_<nnn>.PNG + <i>_GT_SRGB_<nnn>.PNG   (<nnn>: 010, 011)
     <root>/ValidationNoisyBlocksSrgb.mat, ValidationGtBlocksSrgb.mat    uint8 (40, 32, 256, 256, 3) each
 
-RealSR V3 stores the LR image already upsampled to the HR size, so both images of a pair have the
-same size. Items: ``(degraded, clean)`` float32 (3, H, W) in [0, 1]; training (``augment``) takes
+RealSR versions 1 and 2 store LR at the HR size, version 3 at HR/s (upscaled here with MATLAB's
+bicubic, ``acda.data.resize``; the RealSR README: "HR and LR have different resolution"). Items: ``(degraded, clean)`` float32 (3, H, W) in [0, 1]; training (``augment``) takes
 the same random ``crop_size`` crop and flips of both images (RealSR also a random transpose,
 ``rot90``); evaluation uses whole images. Layout errors raise ``DatasetLayoutError`` naming the
 file or the expected layout, unreadable images ``ImageFileError``.
@@ -32,17 +32,19 @@ from torchvision.transforms.v2 import functional as TF
 from ..utils import check_choice, pair
 from .imagenet import ImageFileError, image_size, load_image
 from .layout import DatasetLayoutError, require_dir, require_file
+from .resize import imresize_bicubic, modcrop
 
 __all__ = ["PairedImageDataset", "augment_pair", "SIDDValidationBlocks", "realsr", "sidd", "read_sidd_blocks",
-           "REALSR_LAYOUT", "SIDD_LAYOUT", "REALSR_CAMERAS", "REALSR_SCALES", "SIDD_CROP_SIZE"]
+           "REALSR_LAYOUT", "SIDD_LAYOUT", "REALSR_CAMERAS", "REALSR_SCALES", "REALSR_MODCROP", "SIDD_CROP_SIZE"]
 
 REALSR_CAMERAS = ("Canon", "Nikon")
 REALSR_SCALES = (2, 3, 4)
+REALSR_MODCROP = 4  # the RealSR evaluation (Test/Test.m) crops HR and LR to a multiple of 4
 SIDD_CROP_SIZE = 256
 REALSR_LAYOUT = (
     "  <data-root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_HR.png    (e.g. Canon/Train/2/Canon_001_HR.png)\n"
     "  <data-root>/{Canon,Nikon}/{Train,Test}/{2,3,4}/<Name>_<id>_LR<s>.png (e.g. Canon/Train/2/Canon_001_LR2.png;\n"
-    "   RealSR version 3: the LR image is already upsampled to the HR size)")
+    "   version 3: LR at HR/s, upscaled here with MATLAB's bicubic; versions 1 and 2: LR at the HR size)")
 SIDD_LAYOUT = (
     "  <data-root>/SIDD_Medium_Srgb/Data/<scene>/<nnnn>_NOISY_SRGB_010.PNG + <nnnn>_GT_SRGB_010.PNG   (and/or _011;\n"
     "      <nnnn>: the scene instance, the folder name's first field; names without it are read too)\n"
@@ -95,31 +97,41 @@ def augment_pair(degraded: torch.Tensor, clean: torch.Tensor, crop_size: tuple[i
 class PairedImageDataset(Dataset):
     """Aligned ``(degraded, clean)`` image pairs → float32 (3, H, W) in [0, 1] (docs/data.md).
 
-    ``pairs``: (degraded path, clean path). Image headers are read here: both images of a pair must
-    have the same size (``DatasetLayoutError`` naming the degraded file), and be at least
-    ``crop_size`` when augmenting (``ValueError`` naming the file). ``augment``: random aligned crops
-    + flips (+ transposes with ``rot90``); ``generator``: the source of random numbers (None: global).
+    ``pairs``: (degraded path, clean path). With ``upsample`` s > 1 a degraded image of h×w pairs with a
+    clean one of at least (h·s)×(w·s) (its bottom/right cropped to that, MATLAB's ``modcrop``) and is
+    upscaled by s with MATLAB's bicubic (``acda.data.resize``, rounded to 8 bits as MATLAB's ``imresize``
+    of a uint8 image); else both must have the same size. ``crop_multiple``: both then cropped to a
+    multiple of it. Size errors: ``DatasetLayoutError`` naming the degraded file; images smaller than
+    ``crop_size`` when augmenting: ``ValueError``. ``augment``: random aligned crops + flips (+ transposes
+    with ``rot90``); ``generator``: the source of random numbers (None: global).
     """
 
     def __init__(self, pairs: Sequence[tuple[str | Path, str | Path]], *, crop_size: int | Sequence[int] | None = None,
                  augment: bool = False, rot90: bool = True, generator: torch.Generator | None = None,
-                 root: str | Path | None = None, dataset: str = "paired images", layout: str = "") -> None:
+                 root: str | Path | None = None, dataset: str = "paired images", layout: str = "",
+                 upsample: int = 1, crop_multiple: int = 1) -> None:
         self.crop_size = None if crop_size is None else pair(crop_size, "crop_size")
         self.augment, self.rot90, self.generator = bool(augment), bool(rot90), generator
+        self.upsample, self.crop_multiple = upsample, crop_multiple
         self.root = None if root is None else Path(root)
         self.pairs = [(Path(a), Path(b)) for a, b in pairs]
         self.sizes: list[tuple[int, int]] = []
         for degraded, clean in self.pairs:
             sd, sc = image_size(degraded), image_size(clean)
-            if sd != sc:
+            s = upsample
+            if (s == 1 and sd != sc) or (s > 1 and (sd[0] != sc[0] // s or sd[1] != sc[1] // s)):
+                want = "the same size" if s == 1 else f"1/{s} of it ({sc[1] // s}×{sc[0] // s})"
                 raise DatasetLayoutError(dataset, root if root is not None else degraded.parent,
                                          f"image {str(degraded)!r} is {sd[1]}×{sd[0]} (W×H) but its pair "
-                                         f"{str(clean)!r} is {sc[1]}×{sc[0]}; the pair must have the same size",
-                                         layout)
-            if self.augment and self.crop_size is not None and (sd[0] < self.crop_size[0] or sd[1] < self.crop_size[1]):
+                                         f"{str(clean)!r} is {sc[1]}×{sc[0]}; it must be {want}", layout)
+            size = tuple(v * s // crop_multiple * crop_multiple for v in sd)
+            if min(size) < 1:
+                raise DatasetLayoutError(dataset, root if root is not None else degraded.parent,
+                                         f"image {str(degraded)!r} is smaller than {crop_multiple} pixels", layout)
+            if self.augment and self.crop_size is not None and (size[0] < self.crop_size[0] or size[1] < self.crop_size[1]):
                 raise ValueError(f"crop_size {self.crop_size} is larger than image {str(degraded)!r} "
-                                 f"({sd[0]}×{sd[1]}, H×W)")
-            self.sizes.append(sd)
+                                 f"({size[0]}×{size[1]}, H×W, as used)")
+            self.sizes.append(size)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -130,12 +142,20 @@ class PairedImageDataset(Dataset):
             return str(p.relative_to(self.root)) if self.root is not None and p.is_relative_to(self.root) else str(p)
         return ";".join(f"{rel(a)},{rel(b)},{h}x{w}" for (a, b), (h, w) in zip(self.pairs, self.sizes))
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _load(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         degraded_path, clean_path = self.pairs[index]
         degraded, clean = _to_tensor(degraded_path), _to_tensor(clean_path)
+        s = self.upsample
+        if s > 1:
+            clean = clean[..., :degraded.shape[-2] * s, :degraded.shape[-1] * s]
+            degraded = (imresize_bicubic((degraded * 255).round(), s).round().clamp(0, 255) / 255).float()
         if degraded.shape != clean.shape:  # the header lied (or the file changed since construction)
             raise ImageFileError(f"image {str(degraded_path)!r} decodes to {tuple(degraded.shape)} but "
                                  f"{str(clean_path)!r} to {tuple(clean.shape)}", str(degraded_path))
+        return modcrop(degraded, self.crop_multiple), modcrop(clean, self.crop_multiple)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        degraded, clean = self._load(index)
         if not self.augment:
             return degraded, clean
         return augment_pair(degraded, clean, self.crop_size, rot90=self.rot90, generator=self.generator)
@@ -160,14 +180,16 @@ def _split(split: str, names: dict[str, str]) -> str:
 def realsr(root: str | Path, split: str = "train", scale: int = 4, cameras: Sequence[str] = REALSR_CAMERAS,
            crop_size: int | Sequence[int] | None = None, augment: bool | None = None, rot90: bool = True,
            generator: torch.Generator | None = None) -> PairedImageDataset:
-    """RealSR version 3 ``split`` ("train" or "test") at ``scale`` (2, 3 or 4) of ``cameras``.
+    """RealSR ``split`` ("train" or "test") at ``scale`` (2, 3 or 4) of ``cameras``, any release.
 
-    Items ``(lr, hr)`` float32 (3, H, W) in [0, 1], **both of the HR size** (V3's LR images are
-    already upsampled to the HR size). ``augment`` (default ``split == "train"``): random aligned
-    ``crop_size`` crops (None: whole images) + flips/rot90, the same on both; else whole images.
-    Files are ordered by camera, then by natural name order.
+    Versions 1 and 2 store LR at the HR size; version 3 at HR/scale, read here upscaled by MATLAB's
+    bicubic (HR cropped to LR × scale). Items ``(lr, hr)`` float32 (3, H, W) in [0, 1] of the HR size,
+    both cropped to a multiple of 4 (``modcrop(·, 4)`` of the RealSR evaluation, Test/Test.m).
+    ``augment`` (default ``split == "train"``): random aligned ``crop_size`` crops (None: whole images)
+    + flips/rot90, the same on both; else whole images. Files are ordered by camera, then by natural
+    name order. ``dataset.upsample`` tells the release: 1 (V1/V2) or ``scale`` (V3).
     """
-    ds, layout, root = "RealSR (V3)", REALSR_LAYOUT, Path(root)
+    ds, layout, root = "RealSR", REALSR_LAYOUT, Path(root)
     folder_name = _split(split, {"train": "Train", "test": "Test"})
     check_choice("scale", scale, REALSR_SCALES)
     if isinstance(cameras, str):
@@ -203,8 +225,11 @@ def realsr(root: str | Path, split: str = "train", scale: int = 4, cameras: Sequ
             samples.append((lrs[name], hr))
         if not hrs:
             raise DatasetLayoutError(ds, root, f"{str(folder)!r} has no <Name>_<id>_HR.png images", layout)
+    lr, hr = samples[0]
+    upsample = 1 if image_size(lr) == image_size(hr) else scale  # V1/V2: the same size; V3: HR / scale
     return PairedImageDataset(samples, crop_size=crop_size, augment=split == "train" if augment is None else augment,
-                              rot90=rot90, generator=generator, root=root, dataset=ds, layout=layout)
+                              rot90=rot90, generator=generator, root=root, dataset=ds, layout=layout,
+                              upsample=upsample, crop_multiple=REALSR_MODCROP)
 
 
 # ---------------------------------------------------------------------------------------------

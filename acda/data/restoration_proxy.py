@@ -8,7 +8,7 @@ image, so every degradation parameter is a smooth random map over the patch (``s
 
 - ``nonuniform_blur``: Gaussian blur with a per-pixel σ;
 - ``sr_degrade`` (task "sr"): blur → bicubic downsampling by ``scale`` → Gaussian noise → 8 bits
-  → bicubic upsampling back to the HR size (as RealSR V3 stores it) → 8 bits;
+  → bicubic upsampling back to the HR size (as the RealSR loader serves every release) → 8 bits;
 - ``denoise_degrade`` (task "denoise"): Poisson–Gaussian sensor noise with gain and read-noise maps.
 
 Items: ``(degraded, clean)`` float32 (3, size, size) in [0, 1], as ``acda.data.restoration``;

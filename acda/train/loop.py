@@ -28,7 +28,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RECIPE_FIELDS, TrainConfig, config_dict, recipe_default
-from .tasks import Classification, Task
+from .tasks import Classification, Task, task_from_spec
 
 __all__ = ["fit", "evaluate", "distributed_context", "DistContext", "CHECKPOINT", "METRICS_LOG", "BEST"]
 
@@ -239,7 +239,7 @@ def _check_resume(ckpt: dict, config: TrainConfig, task: Task, data: dict, path:
                              f"checkpoint's {before!r}")
     spec = ckpt.get("task", {"name": "classification", "topk": list(config.topk),
                              "label_smoothing": config.label_smoothing})
-    if spec != task.spec():
+    if spec != task.spec() and not _same_task(spec, task):
         raise ValueError(f"cannot resume {str(path)!r}: task {task.spec()!r} differs from the checkpoint's {spec!r}")
     saved_data = ckpt.get("data")
     if saved_data is None:
@@ -372,6 +372,14 @@ def _prepare_out_dir(out_dir: Path, ctx: DistContext, train_set: Dataset, val_se
         for p in clean_stale_temporaries(out_dir, (CHECKPOINT, METRICS_LOG, BEST)):
             warnings.warn(f"removed {str(p)!r}, left by a write that was interrupted", stacklevel=4)
     return {"train": data_fingerprint(train_set), "val": data_fingerprint(val_set)}
+
+
+def _same_task(spec: dict, task: Task) -> bool:
+    """Whether a checkpoint's task ``spec`` describes ``task`` (fields it predates at their defaults)."""
+    try:
+        return task_from_spec(spec) == task
+    except (ValueError, TypeError):
+        return False
 
 
 def _resume(run: _Run) -> tuple[int, list, dict | None]:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..metrics import (
+    Y_CONVENTIONS,
     blockwise_psnr_ssim,
     count_errors,
     psnr_per_image,
@@ -215,13 +216,15 @@ class Restoration(Task):
     - ``"rgb"``: over all channels as they are (``acda.metrics.psnr_per_image``, ``ssim_per_image``;
       images at least 11×11 for SSIM);
     - ``"y"``: the restoration papers' convention (Table 4): RGB in [0, 1] rounded to 8 bits,
-      BT.601 Y, ``shave`` pixels off each border (SR: the scale), data range 255
-      (``acda.metrics.psnr_y``, ``ssim_y``; needs ``data_range`` 1 and 3 channels);
+      BT.601 Y under ``convention`` ("basicsr": unrounded; "realsr": rounded), ``shave`` pixels off
+      each border, data range 255 (``acda.metrics.psnr_y``, ``ssim_y``; needs ``data_range`` 1 and 3
+      channels); ``secondary`` = (convention, shave) scores a second convention beside it;
     - ``"rgb8"``: SIDD's convention (Table 5): sRGB rounded to 8 bits, all three channels, data range
       255 (``acda.metrics.blockwise_psnr_ssim`` with each image one block).
 
-    Columns: ``train_psnr``; ``val_psnr`` and, with ``ssim``, ``val_ssim`` (means over images). Best:
-    ``val_psnr``, higher is better.
+    Columns: ``train_psnr``; ``val_psnr`` and, with ``ssim``, ``val_ssim`` (means over images), and with
+    ``secondary`` also ``val_psnr_<convention>`` (and ``val_ssim_<convention>``). Best: ``val_psnr``,
+    higher is better.
     """
 
     criterion: str = "l1"
@@ -230,6 +233,8 @@ class Restoration(Task):
     clamp: bool = True
     space: str = "rgb"
     shave: int = 0
+    convention: str = "basicsr"
+    secondary: tuple[str, int] | None = None
     name: ClassVar[str] = "restoration"
     higher_is_better: ClassVar[bool] = True
 
@@ -245,12 +250,22 @@ class Restoration(Task):
                              f"got {self.data_range!r}")
         if self.shave and self.space != "y":
             raise ValueError(f"shave applies to space='y' only, got shave={self.shave} with space={self.space!r}")
+        check_choice("convention", self.convention, Y_CONVENTIONS)
+        if self.secondary is not None:
+            if self.space != "y" or len(self.secondary) != 2:
+                raise ValueError(f"secondary must be (convention, shave) with space='y', got {self.secondary!r} "
+                                 f"with space={self.space!r}")
+            check_choice("secondary convention", self.secondary[0], Y_CONVENTIONS)
+            object.__setattr__(self, "secondary", (self.secondary[0], int(self.secondary[1])))
 
     best_metric = "val_psnr"  # type: ignore[assignment]
 
     @property
     def eval_columns(self) -> tuple[str, ...]:
-        return ("psnr", "ssim") if self.ssim else ("psnr",)
+        columns = ("psnr", "ssim") if self.ssim else ("psnr",)
+        if self.secondary is None:
+            return columns
+        return columns + tuple(f"{c}_{self.secondary[0]}" for c in columns)
 
     def _out(self, output: torch.Tensor) -> torch.Tensor:
         output = output.detach().float()
@@ -259,7 +274,13 @@ class Restoration(Task):
     def _scores(self, output: torch.Tensor, target: torch.Tensor, ssim: bool) -> list[torch.Tensor]:
         out, target = self._out(output), target.detach()
         if self.space == "y":
-            return [psnr_y(out, target, self.shave)] + ([ssim_y(out, target, self.shave)] if ssim else [])
+            scores = [psnr_y(out, target, self.shave, self.convention)] + (
+                [ssim_y(out, target, self.shave, self.convention)] if ssim else [])
+            if self.secondary is not None:
+                convention, shave = self.secondary
+                scores += [psnr_y(out, target, shave, convention)] + (
+                    [ssim_y(out, target, shave, convention)] if ssim else [])
+            return scores
         if self.space == "rgb8":
             scores = blockwise_psnr_ssim(out, target)
             return [scores["psnr_per_block"]] + ([scores["ssim_per_block"]] if ssim else [])
@@ -279,10 +300,7 @@ class Restoration(Task):
         return torch.stack(self._scores(output, target, ssim=self.ssim), dim=1)
 
     def eval_row(self, sums, n):
-        row = {"val_psnr": sums[0] / n}
-        if self.ssim:
-            row["val_ssim"] = sums[1] / n
-        return row
+        return {f"val_{column}": total / n for column, total in zip(self.eval_columns, sums, strict=True)}
 
 
 TASKS = {cls.name: cls for cls in (Classification, DensityCounting, Restoration)}

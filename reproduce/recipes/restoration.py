@@ -79,6 +79,15 @@ class RestorationReal(RestorationTraining):
     eval_batch_size: int = doc("evaluation batch size", 1)
     epochs: int = doc("epochs", 1000)
     crop_size: int = doc("training crop (px, + flips)", 128)
+    convention: str = doc("SR scores' convention (BasicSR's beside it)", "realsr")
+
+    def task(self) -> Restoration:
+        """SR scored in ``convention`` with BasicSR's (shave = scale) beside it; denoising as SIDD (8-bit sRGB)."""
+        if self.problem != "sr":
+            return task_for(self.problem)
+        shave = 0 if self.convention == "realsr" else self.scale
+        return Restoration(criterion="mse", space="y", shave=shave, convention=self.convention,
+                           secondary=("basicsr", self.scale) if self.convention != "basicsr" else None)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
