@@ -14,6 +14,7 @@ that distributed evaluation can sum them over processes before dividing (each sa
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -23,7 +24,8 @@ from .layers import ACDAConv2d
 from .utils import check_choice
 
 __all__ = ["topk_correct", "topk_hits", "topk_error", "density_count", "count_errors", "psnr_per_image", "ssim_per_image",
-           "quantize_8bit", "Y_CONVENTIONS", "rgb_to_y", "psnr_y", "ssim_y", "blockwise_psnr_ssim",
+           "quantize_8bit", "Y_CONVENTIONS", "rgb_to_y", "psnr_y", "ssim_y", "RGB_SSIM", "ssim_volume",
+           "blockwise_psnr_ssim",
            "intra_image_cosine_distance", "alpha_diversity"]
 
 
@@ -217,13 +219,44 @@ def ssim_y(pred: torch.Tensor, target: torch.Tensor, shave: int = 0, convention:
     return ssim_per_image(y_pred, y_target, data_range=255.0)
 
 
-def blockwise_psnr_ssim(pred_blocks: torch.Tensor, target_blocks: torch.Tensor) -> dict[str, torch.Tensor]:
+RGB_SSIM = ("per_channel", "matlab")
+
+
+def ssim_volume(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, sigma: float = 1.5) -> torch.Tensor:
+    """Per-image SSIM (N,) float64 of (N, C, H, W) images as MATLAB's ``ssim`` scores an H×W×C array: one 3-D
+    volume, a Gaussian of σ = ``sigma`` and 2⌈3σ⌉+1 taps along rows, columns *and* channels
+    (``imgaussfilt3``), replicate padding, 'same' size, K1 = 0.01, K2 = 0.03, the mean over every voxel."""
+    _check_images(pred, target, data_range)
+    if pred.dim() != 4:
+        raise ValueError(f"ssim_volume needs (N, C, H, W) images, got shape {tuple(pred.shape)}")
+    radius = math.ceil(3 * sigma)
+    g = _gaussian_window(2 * radius + 1, sigma)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        t = F.pad(t[:, None], (radius,) * 6, mode="replicate")
+        for dim in (2, 3, 4):
+            shape = [1, 1, 1, 1, 1]
+            shape[dim] = g.numel()
+            t = F.conv3d(t, g.view(shape))
+        return t[:, 0]
+
+    x, y = pred.detach().double(), target.detach().double()
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return s.flatten(1).mean(dim=1)
+
+
+def blockwise_psnr_ssim(pred_blocks: torch.Tensor, target_blocks: torch.Tensor,
+                        ssim: str = "per_channel") -> dict[str, torch.Tensor]:
     """SIDD-style scores of (B, 3, H, W) sRGB blocks in [0, 1] (SIDD: H = W = 256, 32 blocks per image).
 
     Each block is rounded to 8 bits (``quantize_8bit``) and scored on all 3 sRGB channels with
     data_range 255 (no colour conversion, no shave): PSNR from the MSE over the block's channels and
-    pixels, SSIM as ``ssim_per_image`` (Gaussian 11×11, σ = 1.5; mean over positions, then channels).
-    Returns ``psnr_per_block`` and ``ssim_per_block`` (B,) float64, and ``psnr`` and ``ssim``: the
+    pixels; SSIM ``"per_channel"``: ``ssim_per_image`` (Gaussian 11×11, σ = 1.5, valid positions; mean
+    over positions, then channels), or ``"matlab"``: ``ssim_volume`` (MATLAB's ``ssim`` of the
+    H×W×3 block, as the common SIDD evaluation scripts call it). Returns ``psnr_per_block`` and ``ssim_per_block`` (B,) float64, and ``psnr`` and ``ssim``: the
     unweighted means of the per-block scores over all B blocks (not PSNR of the pooled MSE). A block
     identical to its target has PSNR +inf, and so then has the mean.
     """
@@ -235,10 +268,11 @@ def blockwise_psnr_ssim(pred_blocks: torch.Tensor, target_blocks: torch.Tensor) 
     if min(pred_blocks.shape[2:]) < 11:
         raise ValueError(f"pred_blocks: blocks of {tuple(pred_blocks.shape[2:])} are smaller than the 11×11 "
                          f"SSIM window")
+    check_choice("ssim", ssim, RGB_SSIM)
     p, t = quantize_8bit(pred_blocks), quantize_8bit(target_blocks)
     psnr = psnr_per_image(p, t, data_range=255.0)
-    ssim = ssim_per_image(p, t, data_range=255.0)
-    return {"psnr": psnr.mean(), "ssim": ssim.mean(), "psnr_per_block": psnr, "ssim_per_block": ssim}
+    scores = (ssim_per_image if ssim == "per_channel" else ssim_volume)(p, t, data_range=255.0)
+    return {"psnr": psnr.mean(), "ssim": scores.mean(), "psnr_per_block": psnr, "ssim_per_block": scores}
 
 
 def intra_image_cosine_distance(alpha: torch.Tensor, num_scales: int, mode: str = "per_scale",

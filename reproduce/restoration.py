@@ -39,6 +39,11 @@ CONVENTION_NOTE = {
               "RGB, rounded to integers, HR and LR cropped to a multiple of 4, no border shave, Wang's SSIM "
               "(Gaussian 11×11, σ 1.5, K 0.01/0.03, L 255, valid positions)",
     "basicsr": "as BasicSR: Y of 8-bit RGB, unrounded, {shave} px shaved at each border, the same SSIM",
+    "matlab": "as the common SIDD evaluation scripts (e.g. MPRNet's evaluate_SIDD.m): MATLAB's psnr and ssim of "
+              "each 8-bit sRGB block as one H×W×3 volume (3-D Gaussian σ 1.5 over rows, columns and channels, "
+              "replicate padding), averaged over blocks",
+    "per_channel": "per channel: PSNR over the 8-bit sRGB block, SSIM per channel (Gaussian 11×11, σ 1.5, valid "
+                   "positions) averaged over channels, then over blocks",
 }
 MODEL_NOTE = {
     "restoration_baseline": "the §4.3 trunk with standard k×k convolutions (acda.models.restoration)",
@@ -51,7 +56,7 @@ MODEL_NOTE = {
 def scored_settings(setting: str, task: Restoration) -> list[tuple[str, str, str]]:
     """(setting, metrics key suffix, how it is scored) for each convention ``task`` scores: the primary one in
     ``setting`` itself, a secondary one (``Restoration.secondary``) in a setting of its own."""
-    if task.space != "y":
+    if task.convention is None:
         return [(setting, "", "")]
     out = [(setting, "", f"scored {CONVENTION_NOTE[task.convention].format(shave=task.shave)}")]
     if task.secondary is not None:

@@ -106,7 +106,7 @@ def data_rows(args, log=print) -> tuple[list[Result], list[str], str, dict]:
     train_set = sidd(args.data_root, "train", crop_size=args.crop_size)
     test_set = sidd(args.data_root, "val")
     results = rst.reference_rows(NOISY_ROW, DATA_SETTING, rst.input_scores(task, test_set),
-                                 "measured here: the noisy validation blocks against ground truth, 8-bit sRGB")
+                                 "measured here: the noisy validation blocks against ground truth", task=task)
     rows, runs = rst.real_rows(TRAINED, set(TRAINED), train_set, test_set, recipe, DATA_SETTING, args, device,
                                Path(args.runs), log)
     findings = []

@@ -193,3 +193,28 @@ def test_restoration_task_scores_a_second_convention_beside_the_first():
     assert task_from_spec(old) == Restoration(criterion="mse", space="y", shave=2)
     with pytest.raises(ValueError, match="secondary"):
         Restoration(space="rgb", secondary=("basicsr", 2))
+
+
+def test_matlab_volume_ssim_matches_scipys_gaussian_filter_on_a_photograph():
+    """MATLAB's ssim of an H×W×3 array (imgaussfilt3: σ 1.5, 11 taps per axis, replicate padding, 'same'),
+    against scipy.ndimage.gaussian_filter (mode 'nearest' = replicate, radius 5), on a bundled photograph."""
+    from scipy import ndimage
+    from skimage import data
+
+    from acda.metrics import ssim_volume
+
+    clean = data.astronaut()[100:164, 150:230].astype(float)
+    noisy = np.clip(clean + np.random.default_rng(1).normal(0, 20, clean.shape), 0, 255).round()
+    f = lambda x: ndimage.gaussian_filter(x, 1.5, mode="nearest", truncate=5 / 1.5)  # noqa: E731
+    mx, my = f(noisy), f(clean)
+    sxx, syy, sxy = f(noisy ** 2) - mx ** 2, f(clean ** 2) - my ** 2, f(noisy * clean) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    want = (((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))).mean()
+    as_torch = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None]  # noqa: E731
+    assert ssim_volume(as_torch(noisy), as_torch(clean), 255.0).item() == pytest.approx(want, abs=1e-12)
+    blocks = blockwise_psnr_ssim(as_torch(noisy) / 255, as_torch(clean) / 255, ssim="matlab")
+    per_channel = blockwise_psnr_ssim(as_torch(noisy) / 255, as_torch(clean) / 255)
+    assert blocks["ssim"].item() == pytest.approx(want, abs=1e-12) and blocks["psnr"] == per_channel["psnr"]
+    assert blocks["ssim"] > per_channel["ssim"] + 0.05  # the volume SSIM scores noise far higher
+    with pytest.raises(ValueError, match="ssim"):
+        blockwise_psnr_ssim(as_torch(noisy) / 255, as_torch(clean) / 255, ssim="volume")

@@ -136,8 +136,13 @@ def test_table5_trains_on_sidd_files(sidd_root, tmp_path):
     for row in ("Baseline + MSE", "ACDA + MSE"):
         r = df.loc[(row, "SIDD", "PSNR")]
         assert r["kind"] == "seeded" and np.isfinite(r["reproduced"]) and r["status"] != "needs data"
+        assert "MATLAB's psnr and ssim" in r["note"]
+        other = df.loc[(row, "SIDD, per_channel convention", "SSIM")]
+        assert other["kind"] == "seeded" and other["reproduced"] != df.loc[(row, "SIDD", "SSIM"), "reproduced"]
     noisy = df.loc[("Noisy input", "SIDD", "PSNR"), "reproduced"]
     assert 20 < noisy < 40
+    assert df.loc[("Noisy input", "SIDD", "SSIM"), "reproduced"] > df.loc[
+        ("Noisy input", "SIDD, per_channel convention", "SSIM"), "reproduced"]
 
 
 def test_table_b_trains_one_configuration(realsr_root, tmp_path):

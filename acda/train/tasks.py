@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..metrics import (
+    RGB_SSIM,
     Y_CONVENTIONS,
     blockwise_psnr_ssim,
     count_errors,
@@ -44,6 +45,7 @@ __all__ = ["Task", "Classification", "DensityCounting", "Restoration", "task_fro
 
 _CRITERIA = {"mse": F.mse_loss, "l1": F.l1_loss}
 _SPACES = ("rgb", "y", "rgb8")
+_CONVENTIONS = {"y": Y_CONVENTIONS, "rgb8": RGB_SSIM}  # the first: the default
 
 
 class Task(ABC):
@@ -220,7 +222,8 @@ class Restoration(Task):
       each border, data range 255 (``acda.metrics.psnr_y``, ``ssim_y``; needs ``data_range`` 1 and 3
       channels); ``secondary`` = (convention, shave) scores a second convention beside it;
     - ``"rgb8"``: SIDD's convention (Table 5): sRGB rounded to 8 bits, all three channels, data range
-      255 (``acda.metrics.blockwise_psnr_ssim`` with each image one block).
+      255 (``acda.metrics.blockwise_psnr_ssim`` with each image one block), SSIM under ``convention``
+      ("per_channel" or "matlab": MATLAB's ``ssim`` of the H×W×3 array).
 
     Columns: ``train_psnr``; ``val_psnr`` and, with ``ssim``, ``val_ssim`` (means over images), and with
     ``secondary`` also ``val_psnr_<convention>`` (and ``val_ssim_<convention>``). Best: ``val_psnr``,
@@ -233,7 +236,7 @@ class Restoration(Task):
     clamp: bool = True
     space: str = "rgb"
     shave: int = 0
-    convention: str = "basicsr"
+    convention: str | None = None  # None: the space's default ("basicsr" for y, "per_channel" for rgb8)
     secondary: tuple[str, int] | None = None
     name: ClassVar[str] = "restoration"
     higher_is_better: ClassVar[bool] = True
@@ -250,12 +253,18 @@ class Restoration(Task):
                              f"got {self.data_range!r}")
         if self.shave and self.space != "y":
             raise ValueError(f"shave applies to space='y' only, got shave={self.shave} with space={self.space!r}")
-        check_choice("convention", self.convention, Y_CONVENTIONS)
+        conventions = _CONVENTIONS.get(self.space, ())
+        if not conventions:
+            if self.convention is not None or self.secondary is not None:
+                raise ValueError(f"space={self.space!r} has no scoring conventions; got convention="
+                                 f"{self.convention!r}, secondary={self.secondary!r}")
+            return
+        object.__setattr__(self, "convention", self.convention or conventions[0])
+        check_choice("convention", self.convention, conventions)
         if self.secondary is not None:
-            if self.space != "y" or len(self.secondary) != 2:
-                raise ValueError(f"secondary must be (convention, shave) with space='y', got {self.secondary!r} "
-                                 f"with space={self.space!r}")
-            check_choice("secondary convention", self.secondary[0], Y_CONVENTIONS)
+            if len(self.secondary) != 2:
+                raise ValueError(f"secondary must be (convention, shave), got {self.secondary!r}")
+            check_choice("secondary convention", self.secondary[0], conventions)
             object.__setattr__(self, "secondary", (self.secondary[0], int(self.secondary[1])))
 
     best_metric = "val_psnr"  # type: ignore[assignment]
@@ -282,8 +291,11 @@ class Restoration(Task):
                     [ssim_y(out, target, shave, convention)] if ssim else [])
             return scores
         if self.space == "rgb8":
-            scores = blockwise_psnr_ssim(out, target)
-            return [scores["psnr_per_block"]] + ([scores["ssim_per_block"]] if ssim else [])
+            scores = []
+            for convention in (self.convention,) + ((self.secondary[0],) if self.secondary else ()):
+                blocks = blockwise_psnr_ssim(out, target, ssim=convention)
+                scores += [blocks["psnr_per_block"]] + ([blocks["ssim_per_block"]] if ssim else [])
+            return scores
         return ([psnr_per_image(out, target, self.data_range)]
                 + ([ssim_per_image(out, target, self.data_range)] if ssim else []))
 

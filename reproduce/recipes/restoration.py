@@ -80,11 +80,14 @@ class RestorationReal(RestorationTraining):
     epochs: int = doc("epochs", 1000)
     crop_size: int = doc("training crop (px, + flips)", 128)
     convention: str = doc("SR scores' convention (BasicSR's beside it)", "realsr")
+    denoise_ssim: str = doc("denoising SSIM (per-channel beside it)", "matlab")
 
     def task(self) -> Restoration:
-        """SR scored in ``convention`` with BasicSR's (shave = scale) beside it; denoising as SIDD (8-bit sRGB)."""
+        """SR scored in ``convention`` with BasicSR's (shave = scale) beside it; denoising on 8-bit sRGB blocks
+        with ``denoise_ssim`` SSIM and the per-channel one beside it."""
         if self.problem != "sr":
-            return task_for(self.problem)
+            return Restoration(criterion="mse", space="rgb8", convention=self.denoise_ssim,
+                               secondary=("per_channel", 0) if self.denoise_ssim != "per_channel" else None)
         shave = 0 if self.convention == "realsr" else self.scale
         return Restoration(criterion="mse", space="y", shave=shave, convention=self.convention,
                            secondary=("basicsr", self.scale) if self.convention != "basicsr" else None)
