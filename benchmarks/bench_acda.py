@@ -36,7 +36,7 @@ medians does not).
 call (``peak_bytes``: ``acda.profile.peak_memory``: tensors allocated through ATen on CPU, including
 the native kernel's tiles in the calling thread; ``torch.cuda.max_memory_allocated`` on CUDA),
 ratio to ``conv`` in this run, threads, device, torch version and /proc/loadavg (``run_info``), and
-the provenance of the machine (``reproduce.provenance.fingerprint``) so the report records where it ran.
+the provenance of the machine (``reproduce.engine.provenance.fingerprint``) so the report records where it ran.
 
 ``ACDA_BENCH_SECONDS`` (default 3) is the time budget of each timed row (rounds of ``_rounds``);
 ``benchmarks/gpu.sh`` sets it small.
@@ -249,7 +249,7 @@ def run_info(device: torch.device, provenance: bool = True) -> dict:
 
 @functools.cache
 def _provenance(device_type: str) -> dict[str, str]:
-    from reproduce.provenance import fingerprint
+    from reproduce.engine.provenance import fingerprint
 
     fields = fingerprint(device_type)
     return {"mkl": fields["mkl"], "onednn": fields["onednn"], "fingerprint": fields["fingerprint"],

@@ -84,7 +84,7 @@ import sys
 
 import torch
 
-from reproduce.provenance import git_commit
+from reproduce.engine.provenance import git_commit
 
 try:
     import triton

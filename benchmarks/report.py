@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from acda.utils import atomic_write
-from reproduce.provenance import check_clean, fingerprint
+from reproduce.engine.provenance import check_clean, fingerprint
 
 # Atom-convolution targets, CPU, Table 6 shape, fp32, atoms given: (k, mode) → maximum ratio of ACDA time to nn.Conv2d time.
 CPU_TIME_TARGETS = {(7, "forward"): 0.25, (7, "forward_backward"): 0.25, (5, "forward"): 0.40,

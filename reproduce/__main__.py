@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from . import base
+from .engine import base
 
 # (id, what the paper reports, module under reproduce/)
 ENTRIES = [

@@ -32,10 +32,10 @@ from acda.metrics import alpha_diversity
 from acda.models import get_model, list_models
 from acda.train import fit
 
-from . import base
+from .engine import base
+from .engine.report import Result
+from .engine.stats import welch
 from .recipes import ClassificationProxy
-from .report import Result
-from .stats import welch
 
 MODES = ("per_scale", "mean_alpha")
 

@@ -29,11 +29,12 @@ import torch
 from acda.data.toy import PATTERN_SIZES
 from acda.generator import GENERATORS
 
-from . import base, scalemaps
+from . import scalemaps
+from .engine import base
+from .engine.report import Result, load_published
+from .engine.stats import holm, mean_std, welch
 from .recipes.crowd import GENERATOR, CrowdProxy
 from .recipes.toymap import KERNEL, ToyMap
-from .report import Result, load_published
-from .stats import holm, mean_std, welch
 from .toymap.experiment import SeedRun
 from .toymap.plots import plot_scales
 

@@ -19,8 +19,8 @@ import pandas as pd
 
 from acda.utils import atomic_write
 
-from . import base
 from .__main__ import ENTRIES
+from .engine import base
 
 __all__ = ["STATUS_ORDER", "reports_of", "build_index", "main"]
 

@@ -25,7 +25,7 @@ from acda.models.crowd import adresnet_backbone, condconv_backbone, conv3x3, dec
 from acda.models.restoration import RestorationNet
 from acda.profile import count_parameters
 
-from .report import load_published
+from .engine.report import load_published
 
 __all__ = [
     "PRINTED", "PRINTED_IMAGENET", "TABLE5_PRINTED", "CONDCONV_B0_8_EXPERTS_M", "ROWS", "GRID_KERNELS",

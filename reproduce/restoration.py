@@ -24,10 +24,10 @@ from acda.models import get_model
 from acda.profile import count_flops, count_parameters
 from acda.train import Restoration
 
-from . import base, runners
+from .engine import base, runners
+from .engine.report import Result
+from .engine.stats import mean_std, seed_comparisons
 from .recipes.restoration import RestorationProxy, RestorationReal
-from .report import Result
-from .stats import mean_std, seed_comparisons
 
 __all__ = ["METRICS", "MODEL_NOTE", "model_note", "proxy_results", "recipe_label", "input_scores", "reference_rows", "comparisons",
            "preview", "command_line", "run", "realsr_layout_note", "needs_data_rows", "train_real", "real_recipe",

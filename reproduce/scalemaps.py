@@ -28,9 +28,9 @@ from acda.data.crowd import pad_to_multiple
 from acda.data.imagenet import MEAN, STD
 from acda.layers import ACDAConv2d
 
-from . import base
+from .engine import base
+from .engine.runners import train
 from .recipes.crowd import CrowdProxy, build
-from .recipes.training import train
 
 __all__ = ["SLUG", "THIRDS", "third_masks", "multiscale_layers", "default_layer", "kernel_of", "layer_shares", "third_means",
            "face_samples", "constant_mae", "evaluate_proxy", "proxy_seed", "run_task", "strip_prefixes", "load_crowd_model",
@@ -163,7 +163,7 @@ def evaluate_proxy(model: nn.Module, test_set, example: int = 0) -> dict:
 
 
 def proxy_seed(seed: int, recipe: CrowdProxy, device: str = "cpu") -> dict:
-    """Train ``crowd_adresnet_s`` with ``recipe`` and ``seed`` (``recipes.training.train``, one CPU thread) and
+    """Train ``crowd_adresnet_s`` with ``recipe`` and ``seed`` (``engine.runners.train``, one CPU thread) and
     measure its scale shares on the proxy's test split (``evaluate_proxy``, on the CPU); the same shares of the
     model at its initialisation go under ``"untrained"`` (the control)."""
     metrics, state = train(recipe, SLUG, {}, seed, device, keep_state=True)

@@ -29,8 +29,8 @@ import torch
 from acda.functional import acda_conv2d, per_pixel_conv2d, per_pixel_filters
 from acda.profile import peak_memory
 
-from . import base
-from .report import Result, load_published
+from .engine import base
+from .engine.report import Result, load_published
 
 C_OUT = C_IN = HEIGHT = WIDTH = 100
 KERNEL = 3

@@ -24,10 +24,10 @@ from acda.data.cifar import CIFAR_SPECS, cifar, expected_layout
 from acda.data.proxy import PROXY_IMAGES
 from acda.models import get_model
 
-from . import base, runners
+from .engine import base, runners
+from .engine.report import Result, load_published
+from .engine.stats import mean_std, seed_comparison
 from .recipes import Cifar, ClassificationProxy
-from .report import Result, load_published
-from .stats import mean_std, seed_comparison
 
 MODELS = {"LeNet": "lenet", "LeNet + ACDA": "lenet_acda"}
 SETTINGS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}

@@ -32,9 +32,9 @@ from acda.models.adresnet import adresnet_l, adresnet_m, adresnet_s
 from acda.peers import CondConv2d, DynamicConv2d
 from acda.profile import count_flops, count_parameters
 
-from . import base, runners
+from .engine import base, runners
+from .engine.report import Result, load_published
 from .recipes.classification import ImageNet
-from .report import Result, load_published
 
 SETTING = "ImageNet"
 LAYOUT = "DIR/train/<wnid>/*.JPEG and DIR/val/<wnid>/*.JPEG (validation images sorted into class folders)"

@@ -38,11 +38,11 @@ from acda.models.crowd import CrowdCounter
 from acda.profile import count_parameters
 from acda.train import load_checkpoint
 
-from . import base, runners
+from .engine import base, runners
+from .engine.report import Result, load_published
+from .engine.stats import mean_std, seed_comparisons
 from .parameter_studies import table3_parameter_study
 from .recipes.crowd import ACDA_MODELS, Crowd, CrowdProxy, build
-from .report import Result, load_published
-from .stats import mean_std, seed_comparisons
 
 PARAMS_SETTING = "crowd model"
 # Table 3's row → (registered model, the row's name in table3_parameter_study)

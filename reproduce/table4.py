@@ -22,10 +22,10 @@ from pathlib import Path
 
 from acda.data.restoration import REALSR_SCALES, realsr
 
-from . import base
 from . import restoration as rst
+from .engine import base
+from .engine.report import Result
 from .recipes.restoration import RestorationProxy, budget_text, matched_budgets
-from .report import Result
 
 RELEASES = {"2019": "RealSR 2019", "final": "RealSR Final"}
 # trained models: key → (registered model, kwargs); the row name depends on the block (KPN's citation)

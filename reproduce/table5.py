@@ -25,11 +25,11 @@ from acda.data.restoration import SIDD_LAYOUT, sidd
 from acda.models.restoration import restoration_acda, restoration_baseline
 from acda.profile import count_parameters
 
-from . import base
 from . import restoration as rst
+from .engine import base
+from .engine.report import Result
 from .parameter_studies import table5_parameter_study
 from .recipes.restoration import RestorationProxy, budget_text, matched_budgets
-from .report import Result
 
 PARAMS_SETTING = "denoising model"
 DATA_SETTING = "SIDD"

@@ -18,8 +18,8 @@ from torch import nn
 from acda import ACDAConv2d
 from acda.profile import count_flops, count_parameters
 
-from . import base
-from .report import Result, load_published
+from .engine import base
+from .engine.report import Result, load_published
 
 CHANNELS, SIZE, KERNELS = 256, 100, (3, 5, 7)
 # the table's rows

@@ -31,8 +31,8 @@ from acda.models import get_model
 from acda.peers import DFNConv2d
 from acda.profile import count_parameters, executed_macs, peak_memory
 
-from . import base
-from .report import Result, load_published
+from .engine import base
+from .engine.report import Result, load_published
 
 ROWS = {"conv": "Conv", "dfn": "DFN", "acda": "ACDA (two-layer implementation)"}
 SETTING = "Ad-ResNet-s"

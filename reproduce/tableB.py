@@ -20,11 +20,11 @@ from pathlib import Path
 
 from acda.data.restoration import realsr
 
-from . import base
 from . import restoration as rst
+from .engine import base
+from .engine.report import Result
+from .engine.stats import seed_comparisons
 from .recipes.restoration import RestorationProxy, budget_text
-from .report import Result
-from .stats import seed_comparisons
 
 SCALE = 3
 SETTING = "RealSR Final ×3"

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from acda.metrics import alpha_diversity, intra_image_cosine_distance
 from acda.models import get_model, list_models
 from reproduce import a5
-from reproduce.regression import compare_files
-from reproduce.report import read_results
+from reproduce.engine.regression import compare_files
+from reproduce.engine.report import read_results
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 

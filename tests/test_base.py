@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reproduce import base, report
 from reproduce.__main__ import ENTRIES
-from reproduce.report import Result
+from reproduce.engine import base, report
+from reproduce.engine.report import Result
 
 REPRODUCE = Path(base.__file__).resolve().parent
 

@@ -10,9 +10,9 @@ from torch import nn
 
 from acda.data.toy import make_pattern_scene
 from reproduce import figure6
+from reproduce.engine.regression import compare_files
+from reproduce.engine.report import read_results
 from reproduce.recipes.toymap import ToyMap
-from reproduce.regression import compare_files
-from reproduce.report import read_results
 from reproduce.toymap.metrics import (
     SHIFT_BOUND,
     evaluate,

@@ -13,9 +13,9 @@ from torchvision.io import write_png
 
 from acda.train.checkpoint import save_checkpoint
 from reproduce import figure7, scalemaps
+from reproduce.engine.regression import compare_files
+from reproduce.engine.report import read_results
 from reproduce.recipes.crowd import GENERATOR, build
-from reproduce.regression import compare_files
-from reproduce.report import read_results
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 TINY_PROXY = {"train": 8, "test": 4, "epochs": 1}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from reproduce.engine.regression import recipe_problems
+from reproduce.engine.report import recipe_record
 from reproduce.recipes import (
     Cifar,
     ClassificationProxy,
@@ -19,8 +21,6 @@ from reproduce.recipes import (
     ToyMap,
 )
 from reproduce.recipes.crowd import Crowd
-from reproduce.regression import recipe_problems
-from reproduce.report import recipe_record
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 FAMILIES = (Cifar, ClassificationProxy, ImageNet, Crowd, CrowdProxy, RestorationReal, RestorationProxy, ToyMap)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reproduce import regression, report
-from reproduce.regression import FALSE_ALARM, compare_files, detectable_change, run_id_problems, welch
-from reproduce.report import PUBLISHED_DIR, Result, load_published, read_results, render, write_report
+from reproduce.engine import regression, report
+from reproduce.engine.regression import FALSE_ALARM, compare_files, detectable_change, run_id_problems, welch
+from reproduce.engine.report import PUBLISHED_DIR, Result, load_published, read_results, render, write_report
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 REPORTS = sorted(p.stem for p in RESULTS.glob("*.csv") if not p.stem.startswith("benchmarks"))

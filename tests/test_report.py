@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from reproduce import report
-from reproduce.regression import regress
-from reproduce.report import Result, build_table, read_results, status_for, write_report
+from reproduce.engine import report
+from reproduce.engine.regression import regress
+from reproduce.engine.report import Result, build_table, read_results, status_for, write_report
 
 PROV = {"device": "cpu", "isa": "X", "torch": "t", "mkl": "m", "onednn": "o", "fingerprint": "f", "commit": "c"}
 

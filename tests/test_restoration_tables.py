@@ -11,8 +11,8 @@ from PIL import Image
 from reproduce import restoration as rst
 from reproduce import table4, table5, tableB
 from reproduce.__main__ import ENTRIES, available
-from reproduce.regression import compare_files
-from reproduce.report import load_published, read_results
+from reproduce.engine.regression import compare_files
+from reproduce.engine.report import load_published, read_results
 from tests.replicas import realsr_release
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from reproduce import report, sec32
-from reproduce.regression import compare_files
+from reproduce import sec32
+from reproduce.engine import report
+from reproduce.engine.regression import compare_files
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 

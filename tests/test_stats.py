@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reproduce.report import read_results
-from reproduce.stats import (
+from reproduce.engine.report import read_results
+from reproduce.engine.stats import (
     CHECKED_TABLES,
     FALSE_ALARM,
     FALSE_ALARM_RUN,

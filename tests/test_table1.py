@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from reproduce import table1
+from reproduce.engine.regression import compare_files
+from reproduce.engine.report import read_results
 from reproduce.recipes import ClassificationProxy
-from reproduce.regression import compare_files
-from reproduce.report import read_results
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 

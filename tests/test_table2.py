@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from reproduce import table2
-from reproduce.regression import compare_files
+from reproduce.engine.regression import compare_files
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 

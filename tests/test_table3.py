@@ -16,11 +16,11 @@ from acda.models import _registry, get_model
 from acda.profile import count_parameters
 from acda.train.checkpoint import save_checkpoint
 from reproduce import table3
+from reproduce.engine.regression import compare_files
+from reproduce.engine.report import load_published, read_results
 from reproduce.parameter_studies import table3_parameter_study
 from reproduce.recipes import CrowdProxy
 from reproduce.recipes.crowd import WholeImage
-from reproduce.regression import compare_files
-from reproduce.report import load_published, read_results
 
 # Table 3 as printed: method (Params in M or None), SHTech-A MAE, MSE, UCF-QNRF MAE, MSE ('-' = None)
 PRINTED = """

@@ -5,7 +5,7 @@ import pytest
 from acda.models.restoration import restoration_acda, restoration_baseline
 from acda.profile import count_parameters
 from reproduce import table5
-from reproduce.report import load_published
+from reproduce.engine.report import load_published
 
 # Table 5 as printed: row, Params (M or None), PSNR, SSIM
 PRINTED = [("DnCNN-B [42]", None, 38.41, 0.909), ("CBDNet [9]", None, 38.68, 0.901),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import base
+from ..engine import base
 from ..recipes.toymap import ToyMap
 from ..toymap.experiment import run_all
 from ..toymap.plots import plot_figure6, plot_scales

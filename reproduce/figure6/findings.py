@@ -7,8 +7,8 @@ import torch
 
 from acda.data.toy import PATTERN_SIZES
 
+from ..engine.stats import mean_std, seed_comparisons
 from ..recipes.toymap import ToyMap
-from ..stats import mean_std, seed_comparisons
 from ..toymap.experiment import SeedRun
 from ..toymap.metrics import Outcome
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from acda.data.toy import PATTERN_SIZES
 
+from ..engine.report import Result, load_published
 from ..recipes.toymap import RADIUS, ToyMap
-from ..report import Result, load_published
 from ..toymap.experiment import SeedRun
 from ..toymap.metrics import SHIFT_BOUND
 

@@ -52,6 +52,10 @@ class Recipe:
         """``quick()`` if ``quick`` else ``full()``."""
         return cls.preset("quick" if quick else "full")
 
+    def proxy_tag(self) -> str:
+        """How a proxy's rows begin their setting: "proxy" or "proxy (quick)"."""
+        return "proxy (quick)" if self.variant == "quick" else "proxy"
+
     def with_(self: R, **changes: Any) -> R:
         """A copy with ``changes``; a name that is not a field is a ValueError naming it."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

@@ -69,8 +69,7 @@ class ClassificationProxy(Cifar):
 
     def setting(self) -> str:
         """The ``setting`` column of its rows."""
-        quick = " (quick)" if self.variant == "quick" else ""
-        return (f"proxy{quick}: {self.patch}×{self.patch} skimage patches, {len(PROXY_IMAGES)} classes, "
+        return (f"{self.proxy_tag()}: {self.patch}×{self.patch} skimage patches, {len(PROXY_IMAGES)} classes, "
                 f"{self.per_class_train}/{self.per_class_test} per class")
 
     def datasets(self):

@@ -123,8 +123,7 @@ class CrowdProxy(CrowdTraining):
 
     def setting(self) -> str:
         """The ``setting`` column of its rows."""
-        quick = " (quick)" if self.variant == "quick" else ""
-        return (f"proxy{quick}: lfw faces on skimage photos, {self.size}×{self.size}, {self.train}/{self.test} "
+        return (f"{self.proxy_tag()}: lfw faces on skimage photos, {self.size}×{self.size}, {self.train}/{self.test} "
                 f"images, width ×{self.width_mult:g}")
 
     def datasets(self):

@@ -7,7 +7,7 @@ import torch
 
 from acda.data.toy import PatternMap, make_pattern_scene
 
-from .. import base
+from ..engine import base
 from ..recipes.toymap import ToyMap
 from .metrics import Outcome, evaluate, mean_share_at_centres, scale_norms, shift_error
 from .training import build_layers, least_squares_conv, train

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from acda.data.toy import PATTERN_NAMES, PATTERN_SIZES
 
-from .. import base
+from ..engine import base
 from .experiment import SeedRun
 
 __all__ = ["plot_figure6", "plot_scales"]

@@ -22,7 +22,7 @@ import torch
 
 __all__ = ["REPO_ROOT", "DirtyTreeError", "git_commit", "fingerprint", "check_clean"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Environment variables that change which kernels MKL and oneDNN run without changing ATen's capability.
 ISA_OVERRIDES = ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 

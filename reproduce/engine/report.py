@@ -47,7 +47,7 @@ __all__ = [
     "recipe_record",
 ]
 
-PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
+PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "published"
 STATUSES = (
     "match", "within tolerance", "better", "worse", "mismatch",
     "erratum", "consistent", "claim holds", "claim fails", "needs data", "not implemented", "proxy", "reproduced here",

@@ -1,5 +1,5 @@
-"""The two ways a reproducer trains: a recipe's models over seeds (``seed_runs``: proxies, worker processes) and
-one model on a user's real dataset (``train_real``: resumable checkpoints under ``--runs``)."""
+"""The two ways a reproducer trains: a recipe's models over seeds (``seed_runs`` of ``train``: proxies, worker
+processes) and one model on a user's real dataset (``train_real``: resumable checkpoints under ``--runs``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -13,16 +13,31 @@ from torch import nn
 from acda.train import TrainConfig, fit
 
 from . import base
-from .recipes.training import train
 
-__all__ = ["seed_runs", "train_real", "run_dir"]
+__all__ = ["train", "seed_runs", "train_real", "run_dir"]
+
+
+def train(recipe: Any, slug: str, kwargs: dict, seed: int, device: str = "cpu",
+          keep_state: bool = False) -> dict | tuple[dict, dict]:
+    """Train ``recipe.build(slug, **kwargs)`` on ``recipe.datasets()`` with ``seed``; the last epoch's metrics
+    (and, with ``keep_state``, the model's state dict on the CPU). One CPU thread, so the numbers do not depend
+    on how many runs share the machine."""
+    train_set, test_set = recipe.datasets()
+    with base.threads(1):
+        torch.manual_seed(seed)
+        model = recipe.build(slug, **kwargs)
+        metrics = fit(recipe.trainable(model), train_set, test_set, recipe.train_config(seed, device),
+                      task=recipe.task())
+    if not keep_state:
+        return metrics
+    return metrics, {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def seed_runs(recipe: Any, models: Mapping[str, tuple[str, dict]], *, jobs: int, device: str = "cpu",
               keep_state: tuple[str, ...] = (), desc: str = "proxy runs",
               log: Callable[[str], None] = print) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """Train every model of ``models`` (row → (registered model, kwargs)) with seeds 0 … ``recipe.seeds`` − 1
-    (``recipes.training.train``), in ``jobs`` worker processes on the CPU. Returns {row: [metrics per seed]}
+    (``train``), in ``jobs`` worker processes on the CPU. Returns {row: [metrics per seed]}
     and the seed-0 state dicts of the rows in ``keep_state``."""
     tasks = [(row, (recipe, slug, kwargs, seed, device, seed == 0 and row in keep_state))
              for row, (slug, kwargs) in models.items() for seed in range(recipe.seeds)]
