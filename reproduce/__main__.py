@@ -2,6 +2,7 @@
 
     python -m reproduce            # list
     python -m reproduce.table6     # run one (each module has --help)
+    python -m reproduce verify     # check every committed report (reproduce.verify)
 """
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ def available(module: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verify"]:
+        from .verify import main as verify
+
+        return verify(argv[1:])
     base.parser(__doc__, "", report=False).parse_args(argv)
     width = max(len(e[0]) for e in ENTRIES)
     for ident, what, module in ENTRIES:

@@ -26,7 +26,8 @@ __all__ = ["STATUS_ORDER", "reports_of", "build_index", "main"]
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 # statuses in the order a reader wants them; any other status follows, alphabetically
-STATUS_ORDER = ("match", "erratum", "mismatch", "reproduced here", "measured", "proxy", "needs data",
+STATUS_ORDER = ("match", "claim holds", "erratum", "mismatch", "claim fails", "reproduced here", "measured", "proxy",
+                "needs data",
                 "not implemented")
 _STATISTIC = re.compile(r"\bp\s*[=<≈]\s*\d|±")
 

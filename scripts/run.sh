@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine (Python 3.11 + pip only) and for CI.
 #   bash scripts/run.sh repro   set up, then run the main job: python -m reproduce.table6
-#   bash scripts/run.sh test    set up, then lint (ruff, incl. complexity) and run the test suite (pytest)
+#   bash scripts/run.sh test    set up, then lint (ruff, incl. complexity), verify the committed results
+#                               (python -m reproduce verify) and run the test suite (pytest)
 #   bash scripts/run.sh setup   set up only
 # Setup installs this package with the suite's extras (pip install -e ".[repro,test,lint]") at the
 # exact versions of constraints.txt (torch==2.14.1, torchvision==0.29.1, ...) into the current Python;
@@ -30,6 +31,7 @@ case "$cmd" in
   test)
     setup
     $PY -m ruff check acda reproduce tests benchmarks
+    $PY -m reproduce verify
     set +e
     $PY -m pytest "$@"
     rc=$?

@@ -28,6 +28,8 @@ def test_welch_is_scipys_unequal_variance_t_test():
     for n, m in ((3, 3), (5, 10), (10, 4)):
         a, b = list(rng.normal(size=n)), list(rng.normal(0.5, 2.0, size=m))
         assert welch(a, b) == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+        if n != m:  # Student's pooled test differs: replacing Welch's by it would not go unnoticed
+            assert welch(a, b) != pytest.approx(stats.ttest_ind(a, b, equal_var=True).pvalue, rel=1e-3)
 
 
 @pytest.mark.parametrize("n", [3, 5, 10])

@@ -1,0 +1,150 @@
+"""Verify the committed results without re-running any training: ``python -m reproduce verify``.
+
+For every report in ``results/`` (a CSV + JSON + Markdown written by ``write_report``): the three files
+carry one run id and it is the hash of their content (a hand edit of a value, a note or a finding breaks
+it); the Markdown is the rendering of the CSV and JSON; every row's arithmetic holds (a seeded row's mean,
+std and n from its samples, delta, status from the printed number, decimals and tolerance); the
+published column equals ``reproduce/published/`` and each published CSV its checksum in
+``published/SHA256SUMS`` (a typo fix is a deliberate, visible change); and each recorded recipe's
+fingerprint equals the one its reproducer uses now (a recipe changed without regenerating fails, naming
+the fields). Exits 1 with one line per problem.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from .engine import base
+from .engine.regression import recipe_problems, run_id_problems
+from .engine.report import (
+    PUBLISHED_DIR,
+    SET_BY_REPRODUCER,
+    load_published,
+    read_results,
+    recipe_record,
+    render,
+    run_id,
+    status_for,
+)
+
+__all__ = ["RECIPES", "CHECKSUMS", "verify", "checksums", "main"]
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+CHECKSUMS = "SHA256SUMS"
+# the report names whose rows a recipe trained → the module whose recipes(quick) gives them now
+RECIPES = {"table1": "reproduce.table1", "a5": "reproduce.a5", "table3": "reproduce.table3",
+           "table4": "reproduce.table4", "table5": "reproduce.table5", "tableB": "reproduce.tableB",
+           "figure6": "reproduce.figure6.cli", "figure7": "reproduce.figure7"}
+
+
+def checksums(published: Path = PUBLISHED_DIR) -> str:
+    """The ``SHA256SUMS`` text of the published CSVs (``sha256sum`` format, sorted by name)."""
+    return "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
+                   for p in sorted(published.glob("*.csv")))
+
+
+def _content_id(directory: Path, name: str) -> str:
+    """The run id the report's content hashes to (CSV with its run ids blanked, JSON without its run id)."""
+    csv = (directory / f"{name}.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    header, rows = csv[0], csv[1:]
+    if not header.rstrip("\r\n").endswith(",run_id"):
+        raise ValueError("the CSV's last column is not run_id")
+    blank = "".join(line[:line.rstrip("\r\n").rfind(",") + 1] + line[len(line.rstrip("\r\n")):] for line in rows)
+    meta = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
+    meta.pop("run_id", None)
+    return run_id(header + blank, json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
+
+
+def _row_problems(r, published: dict) -> list[str]:
+    where = f"{r.row} / {r.setting} / {r.metric}"
+    out = []
+    samples = [float(v) for v in r.samples.split(";")] if r.samples else []
+    if r.kind == "seeded":
+        if not math.isclose(r.reproduced, statistics.fmean(samples), rel_tol=1e-9, abs_tol=1e-12):  # 10 digits
+            out.append(f"{where}: reproduced {r.reproduced!r} is not the mean of its samples")
+        if len(samples) > 1 and not math.isclose(r.std, statistics.stdev(samples), rel_tol=1e-6, abs_tol=1e-12):
+            out.append(f"{where}: std {r.std!r} is not the std of its samples")
+        if r.n != len(samples):
+            out.append(f"{where}: n {r.n!r} but {len(samples)} samples")
+    key = (r.row, r.setting, r.metric)
+    pub = published.get(key)
+    if pub is None:
+        if not math.isnan(r.published):
+            out.append(f"{where}: published {r.published!r} but the row is not in reproduce/published/")
+        return out
+    value = float(pub["published"]) if not math.isnan(pub["published"]) else math.nan
+    if not (value == r.published or (math.isnan(value) and math.isnan(r.published))):
+        out.append(f"{where}: published {r.published!r} != reproduce/published/ {value!r}")
+    if not math.isnan(value) and not math.isnan(r.reproduced):
+        written = 1e-9 * (abs(r.reproduced) + abs(value)) + 1e-12  # the CSV holds 10 significant digits
+        if not math.isclose(r.delta, r.reproduced - value, rel_tol=0, abs_tol=written):
+            out.append(f"{where}: delta {r.delta!r} != reproduced − published")
+        if r.status not in SET_BY_REPRODUCER:
+            tol = None if math.isnan(r.tolerance) else r.tolerance
+            decimals = 0 if math.isnan(pub["decimals"]) else int(pub["decimals"])
+            want = status_for(value, r.reproduced, decimals, tol, pub["better"])
+            if r.status != want:
+                out.append(f"{where}: status {r.status!r}, the numbers give {want!r}")
+    return out
+
+
+def verify(results: Path = RESULTS, published_dir: Path = PUBLISHED_DIR) -> list[str]:
+    """Every problem of the committed reports under ``results`` (module docstring), one line each."""
+    problems = []
+    sums = published_dir / CHECKSUMS
+    if not sums.is_file() or sums.read_text(encoding="utf-8") != checksums(published_dir):
+        problems.append(f"{sums}: the published CSVs differ from their checksums (a deliberate change: "
+                        "`python -m reproduce verify --update-checksums`)")
+    for json_path in sorted(results.glob("*.json")):
+        name = json_path.stem
+        problems += [f"{name}: {p}" for p in run_id_problems(results, name)]
+        if not (results / f"{name}.csv").is_file():
+            continue
+        try:
+            if _content_id(results, name) != json.loads(json_path.read_text(encoding="utf-8")).get("run_id"):
+                problems.append(f"{name}: the run id is not the hash of the report's content (edited by hand?)")
+            if render(name, results) != (results / f"{name}.md").read_text(encoding="utf-8"):
+                problems.append(f"{name}: the Markdown is not the rendering of the CSV and JSON")
+        except (OSError, ValueError, KeyError) as e:
+            problems.append(f"{name}: unreadable ({type(e).__name__}: {e})")
+            continue
+        df = read_results(results / f"{name}.csv")
+        table = df["table"].iloc[0] if len(df) else name
+        pub_path = published_dir / f"{table}.csv"
+        published = ({(p.row, p.setting, p.metric): p._asdict()
+                      for p in load_published(table, published_dir).itertuples(index=False)}
+                     if pub_path.is_file() else {})
+        for r in df.itertuples(index=False):
+            problems += [f"{name}: {p}" for p in _row_problems(r, published)]
+        module = RECIPES.get(name.removesuffix("_quick"))
+        if module is not None:
+            current = {label: recipe_record(rec) for label, rec in
+                       importlib.import_module(module).recipes(name.endswith("_quick")).items()}
+            recorded = json.loads(json_path.read_text(encoding="utf-8")).get("recipes", {})
+            problems += [f"{name}: {p}" for p in recipe_problems(current, recorded)]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base.parser(__doc__, "verify", report=False)
+    parser.add_argument("--results", default=str(RESULTS), help="the reports' folder (default: results/)")
+    parser.add_argument("--update-checksums", action="store_true",
+                        help="rewrite reproduce/published/SHA256SUMS after a deliberate change of a published CSV")
+    args = parser.parse_args(argv)
+    if args.update_checksums:
+        (PUBLISHED_DIR / CHECKSUMS).write_text(checksums(), encoding="utf-8")
+    problems = verify(Path(args.results))
+    for p in problems:
+        print(p)
+    print(f"verify: {len(problems)} problem(s) in {len(list(Path(args.results).glob('*.json')))} reports",
+          file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
