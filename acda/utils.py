@@ -14,6 +14,7 @@ ACDA backend goes through (``acda.functional``), before anything is allocated or
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "pair",
     "check_positive_int",
     "check_choice",
+    "check_number",
     "check_int",
     "resolve_padding",
     "conv_output_size",
@@ -91,6 +93,21 @@ def check_positive_int(name: str, value: object) -> int:
     if value < 1:
         raise ArgumentValueError(f"{name} must be a positive integer, got {value}")
     return value
+
+
+def check_number(name: str, value: object, *, minimum: float | None = None, positive: bool = False,
+                 below: float | None = None) -> float:
+    """``value`` as a float: ``ValueError`` naming ``name`` unless it is a finite real number (not a bool), at least
+    ``minimum``, above 0 with ``positive``, below ``below``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")
+    if below is not None and not value < below:
+        raise ValueError(f"{name} must be < {below:g}, got {value!r}")
+    return float(value)
 
 
 def check_choice(name: str, value: object, choices: Sequence) -> object:

@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     parser = base.parser(__doc__, "figure7", {
         "device": {"default": "cpu", "help": "device (default: cpu)"},
         "threads": {"help": "torch CPU threads for --checkpoint/--image (default: torch's)"},
-        "seeds": {"nargs": "+", "default": None,
+        "seeds": {"nargs": "+", "default": None, "type": base.non_negative_int,
                   "help": f"seeds of both parts (default {' '.join(map(str, FULL.seeds))}; quick: "
                           f"{' '.join(map(str, QUICK7.seeds))})"},
         "jobs": {},

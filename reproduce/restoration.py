@@ -190,18 +190,18 @@ def command_line(doc: str, table: str, data_root_help: str, *, crop: int, what: 
         "data_root": {"help": data_root_help},
         "runs": {},
     })
-    parser.add_argument("--epochs", type=int, default=RestorationReal.epochs, help="training epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=RestorationReal.batch_size,
+    parser.add_argument("--epochs", type=base.positive_int, default=RestorationReal.epochs, help="training epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=base.positive_int, default=RestorationReal.batch_size,
                         help="crops per batch (default %(default)s)")
-    parser.add_argument("--crop-size", type=int, default=crop, help="square training crop (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=RestorationReal.lr,
+    parser.add_argument("--crop-size", type=base.positive_int, default=crop, help="square training crop (default %(default)s)")
+    parser.add_argument("--lr", type=base.positive_float, default=RestorationReal.lr,
                         help="Adam learning rate, constant (default %(default)s)")
-    parser.add_argument("--channels", type=int, default=None,
+    parser.add_argument("--channels", type=base.positive_int, default=None,
                         help="body channels C of the trained models (default: the model's, 256)")
-    parser.add_argument("--width", type=int, default=None,
+    parser.add_argument("--width", type=base.positive_int, default=None,
                         help="bottleneck width W of the trained models (default: the model's, 64)")
     parser.add_argument("--amp", action="store_true", help="mixed precision")
-    parser.add_argument("--num-workers", type=int, default=4, help="DataLoader workers (default %(default)s)")
+    parser.add_argument("--num-workers", type=base.non_negative_int, default=4, help="DataLoader workers (default %(default)s)")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="no PNG of proxy crops")
     parser.set_defaults(proxy=True, plots=True)
@@ -214,12 +214,6 @@ def run(parser: base.Parser, argv: list[str] | None, table: str, title: str, dat
     data, ``proxy_rows(args, name)`` → (rows, findings, recipes) unless ``--no-proxy``. Under ``torchrun`` only
     rank 0 writes."""
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "crop_size", "channels", "width"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if not args.lr > 0 or args.num_workers < 0:
-        parser.error("--lr must be positive and --num-workers non-negative")
     name = f"{table}_quick" if args.quick else table
     with base.threads(args.threads):
         try:

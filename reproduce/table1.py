@@ -134,17 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {},
     })
     parser.add_argument("--dataset", choices=("cifar10", "cifar100", "both"), default="both")
-    parser.add_argument("--epochs", type=int,
+    parser.add_argument("--epochs", type=base.positive_int,
                         help=f"CIFAR epochs (default {Cifar.full().epochs}; --quick: {Cifar.quick().epochs})")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
     parser.add_argument("--proxy", dest="proxy", action="store_true", help="run the proxy (default)")
     parser.add_argument("--generator", choices=("paper", "official"), default="paper",
                         help="atom generator of LeNet + ACDA (default: the paper's, Appendix A.3)")
-    parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers for CIFAR (default 2)")
+    parser.add_argument("--num-workers", type=base.non_negative_int, default=2, help="DataLoader workers for CIFAR (default 2)")
     parser.set_defaults(proxy=True)
     args = parser.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        parser.error("--epochs must be >= 1")
     with base.threads(args.threads):
         return _run(args)
 

@@ -447,15 +447,15 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
                         help="dataset(s) to train on (default: both, each one found under --data-root)")
     parser.add_argument("--train", nargs="+", choices=sorted(ROW_OF), default=list(DEFAULT_TRAIN),
                         help="models to train with --data-root (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=Crowd.epochs, help="training epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=Crowd.batch_size, help="crops per batch (default %(default)s)")
-    parser.add_argument("--crop-size", type=int, default=Crowd.crop_size, help="square training crop (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=Crowd.lr, help="Adam learning rate (default %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=Crowd.weight_decay, help="L2 weight decay (default %(default)s)")
-    parser.add_argument("--width-mult", type=float, default=1.0,
+    parser.add_argument("--epochs", type=base.positive_int, default=Crowd.epochs, help="training epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=base.positive_int, default=Crowd.batch_size, help="crops per batch (default %(default)s)")
+    parser.add_argument("--crop-size", type=base.positive_int, default=Crowd.crop_size, help="square training crop (default %(default)s)")
+    parser.add_argument("--lr", type=base.positive_float, default=Crowd.lr, help="Adam learning rate (default %(default)s)")
+    parser.add_argument("--weight-decay", type=base.non_negative_float, default=Crowd.weight_decay, help="L2 weight decay (default %(default)s)")
+    parser.add_argument("--width-mult", type=base.positive_float, default=1.0,
                         help="channel multiplier of the trained models (default 1: the paper's; Params rows are "
                              "always counted at full width)")
-    parser.add_argument("--density-scale", type=float, default=Crowd.density_scale,
+    parser.add_argument("--density-scale", type=base.positive_float, default=Crowd.density_scale,
                         help="the network learns this × the density map (default %(default)s; see the module help)")
     parser.add_argument("--generator", choices=("paper", "official"), default=Crowd.generator,
                         help="atom generator of the trained Ad-ResNets (default: %(default)s, see the module help)")
@@ -463,19 +463,12 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
                         help="initialise MODEL's backbone from an acda.train checkpoint, e.g. "
                              "crowd_adresnet_s=checkpoints/table2/adresnet_s/seed0/best.pt")
     parser.add_argument("--amp", action="store_true", help="mixed precision")
-    parser.add_argument("--num-workers", type=int, default=4, help="DataLoader workers (default %(default)s)")
+    parser.add_argument("--num-workers", type=base.non_negative_int, default=4, help="DataLoader workers (default %(default)s)")
     parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
     parser.add_argument("--proxy", dest="proxy", action="store_true", help="run the proxy (default)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="no proxy preview PNG")
     parser.set_defaults(proxy=True, plots=True)
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "crop_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if not args.lr > 0 or not args.width_mult > 0 or not args.density_scale > 0 or args.weight_decay < 0 \
-            or args.num_workers < 0:
-        parser.error("--lr, --width-mult and --density-scale must be positive, --weight-decay and --num-workers "
-                     "non-negative")
     args.pretrained = _pretrained(args.pretrained, parser)
     with base.threads(args.threads):
         try:

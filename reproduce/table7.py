@@ -217,18 +217,14 @@ def _params_note(kind: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base.parser(__doc__, "table7", {"device": {}})
-    parser.add_argument("--batch", type=int, default=None,
+    parser.add_argument("--batch", type=base.positive_int, default=None,
                         help="images per iteration (default: 64 on CUDA, as ImageNet's 256 over 4 GPUs; 2 on CPU)")
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--iters", type=int, default=5, help="timed iterations after the warm-up (median)")
+    parser.add_argument("--image-size", type=base.positive_int, default=224)
+    parser.add_argument("--iters", type=base.positive_int, default=5, help="timed iterations after the warm-up (median)")
     parser.add_argument("--backend", default="auto", help="ACDA atom-convolution backend (default: auto)")
     parser.add_argument("--name", default="table7", help="output file name (default: table7)")
     args = parser.parse_args(argv)
     device = base.resolve_device(args.device)
-    for name in ("batch", "image_size", "iters"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.image_size < 32:
         parser.error(f"--image-size must be >= 32 (five stride-2 stages), got {args.image_size}")
     batch = args.batch or (64 if device.type == "cuda" else 2)

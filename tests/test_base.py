@@ -32,8 +32,9 @@ def test_parser_overrides_and_seed_forms():
 
 
 @pytest.mark.parametrize("options,argv,message", [
-    ({"threads"}, ["--threads", "0"], "--threads must be >= 1"),
-    ({"seeds"}, ["--seeds", "0"], "--seeds must be >= 1"),
+    ({"threads"}, ["--threads", "0"], "argument --threads: must be >= 1, got 0"),
+    ({"seeds"}, ["--seeds", "0"], "argument --seeds: must be >= 1, got 0"),
+    ({"jobs"}, ["--jobs", "x"], "argument --jobs: expected an integer, got 'x'"),
     ({"seeds": {"nargs": "+"}}, ["--seeds", "1", "1"], "distinct non-negative"),
     ({"device"}, ["--device", "tpu"], "--device must be auto, cpu, cuda or cuda:i"),
 ])

@@ -35,7 +35,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from ..utils import check_choice, check_int, check_positive_int, pair
+from ..utils import check_choice, check_int, check_number, check_positive_int, pair
 from .imagenet import MEAN, STD, ImageFileError, image_size, load_image
 from .layout import DatasetLayoutError, require_dir
 
@@ -64,8 +64,7 @@ UCF_QNRF_LAYOUT = (
 
 def gaussian_kernel1d(sigma: float = SIGMA, radius: int | None = None) -> np.ndarray:
     """Sampled 1-D Gaussian on offsets -radius … radius (float64, sums to 1); ``radius=None``: ⌈3σ⌉."""
-    if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    check_number("sigma", sigma, positive=True)
     radius = math.ceil(3 * sigma) if radius is None else check_int("radius", radius, minimum=0)
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     g = np.exp(-0.5 * (x / sigma) ** 2)

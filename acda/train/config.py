@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-from ..utils import check_choice, check_int, check_positive_int
+from ..utils import check_choice, check_int, check_number, check_positive_int
 
 __all__ = ["TrainConfig", "SCHEDULES", "OPTIMIZERS", "RECIPE_FIELDS", "config_dict"]
 
@@ -16,10 +16,7 @@ RECIPE_FIELDS = ("optimizer", "lr", "momentum", "betas", "weight_decay", "nester
 
 
 def _check_number(name: str, value: object, *, below_one: bool = False) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    if below_one and value >= 1:
-        raise ValueError(f"{name} must be < 1, got {value!r}")
+    check_number(name, value, minimum=0, below=1 if below_one else None)
 
 
 @dataclass

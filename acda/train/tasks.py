@@ -39,7 +39,7 @@ from ..metrics import (
     topk_correct,
     topk_hits,
 )
-from ..utils import check_choice
+from ..utils import check_choice, check_number
 
 __all__ = ["Task", "Classification", "DensityCounting", "Restoration", "task_from_spec"]
 
@@ -180,9 +180,7 @@ class DensityCounting(Task):
 
     def __post_init__(self) -> None:
         check_choice("criterion", self.criterion, sorted(_CRITERIA))
-        k = self.density_scale
-        if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
-            raise ValueError(f"density_scale must be a finite positive number, got {k!r}")
+        check_number("density_scale", self.density_scale, positive=True)
 
     best_metric = "val_mae"  # type: ignore[assignment]
     eval_columns = ("abs_count_error", "sq_count_error")  # type: ignore[assignment]

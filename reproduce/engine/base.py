@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,17 +32,49 @@ from acda.utils import atomic_write
 
 from .report import Result, write_report
 
-__all__ = ["OPTIONS", "Parser", "parser", "resolve_device", "training_context", "is_main_process", "threads",
+__all__ = ["OPTIONS", "Parser", "parser", "positive_int", "non_negative_int", "positive_float", "non_negative_float", "resolve_device", "training_context", "is_main_process", "threads",
            "usable_cpus", "run_jobs", "preset", "publish", "pyplot", "save_figure"]
+
+def _number(kind: type, text: str, minimum: float, strict: bool):
+    """``text`` as a finite ``kind`` above (``strict``) or at least ``minimum``; argparse names the option."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") \
+            from None
+    if not math.isfinite(value) or (value <= minimum if strict else value < minimum):
+        raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type``: an integer >= 1."""
+    return _number(int, text, 1, strict=False)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse ``type``: an integer >= 0."""
+    return _number(int, text, 0, strict=False)
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type``: a finite number > 0."""
+    return _number(float, text, 0, strict=True)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse ``type``: a finite number >= 0."""
+    return _number(float, text, 0, strict=False)
+
 
 # name → argparse keywords; a reproducer may override any of them
 OPTIONS: dict[str, dict[str, Any]] = {
     "device": {"default": "auto", "help": "auto (CUDA when available), cpu, cuda or cuda:i (default: %(default)s)"},
-    "threads": {"type": int, "default": None,
+    "threads": {"type": positive_int, "default": None,
                 "help": "torch CPU threads (default: torch's; 1 is fastest on a loaded machine and makes CPU "
                         "results reproducible across thread counts)"},
-    "seeds": {"type": int, "default": 1, "help": "seeds per model (default: %(default)s)"},
-    "jobs": {"type": int, "default": None,
+    "seeds": {"type": positive_int, "default": 1, "help": "seeds per model (default: %(default)s)"},
+    "jobs": {"type": positive_int, "default": None,
              "help": "worker processes on CPU, one thread each (default: the CPU count); results do not depend "
                      "on it"},
     "quick": {"action": "store_true", "help": "the small configuration CI checks"},
@@ -60,18 +93,10 @@ class Parser(argparse.ArgumentParser):
                 resolve_device(parsed.device)
             except ValueError as e:
                 self.error(str(e))
-        threads_ = getattr(parsed, "threads", None)
-        if threads_ is not None and threads_ < 1:
-            self.error(f"--threads must be >= 1, got {threads_}")
-        if hasattr(parsed, "jobs"):
-            if parsed.jobs is None:
-                parsed.jobs = usable_cpus()
-            elif parsed.jobs < 1:
-                self.error(f"--jobs must be >= 1, got {parsed.jobs}")
+        if hasattr(parsed, "jobs") and parsed.jobs is None:
+            parsed.jobs = usable_cpus()
         seeds = getattr(parsed, "seeds", None)
-        if isinstance(seeds, int) and seeds < 1:
-            self.error(f"--seeds must be >= 1, got {seeds}")
-        if isinstance(seeds, list) and (len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds)):
+        if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
             self.error(f"--seeds must be distinct non-negative integers, got {seeds}")
         return parsed
 

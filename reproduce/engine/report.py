@@ -112,9 +112,10 @@ class Result:
         return "seeded" if self.samples is not None else "exact"
 
 
-def load_published(table: str, directory: str | Path = PUBLISHED_DIR) -> pd.DataFrame:
-    """The paper's printed numbers for ``table`` (see ``published/README.md`` for the format)."""
-    path = Path(directory) / f"{table}.csv"
+def load_published(table: str, directory: str | Path | None = None) -> pd.DataFrame:
+    """The paper's printed numbers for ``table`` in ``directory`` (default ``PUBLISHED_DIR``; see
+    ``published/README.md`` for the format)."""
+    path = Path(PUBLISHED_DIR if directory is None else directory) / f"{table}.csv"
     if not path.exists():
         raise FileNotFoundError(f"no published numbers for {table!r}: expected {path}")
     df = pd.read_csv(path, dtype={"row": str, "setting": str, "metric": str, "unit": str,

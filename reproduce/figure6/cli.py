@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     full, quick = ToyMap.full(), ToyMap.quick()
     parser = base.parser(DESCRIPTION, "figure6", {
         "device": {"default": "cpu", "help": "device (default: cpu)"},
-        "seeds": {"nargs": "+", "default": None,
+        "seeds": {"nargs": "+", "default": None, "type": base.non_negative_int,
                   "help": f"seeds (default {' '.join(map(str, full.seeds))}; quick: 0–{max(quick.seeds)})"},
         "jobs": {},
         "quick": {"help": f"reduced run ({len(quick.seeds)} seeds on a {quick.size}×{quick.size} map, step cap "
