@@ -33,7 +33,7 @@ from acda.models import get_model, list_models
 from acda.train import fit
 
 from .engine import base
-from .engine.report import Result
+from .engine.report import Result, missing
 from .engine.stats import welch
 from .recipes import ClassificationProxy
 
@@ -157,8 +157,8 @@ def needs_imagenet() -> list[Result]:
     """The paper's rows when the proxy runs instead: they need a trained Ad-ResNet and ImageNet."""
     note = ("needs a trained Ad-ResNet checkpoint and ImageNet: --checkpoint CKPT --data-root DIR with "
             "DIR/val/<wnid>/*.JPEG")
-    return [Result("Ad-ResNet (trained)", "ImageNet val", metric, None, "measured", status="needs data", note=note)
-            for metric in ("Cosine distance mean", "Cosine distance std")]
+    return missing(["Ad-ResNet (trained)"], ["ImageNet val"], ("Cosine distance mean", "Cosine distance std"),
+                   "needs data", note, method="measured")
 
 
 DEFINITION = ("Definition: per ACDA layer, image, atom and scale, the mean of 1 − cos(α_p, α_q) over all "

@@ -25,7 +25,7 @@ from acda.profile import count_flops, count_parameters
 from acda.train import Restoration
 
 from .engine import base, runners
-from .engine.report import Result
+from .engine.report import Result, missing
 from .engine.stats import mean_std, seed_comparisons
 from .recipes.restoration import RestorationProxy, RestorationReal
 
@@ -274,7 +274,7 @@ def realsr_layout_note(why: str = "") -> str:
 def needs_data_rows(row: str, setting: str, why: str, method: str = "trained") -> list[Result]:
     """PSNR/SSIM rows of ``row`` that need the dataset; ``method`` is how they would be obtained ("measured" for
     the input reference rows, Bicubic and the noisy input)."""
-    return [Result(row, setting, metric, None, method, status="needs data", note=why) for metric in METRICS]
+    return missing([row], [setting], METRICS, "needs data", why, method=method)
 
 
 def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, test_set, recipe: RestorationReal,

@@ -25,7 +25,7 @@ from acda.data.proxy import PROXY_IMAGES
 from acda.models import get_model
 
 from .engine import base, runners
-from .engine.report import Result, load_published
+from .engine.report import Result, load_published, missing
 from .engine.stats import mean_std, seed_comparison
 from .recipes import Cifar, ClassificationProxy
 
@@ -79,9 +79,8 @@ def cifar_results(errors: dict[str, list[float]], setting: str, recipe: str) -> 
 def needs_data(setting: str, dataset: str, why: str = "") -> list[Result]:
     note = (f"needs data{': ' + why if why else ''}. Pass --data-root DIR with\n{expected_layout(dataset)}"
             ).replace("\n", " ")
-    return [Result(row, setting, metric, None, "trained", status="needs data", note=note)
-            for row in MODELS for metric in ("Top-1 error",)] + [
-        Result("LeNet + ACDA", setting, "Relative reduction", None, "trained", status="needs data", note=note)]
+    return (missing(MODELS, [setting], ["Top-1 error"], "needs data", note)
+            + missing(["LeNet + ACDA"], [setting], ["Relative reduction"], "needs data", note))
 
 
 def proxy_results(errors: dict[str, list[float]], setting: str, recipe: str) -> list[Result]:

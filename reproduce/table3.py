@@ -39,7 +39,7 @@ from acda.profile import count_parameters
 from acda.train import load_checkpoint
 
 from .engine import base, runners
-from .engine.report import Result, load_published
+from .engine.report import Result, load_published, missing
 from .engine.stats import mean_std, seed_comparisons
 from .parameter_studies import table3_parameter_study
 from .recipes.crowd import ACDA_MODELS, Crowd, CrowdProxy, build
@@ -250,8 +250,7 @@ def trained_results(setting: str, slug: str, runs: list[dict], recipe: str, n_te
 
 
 def needs_data(setting: str, slug: str, why: str) -> list[Result]:
-    return [Result(ROW_OF[slug], setting, metric, None, "trained", status="needs data", note=why)
-            for metric in METRICS]
+    return missing([ROW_OF[slug]], [setting], METRICS, "needs data", why)
 
 
 def layout_note(ds: Dataset, why: str = "") -> str:
@@ -321,9 +320,8 @@ def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[
 
 def other_results() -> list[Result]:
     """MAE/MSE rows of the crowd counters Table 3 quotes (their Params rows are in ``parameter_results``)."""
-    return [Result(row, ds.setting, metric, None, "trained", status="not implemented",
-                   note=f"not implemented: {NOT_IMPLEMENTED}.")
-            for row in OTHERS for ds in DATASETS.values() for metric in METRICS]
+    return missing(OTHERS, [ds.setting for ds in DATASETS.values()], METRICS, "not implemented",
+                   f"not implemented: {NOT_IMPLEMENTED}.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from acda.data.restoration import REALSR_SCALES, realsr
 
 from . import restoration as rst
 from .engine import base
-from .engine.report import Result
+from .engine.report import Result, missing
 from .recipes.restoration import RestorationProxy, budget_text, matched_budgets
 
 RELEASES = {"2019": "RealSR 2019", "final": "RealSR Final"}
@@ -91,10 +91,9 @@ def data_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[s
 
 
 def other_rows() -> list[Result]:
-    return [Result(row, setting_of(release, scale), metric, None, "trained", status="not implemented",
-                   note=f"not implemented: {NOT_IMPLEMENTED_WHY}.")
-            for row, releases in NOT_IMPLEMENTED.items() for release in releases for scale in REALSR_SCALES
-            for metric in rst.METRICS]
+    return [r for row, releases in NOT_IMPLEMENTED.items()
+            for r in missing([row], [setting_of(release, scale) for release in releases for scale in REALSR_SCALES],
+                             rst.METRICS, "not implemented", f"not implemented: {NOT_IMPLEMENTED_WHY}.")]
 
 
 def counted_rows() -> list[Result]:

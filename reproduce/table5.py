@@ -27,7 +27,7 @@ from acda.profile import count_parameters
 
 from . import restoration as rst
 from .engine import base
-from .engine.report import Result
+from .engine.report import Result, missing
 from .parameter_studies import table5_parameter_study
 from .recipes.restoration import RestorationProxy, budget_text, matched_budgets
 
@@ -116,8 +116,8 @@ def data_rows(args, log=print) -> tuple[list[Result], list[str], str, dict]:
 
 
 def other_results() -> list[Result]:
-    return [Result(row, DATA_SETTING, metric, None, "trained", status="not implemented",
-                   note=f"not implemented: {why}.") for row, why in PEERS.items() for metric in METRICS]
+    return [r for row, why in PEERS.items()
+            for r in missing([row], [DATA_SETTING], METRICS, "not implemented", f"not implemented: {why}.")]
 
 
 def recipes(quick: bool, **overrides) -> dict[str, RestorationProxy]:

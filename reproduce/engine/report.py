@@ -45,6 +45,7 @@ __all__ = [
     "status_for",
     "run_id",
     "recipe_record",
+    "missing",
 ]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "published"
@@ -110,6 +111,15 @@ class Result:
         if self.method == "timed":
             return "timing"
         return "seeded" if self.samples is not None else "exact"
+
+
+def missing(rows: Iterable[str], settings: Iterable[str], metrics: Iterable[str], status: str, note: str,
+            method: str = "trained") -> list[Result]:
+    """Rows without a value: each (row, setting, metric) of the product, in that order, with ``status``
+    ("needs data", "not implemented") and the ``note`` saying why."""
+    settings, metrics = list(settings), list(metrics)
+    return [Result(row, setting, metric, None, method, status=status, note=note)
+            for row in rows for setting in settings for metric in metrics]
 
 
 def load_published(table: str, directory: str | Path | None = None) -> pd.DataFrame:
