@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from acda.data import DatasetLayoutError
-from acda.data.imagenet import imagenet
+from acda.data.imagenet import EXPECTED_LAYOUT, imagenet
+from acda.data.layout import one_line
 from acda.metrics import alpha_diversity
 from acda.models import get_model, list_models
 from acda.train import fit
@@ -156,7 +157,7 @@ def proxy_protocol(args, recipe: ClassificationProxy) -> tuple[list[Result], lis
 def needs_imagenet() -> list[Result]:
     """The paper's rows when the proxy runs instead: they need a trained Ad-ResNet and ImageNet."""
     note = ("needs a trained Ad-ResNet checkpoint and ImageNet: --checkpoint CKPT --data-root DIR with "
-            "DIR/val/<wnid>/*.JPEG")
+            + one_line(EXPECTED_LAYOUT).replace("<data-root>", "DIR"))
     return missing(["Ad-ResNet (trained)"], ["ImageNet val"], ("Cosine distance mean", "Cosine distance std"),
                    "needs data", note, method="measured")
 
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": {"help": "proxy seeds in this many worker processes, one CPU thread each (default: the CPU count); "
                          "the numbers do not depend on it"},
         "quick": {"help": "small proxy config (the one CI checks)"},
-        "data_root": {"help": "ImageNet root with val/<wnid>/*.JPEG"},
+        "data_root": {"help": "ImageNet root (val/ in class folders, or flat with the devkit or LOC_val_solution.csv)"},
     })
     parser.add_argument("--checkpoint", help="trained Ad-ResNet checkpoint (acda.train's or a plain state dict)")
     parser.add_argument("--model", default="adresnet_s", help="registered model of the checkpoint")

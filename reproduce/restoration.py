@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from acda.data import DatasetLayoutError
+from acda.data.layout import one_line
 from acda.data.restoration import REALSR_LAYOUT
 from acda.models import get_model
 from acda.profile import count_flops, count_parameters
@@ -267,7 +268,7 @@ def trained_rows(row: str, setting: str, runs: list[dict], recipe: str, n_test: 
 
 def realsr_layout_note(why: str = "") -> str:
     """The "needs data" note of a RealSR row: why, and the layout ``--data-root`` must have."""
-    layout = "; ".join(" ".join(line.split()) for line in REALSR_LAYOUT.splitlines())
+    layout = one_line(REALSR_LAYOUT)
     return f"needs data{': ' + why if why else ''}. Pass --data-root DIR with {layout}"
 
 

@@ -28,6 +28,8 @@ from torchvision import models as tvm
 
 from acda import ACDAConv2d
 from acda.convert import convert
+from acda.data.imagenet import EXPECTED_LAYOUT
+from acda.data.layout import one_line
 from acda.models.adresnet import adresnet_l, adresnet_m, adresnet_s
 from acda.peers import CondConv2d, DynamicConv2d
 from acda.profile import count_flops, count_parameters
@@ -37,7 +39,7 @@ from .engine.report import Result, load_published
 from .recipes.classification import ImageNet
 
 SETTING = "ImageNet"
-LAYOUT = "DIR/train/<wnid>/*.JPEG and DIR/val/<wnid>/*.JPEG (validation images sorted into class folders)"
+LAYOUT = one_line(EXPECTED_LAYOUT).replace("<data-root>", "DIR")
 
 
 def _is_se(name: str) -> bool:

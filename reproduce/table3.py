@@ -34,6 +34,7 @@ from acda.data.crowd import (
     ucf_qnrf,
 )
 from acda.data.crowd_proxy import crowd_proxy_preview
+from acda.data.layout import one_line
 from acda.models.crowd import CrowdCounter
 from acda.profile import count_parameters
 from acda.train import load_checkpoint
@@ -254,7 +255,7 @@ def needs_data(setting: str, slug: str, why: str) -> list[Result]:
 
 
 def layout_note(ds: Dataset, why: str = "") -> str:
-    layout = "; ".join(" ".join(line.split()) for line in ds.layout.splitlines())
+    layout = one_line(ds.layout)
     return (f"needs data{': ' + why if why else ''}. Pass --data-root DIR with {layout}. --train picks the models "
             f"(default {' '.join(DEFAULT_TRAIN)}; the CondConv rows need crowd_condconv_s / crowd_condconv_l)")
 

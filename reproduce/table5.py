@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from acda.data.layout import one_line
 from acda.data.restoration import SIDD_LAYOUT, sidd
 from acda.models.restoration import restoration_acda, restoration_baseline
 from acda.profile import count_parameters
@@ -96,7 +97,7 @@ def parameter_results(study: dict | None = None) -> tuple[list[Result], list[str
 
 def data_rows(args, log=print) -> tuple[list[Result], list[str], str, dict]:
     """Noisy-input and trained rows on SIDD's validation blocks (``--data-root``), else "needs data"."""
-    layout = "; ".join(" ".join(line.split()) for line in SIDD_LAYOUT.splitlines())
+    layout = one_line(SIDD_LAYOUT)
     if args.data_root is None:
         why = f"needs data. Pass --data-root DIR with {layout}"
         return [r for row in MODELS for r in rst.needs_data_rows(row, DATA_SETTING, why)], [], "cpu", {}

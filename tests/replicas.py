@@ -1,5 +1,15 @@
 """Tiny copies of public dataset releases in their exact on-disk layout, for the loaders' tests.
 
+ImageNet (ILSVRC-2012): ``train/<wnid>/<wnid>_<n>.JPEG``; the validation archive
+(ILSVRC2012_img_val.tar) unpacks flat, ``ILSVRC2012_val_<8 digits>.JPEG``, labelled by the development kit
+(ILSVRC2012_devkit_t12.tar.gz: ``data/meta.mat``, a struct array ``synsets`` with fields ILSVRC2012_ID,
+WNID, words, gloss, num_children, children, wordnet_height, num_train_images, the 1000 classes being the
+leaves (num_children 0) with IDs 1–1000; ``data/ILSVRC2012_validation_ground_truth.txt``, one ID per
+image in file order), as torchvision's ``datasets.ImageNet`` parses them; or Kaggle's ImageNet Object
+Localization release: ``ILSVRC/Data/CLS-LOC/{train,val}`` and ``LOC_val_solution.csv`` (``ImageId,
+PredictionString``, the string's first token the wnid). Many users sort val into class folders
+(``valprep.sh``).
+
 RealSR (Cai et al., ICCV 2019; https://github.com/csjcai/RealSR, README.md):
 - cameras ``Canon`` and ``Nikon``, splits ``Train`` and ``Test``, one folder per scale ``2``, ``3``, ``4``:
   ``<Camera>/<Split>/<s>/<Camera>_<nnn>_HR.png`` with ``<Camera>_<nnn>_LR<s>.png`` (8-bit RGB PNG);
@@ -15,8 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["REALSR_SCENES", "smooth_image", "realsr_release"]
+__all__ = ["REALSR_SCENES", "IMAGENET_WNIDS", "smooth_image", "realsr_release", "imagenet_release"]
 
+IMAGENET_WNIDS = ("n01440764", "n01443537", "n01484850")  # the first three of the 1000 (sorted) classes
 # camera → [(scene number, HR height, HR width)]: sides not multiples of 2, 3 or 4, so every crop rule shows
 REALSR_SCENES = {"Canon": [(1, 38, 45), (2, 41, 50)], "Nikon": [(1, 37, 43)]}
 
@@ -46,4 +57,41 @@ def realsr_release(root: str | Path, version: int) -> Path:
                         lr = lr.resize((w, h), Image.BICUBIC)
                     Image.fromarray(hr).save(folder / f"{camera}_{n:03d}_HR.png")
                     lr.save(folder / f"{camera}_{n:03d}_LR{scale}.png")
+    return root
+
+
+def imagenet_release(root: str | Path, val: str) -> Path:
+    """ImageNet under ``root`` with its validation split as ``val``: "folders" (sorted into class folders),
+    "devkit" (flat + the development kit) or "kaggle" (Kaggle's tree + LOC_val_solution.csv). Two training
+    images per class; validation image k (1-based) is of class (k − 1) mod 3, in a shuffled order of IDs."""
+    import scipy.io
+
+    root = Path(root)
+    base = root / "ILSVRC" / "Data" / "CLS-LOC" if val == "kaggle" else root
+    for c, wnid in enumerate(IMAGENET_WNIDS):
+        for n in range(2):
+            path = base / "train" / wnid / f"{wnid}_{n + 1}.JPEG"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(smooth_image(24 + 4 * c, 30, seed=10 * c + n)).save(path, "JPEG")
+    labels = [IMAGENET_WNIDS[(k - 1) % 3] for k in range(1, 7)]
+    for k, wnid in enumerate(labels, 1):
+        folder = base / "val" / (wnid if val == "folders" else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(smooth_image(28, 26, seed=100 + k)).save(folder / f"ILSVRC2012_val_{k:08d}.JPEG", "JPEG")
+    if val == "devkit":
+        data = root / "ILSVRC2012_devkit_t12" / "data"
+        data.mkdir(parents=True)
+        ids = {wnid: i for i, wnid in zip((3, 1, 2), IMAGENET_WNIDS, strict=True)}  # IDs need not follow the wnids
+        fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height",
+                  "num_train_images"]
+        synsets = np.array([(i, w, w, "", 0, np.zeros((1, 0)), 0, 2) for w, i in ids.items()]
+                           + [(1001, "n00001740", "entity", "", 3, np.array([[1, 2, 3]]), 3, 0)],
+                           dtype=[(f, object) for f in fields])
+        scipy.io.savemat(data / "meta.mat", {"synsets": synsets.reshape(-1, 1)})
+        (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{ids[w]}\n" for w in labels))
+    elif val == "kaggle":
+        rows = "".join(f"ILSVRC2012_val_{k:08d},{w} 1 2 20 20 {w} 3 4 10 10 \n" for k, w in enumerate(labels, 1))
+        (root / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + rows)
+    elif val != "folders":
+        raise ValueError(f"val must be 'folders', 'devkit' or 'kaggle', got {val!r}")
     return root

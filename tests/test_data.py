@@ -191,3 +191,33 @@ def test_truncated_jpeg_error_names_the_file(tmp_path):
     # through a DataLoader worker process the message still names the file
     with pytest.raises(Exception, match=r"bad\.JPEG"):
         list(torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1))
+
+
+@pytest.mark.parametrize("val", ["folders", "devkit", "kaggle"])
+def test_imagenet_every_validation_layout(tmp_path, val):
+    """Val sorted into class folders, flat with the devkit's meta.mat + ground truth, or Kaggle's tree with
+    LOC_val_solution.csv: the same labels (train's class index) for the same images."""
+    from acda.data.imagenet import imagenet
+    from tests.replicas import IMAGENET_WNIDS, imagenet_release
+
+    root = imagenet_release(tmp_path / val, val)
+    train, ds = imagenet(root, "train"), imagenet(root, "val")
+    assert train.classes == list(IMAGENET_WNIDS) and len(train) == 6
+    assert sorted((Path(p).name, t) for p, t in ds.samples) == [
+        (f"ILSVRC2012_val_{k:08d}.JPEG", (k - 1) % 3) for k in range(1, 7)]
+    x, y = ds[0]
+    assert x.shape == (3, 224, 224) and y == ds.samples[0][1]
+
+
+def test_imagenet_flat_val_without_labels_names_both_label_files(tmp_path):
+    from acda.data import DatasetLayoutError
+    from acda.data.imagenet import imagenet
+    from tests.replicas import imagenet_release
+
+    root = imagenet_release(tmp_path / "kaggle", "kaggle")
+    (root / "LOC_val_solution.csv").write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\n")
+    with pytest.raises(DatasetLayoutError, match="5 images .* have no label, e.g. ILSVRC2012_val_00000002.JPEG"):
+        imagenet(root, "val")
+    (root / "LOC_val_solution.csv").unlink()
+    with pytest.raises(DatasetLayoutError, match="ILSVRC2012_devkit_t12.*LOC_val_solution.csv"):
+        imagenet(root, "val")

@@ -1,8 +1,12 @@
-"""ImageNet (ILSVRC-2012) in the ``ImageFolder`` layout, with the standard transforms (paper §4.1).
+"""ImageNet (ILSVRC-2012) with the standard transforms (paper §4.1).
 
-Layout under ``root``: ``train/<wnid>/*.JPEG`` and ``val/<wnid>/*.JPEG`` (the validation images
-sorted into class folders, e.g. with the usual ``valprep.sh``). Train: RandomResizedCrop 224 +
-horizontal flip; eval: Resize 256 + CenterCrop 224; both normalised with the ImageNet mean/std.
+Layout under ``root``: ``train/<wnid>/*.JPEG``; ``val/`` either sorted into the same class folders
+(e.g. with the usual ``valprep.sh``) or flat as the official archive unpacks
+(``ILSVRC2012_val_00000001.JPEG`` …), labelled by the devkit
+(``ILSVRC2012_devkit_t12/data/meta.mat`` + ``ILSVRC2012_validation_ground_truth.txt``) or by Kaggle's
+``LOC_val_solution.csv``. Kaggle's tree (``ILSVRC/Data/CLS-LOC/{train,val}``) is found too. Train:
+RandomResizedCrop 224 + horizontal flip; eval: Resize 256 + CenterCrop 224; both normalised with the
+ImageNet mean/std.
 
 One class index for all splits: label i is the i-th of the *train* split's class folders (sorted
 wnids), for the val split too, so that a val folder that lacks a class cannot shift the labels of
@@ -16,11 +20,13 @@ naming the file, instead of PIL's bare ``OSError: image file is truncated``.
 """
 from __future__ import annotations
 
+import csv
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import torch
 from PIL import Image
 from torchvision import datasets
@@ -29,12 +35,17 @@ from torchvision.transforms import v2
 from ..utils import check_choice
 from .layout import DatasetLayoutError, require_dir
 
-__all__ = ["imagenet", "ImageNetFolder", "ImageFileError", "load_image", "image_size", "class_folders",
+__all__ = ["imagenet", "ImageNetFolder", "flat_val_labels", "ImageFileError", "load_image", "image_size", "class_folders",
            "train_transform", "eval_transform", "EXPECTED_LAYOUT", "MEAN", "STD"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 EXPECTED_LAYOUT = ("  <data-root>/train/<wnid>/*.JPEG   (e.g. train/n01440764/n01440764_10026.JPEG)\n"
-                   "  <data-root>/val/<wnid>/*.JPEG     (validation images sorted into the same class folders)")
+                   "  <data-root>/val/<wnid>/*.JPEG     (validation images sorted into the same class folders), or\n"
+                   "  <data-root>/val/ILSVRC2012_val_<8 digits>.JPEG flat, with <data-root>/ILSVRC2012_devkit_t12/"
+                   "data/{meta.mat,ILSVRC2012_validation_ground_truth.txt} or <data-root>/LOC_val_solution.csv\n"
+                   "  (Kaggle's <data-root>/ILSVRC/Data/CLS-LOC/{train,val} is found as well)")
+DEVKIT = Path("ILSVRC2012_devkit_t12") / "data"
+KAGGLE = Path("ILSVRC") / "Data" / "CLS-LOC"
 SPLITS = ("train", "val")
 
 
@@ -88,14 +99,45 @@ def load_image(path: str):
 
 
 class ImageNetFolder(datasets.ImageFolder):
-    """``ImageFolder`` with a given class index (``classes[i]`` has label i) and the path-naming loader."""
+    """``ImageFolder`` with a given class index (``classes[i]`` has label i) and the path-naming loader; with
+    ``labels`` (file name → wnid) the folder is flat and each image's class is looked up there."""
 
-    def __init__(self, root: str | Path, classes: Sequence[str], transform=None, allow_empty: bool = False) -> None:
-        self._class_index = list(classes)
+    def __init__(self, root: str | Path, classes: Sequence[str], transform=None, allow_empty: bool = False,
+                 labels: dict[str, str] | None = None) -> None:
+        self._class_index, self._labels = list(classes), labels
         super().__init__(str(root), transform=transform, loader=load_image, allow_empty=allow_empty)
 
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
         return list(self._class_index), {c: i for i, c in enumerate(self._class_index)}
+
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+        if self._labels is None:
+            return super().make_dataset(directory, class_to_idx, extensions, is_valid_file, allow_empty)
+        return [(str(Path(directory) / name), class_to_idx[wnid]) for name, wnid in sorted(self._labels.items())]
+
+
+def flat_val_labels(root: Path, folder: Path) -> dict[str, str]:
+    """File name → wnid of the flat validation images in ``folder``, from the devkit or ``LOC_val_solution.csv``
+    under ``root``; ``DatasetLayoutError`` naming what is missing (an image without a label, or neither file)."""
+    devkit, kaggle = root / DEVKIT, root / "LOC_val_solution.csv"
+    if (devkit / "meta.mat").is_file() and (devkit / "ILSVRC2012_validation_ground_truth.txt").is_file():
+        synsets = scipy.io.loadmat(str(devkit / "meta.mat"), squeeze_me=True)["synsets"]
+        wnid_of = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets}
+        ids = (devkit / "ILSVRC2012_validation_ground_truth.txt").read_text().split()
+        labels = {f"ILSVRC2012_val_{i:08d}.JPEG": wnid_of[int(v)] for i, v in enumerate(ids, 1)}
+    elif kaggle.is_file():
+        with kaggle.open(newline="") as f:
+            labels = {row["ImageId"] + ".JPEG": row["PredictionString"].split()[0] for row in csv.DictReader(f)}
+    else:
+        raise DatasetLayoutError("ImageNet", root, f"{str(folder)!r} holds images but no class folders, and neither "
+                                 f"{str(devkit)!r} (meta.mat + ILSVRC2012_validation_ground_truth.txt) nor "
+                                 f"{str(kaggle)!r} labels them", EXPECTED_LAYOUT)
+    files = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+    unlabelled = [name for name in files if name not in labels]
+    if unlabelled:
+        raise DatasetLayoutError("ImageNet", root, f"{len(unlabelled)} images in {str(folder)!r} have no label, e.g. "
+                                 f"{_short(unlabelled, 3)}", EXPECTED_LAYOUT)
+    return {name: labels[name] for name in files}
 
 
 def class_folders(folder: Path) -> list[str]:
@@ -115,14 +157,19 @@ def imagenet(root: str | Path, split: str = "train", transform=None,
     root = Path(root)
     if not root.is_dir():
         raise DatasetLayoutError("ImageNet", root, "the data root does not exist", EXPECTED_LAYOUT)
-    folder = require_dir(root / split, "ImageNet", root, EXPECTED_LAYOUT)
-    own = class_folders(folder)
+    tree = KAGGLE if not (root / split).is_dir() and (root / KAGGLE / split).is_dir() else Path()
+    folder = require_dir(root / tree / split, "ImageNet", root, EXPECTED_LAYOUT)
+    own, labels = class_folders(folder), None
+    if not own and split == "val" and any(p.is_file() for p in folder.iterdir()):
+        labels = flat_val_labels(root, folder)
+        own = sorted(set(labels.values()))
     if not own:
         raise DatasetLayoutError("ImageNet", root, f"{str(folder)!r} has no class folders", EXPECTED_LAYOUT)
+    train = root / tree / "train"
     if classes is not None:
         classes, reference = list(classes), "the given classes"
-    elif split != "train" and (root / "train").is_dir() and class_folders(root / "train"):
-        classes, reference = class_folders(root / "train"), "train"
+    elif split != "train" and train.is_dir() and class_folders(train):
+        classes, reference = class_folders(train), "train"
     else:
         classes, reference = own, split
     extra = sorted(set(own) - set(classes))
@@ -133,7 +180,7 @@ def imagenet(root: str | Path, split: str = "train", transform=None,
     if transform is None:
         transform = train_transform() if split == "train" else eval_transform()
     try:
-        ds = ImageNetFolder(folder, classes, transform, allow_empty=reference != split)
+        ds = ImageNetFolder(folder, classes, transform, allow_empty=reference != split, labels=labels)
     except (FileNotFoundError, RuntimeError) as e:  # ImageFolder: a class folder without images
         raise DatasetLayoutError("ImageNet", root, f"{str(folder)!r}: {e}", EXPECTED_LAYOUT) from None
     if reference != split:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DatasetLayoutError", "require_dir", "require_file"]
+__all__ = ["DatasetLayoutError", "require_dir", "require_file", "one_line"]
 
 
 class DatasetLayoutError(ValueError):
@@ -28,3 +28,9 @@ def require_file(path: Path, dataset: str, root: str | Path, layout: str) -> Pat
     if not path.is_file():
         raise DatasetLayoutError(dataset, root, f"missing file {str(path)!r}", layout)
     return path
+
+
+def one_line(layout: str) -> str:
+    """A multi-line layout description on one line (each line's runs of spaces collapsed, lines joined by
+    "; "), for a report's note."""
+    return "; ".join(" ".join(line.split()) for line in layout.splitlines())
