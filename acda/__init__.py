@@ -7,6 +7,7 @@ skip, and why, without changing anything.
 Importing ``acda`` tags ``torch.compile``'s cache keys with the CPU's vector instruction set
 (``acda.compile_cache``): torch would otherwise reuse CPU kernels generated for another vector width.
 """
+from .backend import set_backend, use_backend
 from .bases import fourier_bessel_basis, multiscale_bases
 from .compile_cache import tag_compile_cache
 from .convert import convert
@@ -28,6 +29,8 @@ __all__ = [
     "multiscale_bases",
     "per_pixel_filters",
     "per_pixel_conv2d",
+    "set_backend",
+    "use_backend",
 ]
 __version__ = "0.1.0"
 

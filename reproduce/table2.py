@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from acda import ACDAConv2d
+from acda import ACDAConv2d, use_backend
 from acda.convert import convert
 from acda.data.imagenet import EXPECTED_LAYOUT
 from acda.data.layout import one_line
@@ -268,9 +268,7 @@ def gflops_result(entry: Entry, model: nn.Module, x: torch.Tensor) -> Result:
     for m in model.modules():
         if getattr(m, "inplace", False):  # in-place activations trace as aten::*_ ops without a handle
             m.inplace = False
-        if isinstance(m, ACDAConv2d):  # FLOPs are the math's; count the traceable unfold+einsum form
-            m.backend = "reference"
-    with torch.no_grad():
+    with torch.no_grad(), use_backend(model, "reference"):  # FLOPs are the math's: the traceable unfold+einsum form
         gflops = count_flops(model, x).total / 1e9
     return Result(entry.row, "224x224", "GFLOPs", gflops, "fvcore", unit="G",
                   note="fvcore with acda.profile's handles, batch 1, 224×224; one multiply-add = 1 "

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from acda import ACDAConv2d
+from acda import set_backend
 from acda.models import get_model
 from acda.peers import DFNConv2d
 from acda.profile import count_parameters, executed_macs, peak_memory
@@ -40,11 +40,7 @@ GB = 1e9
 
 
 def build(kind: str, device: str | torch.device, backend: str = "auto") -> nn.Module:
-    model = get_model("adresnet_s", conv=kind).to(device)
-    for m in model.modules():
-        if isinstance(m, ACDAConv2d):
-            m.backend = backend
-    return model
+    return set_backend(get_model("adresnet_s", conv=kind).to(device), backend)
 
 
 def dfn_filter_bytes(batch: int, image_size: int, dtype: torch.dtype = torch.float32) -> int:
