@@ -67,11 +67,36 @@ def _bessel_zeros(k: int, count: int) -> np.ndarray:
     return zeros
 
 
-def _bessel_on_grid(k: int, x: np.ndarray) -> np.ndarray:
-    """``special.jv(k, x)`` evaluated once per distinct value of ``x`` (a grid repeats each radius up
-    to 8 times), so it is bit-identical to the direct call and several times faster."""
-    values, inverse = np.unique(x, return_inverse=True)
-    return special.jv(k, values)[inverse.reshape(x.shape)]
+class _Radii:
+    """The distinct values of a radius grid and where each grid point reads its value: Bessel functions of a
+    grid are evaluated once per distinct radius (a grid repeats each radius up to 8 times), bit-identical to
+    the direct call on the grid and many times faster."""
+
+    def __init__(self, r: np.ndarray) -> None:
+        self.values, inverse = np.unique(r, return_inverse=True)
+        self.inverse = inverse.reshape(r.shape)
+        self.inside = self.values < 1.0  # only these are evaluated: the elements vanish at r >= 1
+
+    def radial(self, k: int, zero: float, official: bool = False) -> np.ndarray:
+        """``special.jv(k, zero * r) / |J_{k+1}(zero)|`` on the grid (``official``: the reciprocal times the
+        Bessel values, the authors' order of operations), 0 where r >= 1."""
+        inner, norm = special.jv(k, zero * self.values[self.inside]), abs(special.jv(k + 1, zero))
+        values = np.zeros_like(self.values)
+        values[self.inside] = 1.0 / norm * inner if official else inner / norm
+        return values[self.inverse]
+
+
+class _Angles:
+    """cos(kθ) and sin(kθ) of a grid, computed once per order k."""
+
+    def __init__(self, theta: np.ndarray) -> None:
+        self.theta = theta
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in self._cache:
+            self._cache[k] = (np.cos(k * self.theta), np.sin(k * self.theta))
+        return self._cache[k]
 
 
 @functools.lru_cache(maxsize=256)
@@ -99,15 +124,17 @@ def _fourier_bessel_numpy(kernel_size: int, variant: str = "paper") -> np.ndarra
     r = np.sqrt(dx**2 + dy**2) / R
     theta = np.arctan2(dy, dx)
 
-    elements = []
+    radii, angles, elements = _Radii(r), _Angles(theta), []
     for zero, k in _candidates(L, "paper"):
-        radial = _bessel_on_grid(k, zero * r) / abs(special.jv(k + 1, zero))
-        radial = np.where(r >= 1.0, 0.0, radial)
+        if len(elements) >= kernel_size**2 - 1:
+            break
+        radial = radii.radial(k, zero)
         if k == 0:
             elements.append(radial)
         else:
-            elements.append(math.sqrt(2.0) * radial * np.cos(k * theta))
-            elements.append(math.sqrt(2.0) * radial * np.sin(k * theta))
+            cos, sin = angles(k)
+            elements.append(math.sqrt(2.0) * radial * cos)
+            elements.append(math.sqrt(2.0) * radial * sin)
     psi = np.stack(elements)[: kernel_size**2 - 1]
     scale = math.sqrt(float(np.mean(np.sum(psi**2, axis=(1, 2)))))
     return psi / scale
@@ -127,15 +154,17 @@ def _fourier_bessel_official(kernel_size: int) -> np.ndarray:
     r = np.sqrt(rows**2 + cols**2)
     theta = np.arctan2(cols, rows)
 
-    elements = []
+    radii, angles, elements = _Radii(r), _Angles(theta), []
     for zero, k in _candidates(L, "official"):
-        radial = 1.0 / abs(special.jv(k + 1, zero)) * _bessel_on_grid(k, r * zero)
-        radial[r >= 1.0] = 0.0
+        if len(elements) >= kernel_size**2 - 1:
+            break
+        radial = radii.radial(k, zero, official=True)
         if k == 0:
             elements.append(radial)
         else:
-            elements.append(radial * np.cos(k * theta) * math.sqrt(2.0))
-            elements.append(radial * np.sin(k * theta) * math.sqrt(2.0))
+            cos, sin = angles(k)
+            elements.append(radial * cos * math.sqrt(2.0))
+            elements.append(radial * sin * math.sqrt(2.0))
     psi = np.ascontiguousarray(np.stack(elements, axis=1)[:, : kernel_size**2 - 1])  # (k², B)
     psi = psi / np.sqrt(np.sum(psi**2, 0).mean())
     return psi.T.reshape(-1, kernel_size, kernel_size).astype(np.float32).astype(np.float64)
