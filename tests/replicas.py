@@ -10,6 +10,14 @@ Localization release: ``ILSVRC/Data/CLS-LOC/{train,val}`` and ``LOC_val_solution
 PredictionString``, the string's first token the wnid). Many users sort val into class folders
 (``valprep.sh``).
 
+SIDD (Abdelhamed et al., CVPR 2018; https://www.eecs.yorku.ca/~kamel/sidd/dataset.php): SIDD-Medium sRGB
+(its _ReadMe_sRGB.txt: "320 image pairs ... 160 scene instances, two images from each", folders
+``<instance>_<scene>_<phone>_<ISO>_<shutter>_<temperature>_<brightness>``, e.g. 0052_002_S6_01600_01000_5500_N,
+files ``0001_NOISY_SRGB_010.PNG`` / ``0001_GT_SRGB_010.PNG`` and ``_011``) under ``SIDD_Medium_Srgb/Data``;
+SIDD-Small sRGB (160 pairs, one per scene instance, ``NOISY_SRGB_010.PNG`` / ``GT_SRGB_010.PNG``) under
+``SIDD_Small_sRGB_Only/Data``; the validation blocks ``ValidationNoisyBlocksSrgb.mat`` /
+``ValidationGtBlocksSrgb.mat`` (MATLAB v5, uint8 (40, 32, 256, 256, 3); here fewer, smaller blocks).
+
 RealSR (Cai et al., ICCV 2019; https://github.com/csjcai/RealSR, README.md):
 - cameras ``Canon`` and ``Nikon``, splits ``Train`` and ``Test``, one folder per scale ``2``, ``3``, ``4``:
   ``<Camera>/<Split>/<s>/<Camera>_<nnn>_HR.png`` with ``<Camera>_<nnn>_LR<s>.png`` (8-bit RGB PNG);
@@ -25,8 +33,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["REALSR_SCENES", "IMAGENET_WNIDS", "smooth_image", "realsr_release", "imagenet_release"]
+__all__ = ["REALSR_SCENES", "IMAGENET_WNIDS", "SIDD_SCENES", "smooth_image", "realsr_release", "imagenet_release",
+           "sidd_release"]
 
+SIDD_SCENES = ("0001_001_S6_00100_00060_3200_L", "0052_002_S6_01600_01000_5500_N")
 IMAGENET_WNIDS = ("n01440764", "n01443537", "n01484850")  # the first three of the 1000 (sorted) classes
 # camera → [(scene number, HR height, HR width)]: sides not multiples of 2, 3 or 4, so every crop rule shows
 REALSR_SCENES = {"Canon": [(1, 38, 45), (2, 41, 50)], "Nikon": [(1, 37, 43)]}
@@ -94,4 +104,29 @@ def imagenet_release(root: str | Path, val: str) -> Path:
         (root / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + rows)
     elif val != "folders":
         raise ValueError(f"val must be 'folders', 'devkit' or 'kaggle', got {val!r}")
+    return root
+
+
+def sidd_release(root: str | Path, release: str, blocks: tuple[int, int, int] = (2, 3, 16)) -> Path:
+    """SIDD under ``root``: ``release`` "medium" (prefixed names, captures _010 and _011), "small" (one unprefixed
+    pair per scene), and the validation blocks (``blocks`` = images, blocks per image, side)."""
+    import scipy.io
+
+    root = Path(root)
+    folder = {"medium": "SIDD_Medium_Srgb", "small": "SIDD_Small_sRGB_Only"}[release]
+    for k, scene in enumerate(SIDD_SCENES):
+        data = root / folder / "Data" / scene
+        data.mkdir(parents=True)
+        for n in ("010", "011") if release == "medium" else ("010",):
+            prefix = f"{scene[:4]}_" if release == "medium" else ""
+            gt = smooth_image(32, 40, seed=10 * k + int(n))
+            noisy = np.clip(gt.astype(int) + np.random.default_rng(k).integers(-20, 21, gt.shape), 0, 255)
+            Image.fromarray(gt).save(data / f"{prefix}GT_SRGB_{n}.PNG")
+            Image.fromarray(noisy.astype(np.uint8)).save(data / f"{prefix}NOISY_SRGB_{n}.PNG")
+    images, per_image, side = blocks
+    gt = np.stack([np.stack([smooth_image(side, side, seed=100 + 10 * i + b) for b in range(per_image)])
+                   for i in range(images)])
+    noisy = np.clip(gt.astype(int) + np.random.default_rng(5).integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
+    scipy.io.savemat(root / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": noisy})
+    scipy.io.savemat(root / "ValidationGtBlocksSrgb.mat", {"ValidationGtBlocksSrgb": gt})
     return root

@@ -264,7 +264,7 @@ def test_sidd_pairs_without_the_instance_prefix_and_warns_on_a_partial_release(t
     prefixed, bare = tmp_path / "prefixed", tmp_path / "bare"
     _sidd_tree(prefixed)
     _sidd_tree(bare, prefixed=False)
-    with pytest.warns(UserWarning, match=r"holds 4 noisy/ground-truth pairs; the SIDD-Medium sRGB release has 320"):
+    with pytest.warns(UserWarning, match=r"holds 4 noisy/ground-truth pairs; the SIDD_Medium_Srgb release has 320"):
         a = sidd(prefixed, crop_size=None, augment=False)
     with pytest.warns(UserWarning, match="partial download"):
         b = sidd(bare, crop_size=None, augment=False)
@@ -417,3 +417,22 @@ def test_realsr_v3_lr_of_the_wrong_size_names_the_file(tmp_path):
 
 def _u8_file(path):
     return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
+@pytest.mark.parametrize("release,pairs", [("medium", 4), ("small", 2)])
+def test_sidd_medium_and_small_releases(tmp_path, release, pairs):
+    """SIDD-Medium (prefixed names, two captures per scene) and SIDD-Small (one unprefixed pair per scene): the
+    training pairs match noisy to ground truth of the same scene and number; the count warning names the release."""
+    from tests.replicas import sidd_release
+
+    root = sidd_release(tmp_path / release, release)
+    folder = {"medium": "SIDD_Medium_Srgb", "small": "SIDD_Small_sRGB_Only"}[release]
+    with pytest.warns(UserWarning, match=f"holds {pairs} noisy/ground-truth pairs; the {folder} release has"):
+        ds = sidd(root, "train", crop_size=16)
+    assert len(ds) == pairs
+    for noisy, gt in ds.pairs:
+        assert noisy.parent == gt.parent and noisy.name.replace("NOISY", "GT") == gt.name
+    noisy, gt = ds[0]
+    assert noisy.shape == gt.shape == (3, 16, 16)
+    val = sidd(root, "val")
+    assert len(val) == 6 and val[5][0].shape == (3, 16, 16)

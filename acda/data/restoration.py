@@ -47,7 +47,8 @@ REALSR_LAYOUT = (
     "   version 3: LR at HR/s, upscaled here with MATLAB's bicubic; versions 1 and 2: LR at the HR size)")
 SIDD_LAYOUT = (
     "  <data-root>/SIDD_Medium_Srgb/Data/<scene>/<nnnn>_NOISY_SRGB_010.PNG + <nnnn>_GT_SRGB_010.PNG   (and/or _011;\n"
-    "      <nnnn>: the scene instance, the folder name's first field; names without it are read too)\n"
+    "      <nnnn>: the scene instance, the folder name's first field; names without it are read too), or\n"
+    "  <data-root>/SIDD_Small_sRGB_Only/Data/<scene>/NOISY_SRGB_010.PNG + GT_SRGB_010.PNG   (SIDD-Small)\n"
     "  <data-root>/ValidationNoisyBlocksSrgb.mat   (MATLAB v5; variable ValidationNoisyBlocksSrgb: uint8 "
     "(40, 32, 256, 256, 3))\n"
     "  <data-root>/ValidationGtBlocksSrgb.mat      (MATLAB v5; variable ValidationGtBlocksSrgb: uint8 "
@@ -240,7 +241,7 @@ def realsr(root: str | Path, split: str = "train", scale: int = 4, cameras: Sequ
 # <temperature>_<brightness>, each with two noisy/ground-truth pairs, files <instance>_NOISY_SRGB_<nnn>.PNG and
 # <instance>_GT_SRGB_<nnn>.PNG (e.g. 0001_NOISY_SRGB_010.PNG); some re-packagings drop the <instance>_ prefix.
 _SIDD_FILE = re.compile(r"^(?:(?P<prefix>\d+)_)?(?P<kind>NOISY|GT)_SRGB_(?P<n>\d+)\.PNG$", re.IGNORECASE)
-SIDD_MEDIUM_PAIRS = 320
+SIDD_RELEASES = {"SIDD_Medium_Srgb": 320, "SIDD_Small_sRGB_Only": 160}  # folder → pairs (160 scene instances)
 
 
 def read_sidd_blocks(path: str | Path, key: str, root: str | Path | None = None) -> np.ndarray:
@@ -314,8 +315,9 @@ def _sidd_scene_pairs(scene: Path, ds: str, root: Path, layout: str) -> list[tup
 def sidd(root: str | Path, split: str = "train", crop_size: int | Sequence[int] | None = SIDD_CROP_SIZE,
          augment: bool | None = None, rot90: bool = False,
          generator: torch.Generator | None = None) -> PairedImageDataset | SIDDValidationBlocks:
-    """SIDD sRGB ``split``: "train" (SIDD-Medium pairs, ``PairedImageDataset``) or "val" (the
-    validation blocks, ``SIDDValidationBlocks``). Items ``(noisy, gt)`` float32 (3, H, W) in [0, 1].
+    """SIDD sRGB ``split``: "train" (SIDD-Medium pairs, or SIDD-Small's when only it is there;
+    ``PairedImageDataset``) or "val" (the validation blocks, ``SIDDValidationBlocks``). Items ``(noisy, gt)``
+    float32 (3, H, W) in [0, 1].
 
     Training (``augment`` default ``split == "train"``): random aligned ``crop_size`` crops (our
     default 256; None: whole images) + horizontal/vertical flips (``rot90=True`` adds transposes).
@@ -333,15 +335,17 @@ def sidd(root: str | Path, split: str = "train", crop_size: int | Sequence[int] 
             raise DatasetLayoutError(ds, root, f"{str(files[0][0])!r} has blocks {noisy.shape} but "
                                      f"{str(files[1][0])!r} has {gt.shape}", layout)
         return SIDDValidationBlocks(noisy, gt)
-    base = root if root.name == "SIDD_Medium_Srgb" else require_dir(root / "SIDD_Medium_Srgb", ds, root, layout)
+    release = next((name for name in SIDD_RELEASES if root.name == name or (root / name).is_dir()),
+                   "SIDD_Medium_Srgb")
+    base = root if root.name == release else require_dir(root / release, ds, root, layout)
     data = require_dir(base / "Data", ds, root, layout)
     samples: list[tuple[Path, Path]] = []
     for scene in sorted(p for p in data.iterdir() if p.is_dir()):
         samples += _sidd_scene_pairs(scene, ds, root, layout)
     if not samples:
         raise DatasetLayoutError(ds, root, f"{str(data)!r} has no <scene>/<nnnn>_NOISY_SRGB_<nnn>.PNG images", layout)
-    if len(samples) != SIDD_MEDIUM_PAIRS:
-        warnings.warn(f"SIDD: {str(data)!r} holds {len(samples)} noisy/ground-truth pairs; the SIDD-Medium sRGB "
-                      f"release has {SIDD_MEDIUM_PAIRS} (160 scene instances × 2): a partial download?", stacklevel=2)
+    if len(samples) != SIDD_RELEASES[release]:
+        warnings.warn(f"SIDD: {str(data)!r} holds {len(samples)} noisy/ground-truth pairs; the {release} release has "
+                      f"{SIDD_RELEASES[release]} (160 scene instances): a partial download?", stacklevel=2)
     return PairedImageDataset(samples, crop_size=crop_size, augment=split == "train" if augment is None else augment,
                               rot90=rot90, generator=generator, root=base, dataset=ds, layout=layout)
