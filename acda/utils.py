@@ -46,6 +46,7 @@ __all__ = [
     "check_same_dtype",
     "check_same_device",
     "atomic_write",
+    "atomic_write_many",
 ]
 
 IntPair = int | Sequence[int]
@@ -294,6 +295,29 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[str], None]) ->
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_many(files: dict[str | Path, str | bytes]) -> None:
+    """Write several files as one set: every temporary file first, then the renames, one after the other (a
+    crash before the renames leaves all the old files; the window between them is a few system calls). The
+    temporary files are removed on any error."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~_umask()
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            os.chmod(tmp, mode)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

@@ -89,3 +89,15 @@ def test_check_choice_names_the_argument_and_the_choices():
     assert check_choice("mode", "b", ("a", "b")) == "b"
     with pytest.raises(ArgumentValueError, match=r"mode must be one of \('a', 'b'\), got 'c'"):
         check_choice("mode", "c", ("a", "b"))
+
+
+def test_atomic_write_many_renames_only_once_every_file_is_written(tmp_path):
+    from acda.utils import atomic_write_many
+
+    a, b = tmp_path / "r.csv", tmp_path / "r.json"
+    atomic_write_many({a: "1", b: "1"})
+    with pytest.raises(TypeError):
+        atomic_write_many({a: "2", b: 2})  # the second cannot be written: nothing is replaced
+    assert a.read_text() == b.read_text() == "1" and sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.json"]
+    atomic_write_many({a: "3", b: b"3"})
+    assert a.read_text() == b.read_text() == "3"

@@ -17,6 +17,7 @@ Each status and kind, and the run id: docs/regression.md, section "reproduce.rep
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import statistics
@@ -27,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from acda.utils import atomic_write, check_choice
+from acda.utils import atomic_write_many, check_choice
 
 from .provenance import check_clean, fingerprint
 from .stats import CHECKED_TABLES, FALSE_ALARM, FALSE_ALARM_RUN, detectable_change
@@ -335,9 +336,11 @@ def write_report(
     if recipes:
         meta["recipes"] = {label: recipe_record(r) for label, r in recipes.items()}
     df["run_id"] = run_id(_csv(df), _json(meta))
-    atomic_write(out / f"{name}.csv", _csv(df))
-    atomic_write(out / f"{name}.json", _json({**meta, "run_id": df["run_id"].iloc[0] if len(df) else ""}))
-    atomic_write(out / f"{name}.md", render(name, out))
+    csv = _csv(df)
+    markdown = to_markdown(read_results(io.StringIO(csv)), meta["title"], meta["findings"], meta.get("recipes"))
+    atomic_write_many({out / f"{name}.csv": csv,
+                       out / f"{name}.json": _json({**meta, "run_id": df["run_id"].iloc[0] if len(df) else ""}),
+                       out / f"{name}.md": markdown})  # the three as one set: no report of two runs
     return read_results(out / f"{name}.csv")
 
 
