@@ -80,7 +80,10 @@ def _row_problems(r, published: dict) -> list[str]:
     value = float(pub["published"]) if not math.isnan(pub["published"]) else math.nan
     if not (value == r.published or (math.isnan(value) and math.isnan(r.published))):
         out.append(f"{where}: published {r.published!r} != reproduce/published/ {value!r}")
-    if not math.isnan(value) and not math.isnan(r.reproduced):
+    if r.status == "proxy":
+        if not math.isnan(r.delta):
+            out.append(f"{where}: a proxy row has a delta against the paper")
+    elif not math.isnan(value) and not math.isnan(r.reproduced):
         written = 1e-9 * (abs(r.reproduced) + abs(value)) + 1e-12  # the CSV holds 10 significant digits
         if not math.isclose(r.delta, r.reproduced - value, rel_tol=0, abs_tol=written):
             out.append(f"{where}: delta {r.delta!r} != reproduced − published")

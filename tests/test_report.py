@@ -1,6 +1,7 @@
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from reproduce.engine import report
@@ -132,3 +133,13 @@ def test_dirty_tree_refused_for_committed_results(monkeypatch):
         provenance.check_clean(provenance.REPO_ROOT / "results", allow_dirty=False)
     assert provenance.check_clean(provenance.REPO_ROOT / "results", allow_dirty=True) == "abc1234-dirty"
     assert provenance.check_clean("/tmp/elsewhere", allow_dirty=False) == "abc1234-dirty"
+
+
+def test_a_proxy_row_is_never_compared_with_the_paper():
+    published = pd.DataFrame([{"row": "A", "setting": "s", "metric": "Time", "unit": "s", "published": 0.5,
+                               "decimals": 2, "better": "lower", "note": ""}])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "load_published", lambda table, directory=None: published)
+        df = report.build_table("tx", [Result("A", "s", "Time", 0.2, "timed", status="proxy", samples=[0.2])], PROV)
+    row = df.iloc[0]
+    assert row.status == "proxy" and row.published == 0.5 and math.isnan(row.delta) and math.isnan(row.rel_delta)

@@ -189,7 +189,7 @@ def build_table(table: str, results: Iterable[Result], provenance: dict[str, str
 
 def _row(table, r: Result, published, decimals, better, unit, provenance, tested: int) -> dict:
     value = math.nan if r.value is None else float(r.value)
-    delta = value - published
+    delta = math.nan if r.status == "proxy" else value - published  # a proxy is never compared with the paper
     if r.status is not None:
         status = r.status
     elif math.isnan(published):
