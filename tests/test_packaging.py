@@ -125,13 +125,15 @@ _STUB_PYTHON = """#!/usr/bin/env bash
 echo "$*" >> "$(dirname "$0")/calls.log"
 if [ "$1" = "-m" ] && [ "$2" = "pytest" ]; then exit "${STUB_PYTEST_RC:-0}"; fi
 if [ "$1" = "-m" ] && [ "$2" = "ruff" ]; then exit "${STUB_RUFF_RC:-0}"; fi
+if [ "$1" = "-m" ] && [ "$2" = "reproduce" ]; then exit "${STUB_VERIFY_RC:-0}"; fi
 exit 0
 """
 
 
-def _run_sh(tmp_path: Path, *args: str, pytest_rc: int = 0, ruff_rc: int = 0) -> subprocess.CompletedProcess:
+def _run_sh(tmp_path: Path, *args: str, pytest_rc: int = 0, ruff_rc: int = 0,
+            verify_rc: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHON": str(tmp_path / "bin" / "python"), "STUB_PYTEST_RC": str(pytest_rc),
-           "STUB_RUFF_RC": str(ruff_rc)}
+           "STUB_RUFF_RC": str(ruff_rc), "STUB_VERIFY_RC": str(verify_rc)}
     return subprocess.run(["bash", str(tmp_path / "repo" / "scripts" / "run.sh"), *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -161,9 +163,12 @@ def test_run_sh_installs_with_the_constraints_and_fails_when_no_test_ran(tmp_pat
     assert _run_sh(tmp_path, "setup").returncode == 0 and len(pip_calls()) == 2  # the constraints changed
 
     assert _run_sh(tmp_path, "test", "-q").returncode == 0
-    assert log.read_text().splitlines()[-2:] == ["-m ruff check acda reproduce tests benchmarks", "-m pytest -q"]
+    assert log.read_text().splitlines()[-3:] == ["-m ruff check acda reproduce tests benchmarks", "-m reproduce verify",
+                                                 "-m pytest -q"]
     assert _run_sh(tmp_path, "test", "-q", ruff_rc=1).returncode == 1
     assert log.read_text().splitlines()[-1].startswith("-m ruff")
+    assert _run_sh(tmp_path, "test", "-q", verify_rc=1).returncode == 1  # an edited result fails before pytest
+    assert log.read_text().splitlines()[-1] == "-m reproduce verify"
     no_tests = _run_sh(tmp_path, "test", "-k", "nothing", pytest_rc=5)
     assert no_tests.returncode == 5 and "no tests" in no_tests.stderr
     assert _run_sh(tmp_path, "test", pytest_rc=1).returncode == 1

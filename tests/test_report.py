@@ -127,7 +127,7 @@ def test_seeded_results_carry_samples_and_a_detectable_change(tmp_path, monkeypa
 
 
 def test_dirty_tree_refused_for_committed_results(monkeypatch):
-    from reproduce import provenance
+    from reproduce.engine import provenance
     monkeypatch.setattr(provenance, "git_commit", lambda: "abc1234-dirty")
     with pytest.raises(provenance.DirtyTreeError, match="--allow-dirty"):
         provenance.check_clean(provenance.REPO_ROOT / "results", allow_dirty=False)
