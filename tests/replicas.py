@@ -1,5 +1,15 @@
 """Tiny copies of public dataset releases in their exact on-disk layout, for the loaders' tests.
 
+CIFAR (https://www.cs.toronto.edu/~kriz/cifar.html, "python version"): ``cifar-10-batches-py/data_batch_1`` … ``_5``
+and ``test_batch``, each a protocol-2 pickle of a dict with bytes keys ``b"data"`` (uint8 (N, 3072): the R, G, B
+32×32 planes row-major), ``b"labels"`` (list of int), ``b"batch_label"``, ``b"filenames"``; CIFAR-100:
+``cifar-100-python/train`` and ``test`` with ``b"fine_labels"`` and ``b"coarse_labels"``.
+
+ShanghaiTech (Zhang et al., CVPR 2016): ``part_A_final/{train_data,test_data}/images/IMG_<n>.jpg`` and
+``ground_truth/GT_IMG_<n>.mat``, a MATLAB v5 file whose ``image_info`` is a 1×1 cell holding a 1×1 struct with
+``location`` ((N, 2) x, y in pixels) and ``number``. UCF-QNRF (Idrees et al., ECCV 2018):
+``UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>.jpg`` with ``img_<nnnn>_ann.mat`` holding ``annPoints`` ((N, 2) x, y).
+
 ImageNet (ILSVRC-2012): ``train/<wnid>/<wnid>_<n>.JPEG``; the validation archive
 (ILSVRC2012_img_val.tar) unpacks flat, ``ILSVRC2012_val_<8 digits>.JPEG``, labelled by the development kit
 (ILSVRC2012_devkit_t12.tar.gz: ``data/meta.mat``, a struct array ``synsets`` with fields ILSVRC2012_ID,
@@ -33,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["REALSR_SCENES", "IMAGENET_WNIDS", "SIDD_SCENES", "smooth_image", "realsr_release", "imagenet_release",
+__all__ = ["cifar_batch", "shanghaitech_mat", "qnrf_mat", "REALSR_SCENES", "IMAGENET_WNIDS", "SIDD_SCENES", "smooth_image", "realsr_release", "imagenet_release",
            "sidd_release"]
 
 SIDD_SCENES = ("0001_001_S6_00100_00060_3200_L", "0052_002_S6_01600_01000_5500_N")
@@ -130,3 +140,37 @@ def sidd_release(root: str | Path, release: str, blocks: tuple[int, int, int] = 
     scipy.io.savemat(root / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": noisy})
     scipy.io.savemat(root / "ValidationGtBlocksSrgb.mat", {"ValidationGtBlocksSrgb": gt})
     return root
+
+
+def cifar_batch(path: str | Path, n: int, label_key: str, num_classes: int, seed: int) -> dict:
+    """One CIFAR python batch of ``n`` random images (``label_key``: "labels" or "fine_labels"); returns its dict."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    batch = {b"batch_label": b"replica", label_key.encode(): rng.integers(0, num_classes, n).tolist(),
+             b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
+    if label_key == "fine_labels":
+        batch[b"coarse_labels"] = [label // 5 for label in batch[b"fine_labels"]]
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+    return batch
+
+
+def shanghaitech_mat(path: str | Path, points) -> None:
+    """``GT_IMG_<n>.mat``: the 1×1 cell ``image_info`` holding a 1×1 struct with ``location`` and ``number``."""
+    import scipy.io
+
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1) if len(points) else np.zeros((0, 2))
+    record = np.zeros((1, 1), dtype=[("location", "O"), ("number", "O")])
+    record[0, 0]["location"] = points
+    record[0, 0]["number"] = np.array([[float(len(points))]])
+    info = np.empty((1, 1), dtype=object)
+    info[0, 0] = record
+    scipy.io.savemat(path, {"image_info": info})
+
+
+def qnrf_mat(path: str | Path, points) -> None:
+    """``img_<nnnn>_ann.mat`` with ``annPoints`` (N, 2)."""
+    import scipy.io
+
+    scipy.io.savemat(path, {"annPoints": np.asarray(points, dtype=np.float64).reshape(-1, 2)})

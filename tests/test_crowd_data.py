@@ -24,28 +24,13 @@ from acda.data.crowd import (
     ucf_qnrf,
 )
 from acda.data.imagenet import ImageFileError
+from tests.replicas import qnrf_mat, shanghaitech_mat
 
 
 def _jpeg(path, w, h, mode="RGB", seed=0):
     rng = np.random.default_rng(seed)
     shape = (h, w) if mode == "L" else (h, w, 3)
     Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(path, quality=95)
-
-
-def _sht_mat(path, points):
-    """GT_IMG_<n>.mat as the dataset ships it: a 1×1 cell ``image_info`` holding a 1×1 struct with
-    fields ``location`` (N, 2) and ``number``."""
-    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1) if len(points) else np.zeros((0, 2))
-    record = np.zeros((1, 1), dtype=[("location", "O"), ("number", "O")])
-    record[0, 0]["location"] = points
-    record[0, 0]["number"] = np.array([[float(len(points))]])
-    info = np.empty((1, 1), dtype=object)
-    info[0, 0] = record
-    scipy.io.savemat(path, {"image_info": info})
-
-
-def _qnrf_mat(path, points):
-    scipy.io.savemat(path, {"annPoints": np.asarray(points, dtype=np.float64).reshape(-1, 2)})
 
 
 # points near every border and corner, plus points outside the image (dropped)
@@ -66,7 +51,7 @@ def sht_root(tmp_path):
         gt.mkdir()
         for n, (inside, outside) in SHT_POINTS.items():
             _jpeg(images / f"IMG_{n}.jpg", *SHT_SIZES[n], mode="L" if n == 2 else "RGB", seed=n)
-            _sht_mat(gt / f"GT_IMG_{n}.mat", inside + outside)
+            shanghaitech_mat(gt / f"GT_IMG_{n}.mat", inside + outside)
     return tmp_path
 
 
@@ -76,9 +61,9 @@ def qnrf_root(tmp_path):
     train.mkdir(parents=True)
     (tmp_path / "UCF-QNRF_ECCV18" / "Test").mkdir()
     _jpeg(train / "img_0001.jpg", 2100, 40, seed=1)  # long side > 2048: resized to 2048×39
-    _qnrf_mat(train / "img_0001_ann.mat", [[0.0, 0.0], [2099.9, 39.9], [1050.0, 20.0], [2100.0, 5.0]])
+    qnrf_mat(train / "img_0001_ann.mat", [[0.0, 0.0], [2099.9, 39.9], [1050.0, 20.0], [2100.0, 5.0]])
     _jpeg(train / "img_0002.jpg", 50, 30, seed=2)    # small: never upscaled
-    _qnrf_mat(train / "img_0002_ann.mat", [[10.0, 10.0], [49.5, 29.5], [-1.0, 3.0]])
+    qnrf_mat(train / "img_0002_ann.mat", [[10.0, 10.0], [49.5, 29.5], [-1.0, 3.0]])
     return tmp_path
 
 
@@ -88,15 +73,15 @@ def qnrf_root(tmp_path):
 
 def test_shanghaitech_mat_fixture_has_the_real_nesting(tmp_path):
     pts = [[1.5, 2.25], [3.0, 4.0]]
-    _sht_mat(tmp_path / "GT_IMG_1.mat", pts)
+    shanghaitech_mat(tmp_path / "GT_IMG_1.mat", pts)
     mat = scipy.io.loadmat(tmp_path / "GT_IMG_1.mat")
     assert mat["image_info"].shape == (1, 1) and mat["image_info"].dtype == object
     assert mat["image_info"][0, 0].dtype.names == ("location", "number")
     np.testing.assert_array_equal(mat["image_info"][0, 0][0, 0][0], pts)
     np.testing.assert_array_equal(read_shanghaitech_points(tmp_path / "GT_IMG_1.mat"), pts)
-    _qnrf_mat(tmp_path / "a_ann.mat", pts)
+    qnrf_mat(tmp_path / "a_ann.mat", pts)
     np.testing.assert_array_equal(read_qnrf_points(tmp_path / "a_ann.mat"), pts)
-    _sht_mat(tmp_path / "GT_IMG_2.mat", [])  # an image without people: (0, 2)
+    shanghaitech_mat(tmp_path / "GT_IMG_2.mat", [])  # an image without people: (0, 2)
     assert read_shanghaitech_points(tmp_path / "GT_IMG_2.mat").shape == (0, 2)
 
 
@@ -261,7 +246,7 @@ def test_a_single_point_moves_with_the_flip(tmp_path):
     split = tmp_path / "UCF-QNRF_ECCV18" / "Train"
     split.mkdir(parents=True)
     _jpeg(split / "img_0001.jpg", 32, 32, seed=3)
-    _qnrf_mat(split / "img_0001_ann.mat", [[6.5, 12.5]])  # pixel (row 12, col 6)
+    qnrf_mat(split / "img_0001_ann.mat", [[6.5, 12.5]])  # pixel (row 12, col 6)
     ds = ucf_qnrf(tmp_path, "train", crop_size=32, normalize=False, sigma=1.0)  # crop = whole image
     full = ds.load_image(0)
     columns = set()
@@ -327,11 +312,11 @@ def test_unpaired_files_are_named(sht_root, qnrf_root):
     gt = sht_root / "part_A_final" / "train_data" / "ground_truth"
     (gt / "GT_IMG_2.mat").unlink()
     _raises(DatasetLayoutError, str(images / "IMG_2.jpg"), str(gt / "GT_IMG_2.mat"))(shanghaitech_a, sht_root)
-    _sht_mat(gt / "GT_IMG_2.mat", [[1, 1]])
-    _sht_mat(gt / "GT_IMG_7.mat", [[1, 1]])
+    shanghaitech_mat(gt / "GT_IMG_2.mat", [[1, 1]])
+    shanghaitech_mat(gt / "GT_IMG_7.mat", [[1, 1]])
     _raises(DatasetLayoutError, str(gt / "GT_IMG_7.mat"), str(images / "IMG_7.jpg"))(shanghaitech_a, sht_root)
     train = qnrf_root / "UCF-QNRF_ECCV18" / "Train"
-    _qnrf_mat(train / "img_0009_ann.mat", [[1, 1]])
+    qnrf_mat(train / "img_0009_ann.mat", [[1, 1]])
     _raises(DatasetLayoutError, str(train / "img_0009_ann.mat"), str(train / "img_0009.jpg"))(ucf_qnrf, qnrf_root)
     (train / "img_0009_ann.mat").rename(train / "img_0009.jpg.bak")
     (train / "img_0002_ann.mat").unlink()
@@ -345,11 +330,11 @@ def test_corrupt_or_malformed_files_are_named(sht_root, qnrf_root):
     _raises(DatasetLayoutError, str(gt / "GT_IMG_2.mat"), "Expected layout")(shanghaitech_a, sht_root, "test")
     scipy.io.savemat(gt / "GT_IMG_2.mat", {"points": np.zeros((3, 2))})  # wrong variable
     _raises(DatasetLayoutError, str(gt / "GT_IMG_2.mat"), "image_info")(shanghaitech_a, sht_root, "test")
-    _sht_mat(gt / "GT_IMG_2.mat", [[1.0, 2.0, 3.0]])
+    shanghaitech_mat(gt / "GT_IMG_2.mat", [[1.0, 2.0, 3.0]])
     _raises(DatasetLayoutError, str(gt / "GT_IMG_2.mat"), "(N, 2)")(shanghaitech_a, sht_root, "test")
-    _sht_mat(gt / "GT_IMG_2.mat", [[1.0, float("nan")]])
+    shanghaitech_mat(gt / "GT_IMG_2.mat", [[1.0, float("nan")]])
     _raises(DatasetLayoutError, str(gt / "GT_IMG_2.mat"), "non-finite")(shanghaitech_a, sht_root, "test")
-    _sht_mat(gt / "GT_IMG_2.mat", [[1.0, 2.0]])
+    shanghaitech_mat(gt / "GT_IMG_2.mat", [[1.0, 2.0]])
     (images / "IMG_10.jpg").write_bytes(b"not a jpeg")  # unreadable header: at construction
     e = _raises(ImageFileError, str(images / "IMG_10.jpg"))(shanghaitech_a, sht_root, "test")
     assert e.path == str(images / "IMG_10.jpg")

@@ -1,4 +1,4 @@
-"""Dataset readers on fixtures generated in the real on-disk formats, and their layout errors."""
+"""Dataset readers on replicas of the releases' on-disk formats (tests/replicas.py), and their layout errors."""
 import pickle
 from pathlib import Path
 
@@ -11,23 +11,15 @@ from acda.data import DatasetLayoutError
 from acda.data.cifar import cifar, load_cifar_arrays
 from acda.data.imagenet import ImageFileError, eval_transform, imagenet
 from acda.data.proxy import PROXY_IMAGES, texture_patches, texture_proxy
-
-
-def _write_batch(path, n, label_key, num_classes, seed):
-    rng = np.random.default_rng(seed)
-    batch = {b"batch_label": b"fixture", label_key.encode(): rng.integers(0, num_classes, n).tolist(),
-             b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
-    with open(path, "wb") as f:
-        pickle.dump(batch, f, protocol=2)
-    return batch
+from tests.replicas import cifar_batch
 
 
 @pytest.fixture
 def cifar10_root(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
-    batches = [_write_batch(folder / f"data_batch_{i}", 3, "labels", 10, i) for i in range(1, 6)]
-    batches.append(_write_batch(folder / "test_batch", 4, "labels", 10, 9))
+    batches = [cifar_batch(folder / f"data_batch_{i}", 3, "labels", 10, i) for i in range(1, 6)]
+    batches.append(cifar_batch(folder / "test_batch", 4, "labels", 10, 9))
     return tmp_path, batches
 
 
@@ -48,8 +40,8 @@ def test_cifar10_reads_pickle_batches_in_order(cifar10_root):
 def test_cifar100_uses_fine_labels(tmp_path):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
-    train = _write_batch(folder / "train", 5, "fine_labels", 100, 0)
-    _write_batch(folder / "test", 2, "fine_labels", 100, 1)
+    train = cifar_batch(folder / "train", 5, "fine_labels", 100, 0)
+    cifar_batch(folder / "test", 2, "fine_labels", 100, 1)
     ds = cifar(tmp_path, "cifar100", train=True)
     assert len(ds) == 5 and ds.labels.tolist() == train[b"fine_labels"] and len(ds.classes) == 100
 
