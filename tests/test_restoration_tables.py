@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.io
 from PIL import Image
 
 from reproduce import restoration as rst
@@ -13,7 +12,7 @@ from reproduce import table4, table5, tableB
 from reproduce.__main__ import ENTRIES, available
 from reproduce.engine.regression import compare_files
 from reproduce.engine.report import load_published, read_results
-from tests.replicas import realsr_release
+from tests.replicas import realsr_release, sidd_release
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 TINY = ["--epochs", "1", "--channels", "16", "--width", "4", "--crop-size", "16", "--batch-size", "2",
@@ -113,19 +112,7 @@ def test_table4_missing_data_names_the_layout(tmp_path, capsys):
 
 @pytest.fixture
 def sidd_root(tmp_path):
-    root = tmp_path / "SIDD"
-    for k, scene in enumerate(("0001_001_S6_00100_00060_3200_L", "0002_001_S6_00100_00020_3200_N")):
-        gt = _smooth(32, 32, seed=k)
-        noisy = np.clip(gt.astype(int) + np.random.default_rng(k).integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
-        folder = root / "SIDD_Medium_Srgb" / "Data" / scene
-        folder.mkdir(parents=True)
-        Image.fromarray(gt).save(folder / f"{scene[:4]}_GT_SRGB_010.PNG")  # the release's names
-        Image.fromarray(noisy).save(folder / f"{scene[:4]}_NOISY_SRGB_010.PNG")
-    gt = np.stack([np.stack([_smooth(16, 16, seed=10 * i + b) for b in range(2)]) for i in range(2)])
-    noisy = np.clip(gt.astype(int) + np.random.default_rng(5).integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
-    scipy.io.savemat(root / "ValidationNoisyBlocksSrgb.mat", {"ValidationNoisyBlocksSrgb": noisy})
-    scipy.io.savemat(root / "ValidationGtBlocksSrgb.mat", {"ValidationGtBlocksSrgb": gt})
-    return root
+    return sidd_release(tmp_path / "SIDD", "medium")
 
 
 def test_table5_trains_on_sidd_files(sidd_root, tmp_path):

@@ -1,8 +1,6 @@
 """Table 1 reproducer: needs-data rows, the CIFAR path on generated pickles, the proxy vs committed."""
-import pickle
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,6 +8,7 @@ from reproduce import table1
 from reproduce.engine.regression import compare_files
 from reproduce.engine.report import read_results
 from reproduce.recipes import ClassificationProxy
+from tests.replicas import cifar_batch
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -36,11 +35,8 @@ def test_relative_reductions_of_the_paper():
 def _cifar10_fixture(root: Path):
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name, n in [*((f"data_batch_{i}", 4) for i in range(1, 6)), ("test_batch", 7)]:
-        with open(folder / name, "wb") as f:
-            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                         b"labels": rng.integers(0, 10, n).tolist()}, f)
+    for i, (name, n) in enumerate([*((f"data_batch_{i}", 4) for i in range(1, 6)), ("test_batch", 7)]):
+        cifar_batch(folder / name, n, "labels", 10, seed=i)
 
 
 @pytest.mark.slow

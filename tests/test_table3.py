@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.io
 import torch
 from PIL import Image
 from torch import nn
@@ -21,6 +20,7 @@ from reproduce.engine.report import load_published, read_results
 from reproduce.parameter_studies import table3_parameter_study
 from reproduce.recipes import CrowdProxy
 from reproduce.recipes.crowd import WholeImage
+from tests.replicas import qnrf_mat, shanghaitech_mat
 
 # Table 3 as printed: method (Params in M or None), SHTech-A MAE, MSE, UCF-QNRF MAE, MSE ('-' = None)
 PRINTED = """
@@ -203,19 +203,14 @@ def _write_datasets(root):
         for i in range(1, n + 1):
             w, h = 40 + 8 * i, 36
             _jpeg(images / f"IMG_{i}.jpg", w, h, rng)
-            record = np.zeros((1, 1), dtype=[("location", "O"), ("number", "O")])
-            pts = _points(w, h, 3 * i, rng)
-            record[0, 0]["location"], record[0, 0]["number"] = pts, np.array([[float(len(pts))]])
-            info = np.empty((1, 1), dtype=object)
-            info[0, 0] = record
-            scipy.io.savemat(gt / f"GT_IMG_{i}.mat", {"image_info": info})
+            shanghaitech_mat(gt / f"GT_IMG_{i}.mat", _points(w, h, 3 * i, rng))
     for split, n in (("Train", 3), ("Test", 2)):
         folder = root / "UCF-QNRF_ECCV18" / split
         folder.mkdir(parents=True)
         for i in range(1, n + 1):
             w, h = 50, 30 + 4 * i
             _jpeg(folder / f"img_{i:04d}.jpg", w, h, rng)
-            scipy.io.savemat(folder / f"img_{i:04d}_ann.mat", {"annPoints": _points(w, h, 2 + i, rng)})
+            qnrf_mat(folder / f"img_{i:04d}_ann.mat", _points(w, h, 2 + i, rng))
 
 
 def test_data_path_trains_and_evaluates_on_generated_files(tmp_path, capsys, study, monkeypatch, one_thread):
