@@ -14,7 +14,7 @@ __all__ = ["FALSE_ALARM_RUN", "CHECKED_TABLES", "FALSE_ALARM", "POWER", "welch",
            "mean_std", "seed_comparison", "seed_comparisons"]
 
 FALSE_ALARM_RUN = 0.01  # of one whole CI run, over every trained table it re-checks
-CHECKED_TABLES = 8  # trained quick reports a CI run re-checks (tests/test_recipes.py counts them)
+CHECKED_TABLES = 8  # trained quick reports a CI run re-checks (tests/test_stats.py counts them)
 FALSE_ALARM = FALSE_ALARM_RUN / CHECKED_TABLES  # per table, over all its seeded rows
 POWER = 0.8
 
