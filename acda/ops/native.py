@@ -98,8 +98,9 @@ def _staged_sources(build: Path) -> list[str]:
 def _build_key() -> bytes:
     """Everything the compiled binary (and the build command ninja compares) depends on: the sources, the flags,
     the compiler named by ``$CXX``, and the Python and torch installation whose headers and ABI it is built for
-    (two environments with one torch version otherwise rebuild each other's extension in turn)."""
-    parts = [" ".join(compile_flags()), os.environ.get("CXX", "c++"), sys.version, sys.executable,
+    (two environments with one torch version otherwise rebuild each other's extension in turn); the interpreter by
+    its real path, so ``python`` and ``python3`` of one installation share a build."""
+    parts = [" ".join(compile_flags()), os.environ.get("CXX", "c++"), sys.version, os.path.realpath(sys.executable),
              str(sysconfig.get_config_var("EXT_SUFFIX")), str(Path(torch.__file__).resolve().parent)]
     return b"".join(p.read_bytes() for p in sorted(_CSRC.iterdir())) + "\n".join(parts).encode()
 
