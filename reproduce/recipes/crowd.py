@@ -19,11 +19,10 @@ from acda.train import DensityCounting
 
 from .base import Training, cached_datasets, doc
 
-__all__ = ["ACDA_MODELS", "DENSITY_SCALE", "GENERATOR", "PROXY_MODELS", "Crowd", "CrowdProxy", "CrowdTraining",
+__all__ = ["ACDA_MODELS", "DENSITY_SCALE", "GENERATOR", "Crowd", "CrowdProxy", "CrowdTraining",
            "WholeImage", "build"]
 
 ACDA_MODELS = ("crowd_adresnet_s", "crowd_adresnet_m")
-PROXY_MODELS = ("crowd_baseline", "crowd_adresnet_s")
 DENSITY_SCALE = 100.0  # the network learns 100 × the density map
 GENERATOR = "official"  # atom generator of the trained Ad-ResNets
 
