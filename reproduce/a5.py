@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import statistics
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -34,7 +36,7 @@ from acda.models import get_model, list_models
 from acda.train import fit
 
 from .engine import base
-from .engine.report import Result, missing
+from .engine.report import Result, missing, samples_of
 from .engine.stats import welch
 from .recipes import ClassificationProxy
 
@@ -142,16 +144,27 @@ def proxy_protocol(args, recipe: ClassificationProxy) -> tuple[list[Result], lis
                                   samples=[r[metric] for r in runs]))
     results.append(Result("LeNet + ACDA (proxy-trained)", setting, "Top-1 error", None, "trained", status="proxy",
                           unit="%", samples=errors, note="PROXY: test error of the models measured above"))
-    untrained = [r["Cosine distance mean"] for r in per_seed["untrained"]]
-    trained = [r["Cosine distance mean"] for r in per_seed["proxy-trained"]]
+    findings = proxy_findings(results, recipe)
+    return results, findings
+
+
+def proxy_findings(rows: Iterable[Result] | pd.DataFrame, recipe: ClassificationProxy) -> list[str]:
+    """The proxy's finding, computed from its rows: α diversity untrained vs trained, Welch over seeds."""
+    samples, setting = samples_of(rows), recipe.setting()
+    untrained, trained = (samples[(f"LeNet + ACDA ({state})", setting, "Cosine distance mean")]
+                          for state in ("untrained", "proxy-trained"))
     u, t = statistics.fmean(untrained), statistics.fmean(trained)
-    findings = [
+    return [
         f"Proxy only (no ImageNet here): LeNet + ACDA's α diversity is {u:.3f} untrained and {t:.3f} after "
         f"proxy training (mean over {recipe.seeds} seeds, 2 ACDA layers, {recipe.patch - 4}×{recipe.patch - 4} "
         f"and {recipe.patch // 2 - 6}×{recipe.patch // 2 - 6} positions; Welch p = {welch(untrained, trained):.2g} for the "
         "difference). These are not comparable with the paper's 0.68 (a different model, data and resolution).",
     ]
-    return results, findings
+
+
+def report_findings(rows: pd.DataFrame, quick: bool) -> list[str]:
+    """Every finding of a committed proxy report, recomputed from its rows (``python -m reproduce verify``)."""
+    return proxy_findings(rows, recipes(quick)["proxy"]) + [DEFINITION]
 
 
 def needs_imagenet() -> list[Result]:
@@ -181,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", help="trained Ad-ResNet checkpoint (acda.train's or a plain state dict)")
     parser.add_argument("--model", default="adresnet_s", help="registered model of the checkpoint")
     parser.add_argument("--generator", choices=("paper", "official"), default="paper")
-    parser.add_argument("--limit", type=int, help="use only the first N validation images")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--num-workers", type=int, default=4)
+    parser.add_argument("--limit", type=base.positive_int, help="use only the first N validation images")
+    parser.add_argument("--batch-size", type=base.positive_int, default=32, help="images per batch (default %(default)s)")
+    parser.add_argument("--num-workers", type=base.non_negative_int, default=4,
+                        help="DataLoader workers (default %(default)s)")
     args = parser.parse_args(argv)
     if (args.checkpoint is None) != (args.data_root is None):
         parser.error("the paper's protocol needs both --checkpoint and --data-root (or neither, for the proxy)")

@@ -1,10 +1,12 @@
-"""The rows Tables 4, 5 and B share (paper §4.3, A.6): proxy rows and findings, rows trained on the real
-datasets, reference and counted rows, and their command line. Not a reproducer itself: ``reproduce.table4``,
-``reproduce.table5`` and ``reproduce.tableB`` report with it; their recipes are ``reproduce.recipes.restoration``.
+"""The runner of Tables 4, 5 and B (paper §4.3, A.6): each table is a ``RestorationTable`` declaration (its
+real-data blocks, reference row, counted and not-implemented rows, proxy plan) and ``run`` turns one into a
+report. Recipes: ``reproduce.recipes.restoration``.
 
-- Metrics: super-resolution on BT.601 Y with ``scale`` pixels shaved, denoising on 8-bit sRGB.
+- Metrics: super-resolution on Y, denoising on 8-bit sRGB, each in the convention of the source of the
+  published numbers (``CONVENTION_NOTE``).
 - Real data: ``train_real`` (resumable under ``--runs``; the last epoch's model is evaluated, no selection on
   the test set). Proxies: status "proxy", never compared with the paper.
+- Findings are a function of the rows (``findings``): ``python -m reproduce verify`` recomputes them.
 
 In detail: docs/reproductions.md, section "reproduce.restoration".
 """
@@ -14,26 +16,32 @@ import argparse
 import functools
 import math
 import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from acda.data import DatasetLayoutError
 from acda.data.layout import one_line
-from acda.data.restoration import REALSR_LAYOUT
+from acda.data.restoration import REALSR_LAYOUT, SIDD_LAYOUT, realsr, sidd
 from acda.models import get_model
 from acda.profile import count_flops, count_parameters
 from acda.train import Restoration
 
 from .engine import base, runners
-from .engine.report import Result, missing
+from .engine.report import Result, missing, samples_of, values_of
 from .engine.stats import mean_std, seed_comparisons
-from .recipes.restoration import RestorationProxy, RestorationReal
+from .recipes.restoration import RestorationProxy, RestorationReal, budget_text, matched_budgets
 
-__all__ = ["METRICS", "MODEL_NOTE", "model_note", "proxy_results", "recipe_label", "input_scores", "reference_rows", "comparisons",
-           "preview", "command_line", "run", "realsr_layout_note", "needs_data_rows", "train_real", "real_recipe",
+__all__ = ["METRICS", "MODEL_NOTE", "RealBlock", "ProxyPlan", "RestorationTable", "model_note", "proxy_results",
+           "recipe_label", "input_scores", "reference_rows", "comparisons", "sweep_comparisons", "findings",
+           "report_findings", "counted_results",
+           "preview", "command_line", "run", "layout_note", "needs_data_rows", "train_real", "real_recipe",
            "trained_rows", "real_rows", "count_rows"]
 
+Model = tuple[str, dict]  # (registered model, kwargs)
 METRICS = {"PSNR": ("val_psnr", "dB"), "SSIM": ("val_ssim", "")}
 CONVENTION_NOTE = {
     "realsr": "as the RealSR evaluation (its Test/Test.m and Cal_PSNRSSIM.m): Y of MATLAB's rgb2ycbcr on 8-bit "
@@ -178,62 +186,6 @@ def preview(test_set, models: dict[str, tuple[str, dict]], states: dict[str, dic
 # Real data
 # ---------------------------------------------------------------------------------------------
 
-def command_line(doc: str, table: str, data_root_help: str, *, crop: int, what: str = "model") -> base.Parser:
-    """The command line of ``reproduce.<table>`` (Tables 4, 5, B): the shared options, then the real-data
-    training options; the reproducer adds its own to the result."""
-    parser = base.parser(doc, table, {
-        "device": {"help": "auto (default), cpu or cuda[:i] (training on --data-root only)"},
-        "threads": {},
-        "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each (default: the CPU count); "
-                         "the numbers do not depend on it"},
-        "seeds": {"help": f"seeds per {what} trained with --data-root (default %(default)s)"},
-        "quick": {"help": f"the small proxy configuration CI checks (written to {table}_quick)"},
-        "data_root": {"help": data_root_help},
-        "runs": {},
-    })
-    parser.add_argument("--epochs", type=base.positive_int, default=RestorationReal.epochs, help="training epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=base.positive_int, default=RestorationReal.batch_size,
-                        help="crops per batch (default %(default)s)")
-    parser.add_argument("--crop-size", type=base.positive_int, default=crop, help="square training crop (default %(default)s)")
-    parser.add_argument("--lr", type=base.positive_float, default=RestorationReal.lr,
-                        help="Adam learning rate, constant (default %(default)s)")
-    parser.add_argument("--channels", type=base.positive_int, default=None,
-                        help="body channels C of the trained models (default: the model's, 256)")
-    parser.add_argument("--width", type=base.positive_int, default=None,
-                        help="bottleneck width W of the trained models (default: the model's, 64)")
-    parser.add_argument("--amp", action="store_true", help="mixed precision")
-    parser.add_argument("--num-workers", type=base.non_negative_int, default=4, help="DataLoader workers (default %(default)s)")
-    parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
-    parser.add_argument("--no-plots", dest="plots", action="store_false", help="no PNG of proxy crops")
-    parser.set_defaults(proxy=True, plots=True)
-    return parser
-
-
-def run(parser: base.Parser, argv: list[str] | None, table: str, title: str, data_rows, counted_rows, proxy_rows) -> int:
-    """Parse ``argv`` and write ``results/<table>[_quick]``: ``data_rows(args)`` → (rows, findings, device, recipes)
-    on the real data (a layout error exits 2, naming the layout), ``counted_rows()`` → (rows, findings) without
-    data, ``proxy_rows(args, name)`` → (rows, findings, recipes) unless ``--no-proxy``. Under ``torchrun`` only
-    rank 0 writes."""
-    args = parser.parse_args(argv)
-    name = f"{table}_quick" if args.quick else table
-    with base.threads(args.threads):
-        try:
-            results, data_findings, device, recipes = data_rows(args)
-        except DatasetLayoutError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if not base.is_main_process():  # torchrun: only rank 0 writes the report
-            return 0
-        counted, findings = counted_rows()
-        results, findings = results + counted, findings + data_findings
-        if args.proxy:
-            rows, proxy_findings, proxy_recipes = proxy_rows(args, name)
-            results, findings, recipes = results + rows, findings + proxy_findings, {**recipes, **proxy_recipes}
-    base.publish(table, results, args, name=name, title=title + (" — quick config" if args.quick else ""),
-                 device=device, findings=findings, recipes=recipes)
-    return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1
-
-
 def real_recipe(args: argparse.Namespace, problem: str, scale: int = 1) -> RestorationReal:
     """The ``Restoration`` recipe of the command line for ``problem`` at ``scale``."""
     return RestorationReal.full().with_(
@@ -266,39 +218,10 @@ def trained_rows(row: str, setting: str, runs: list[dict], recipe: str, n_test: 
     return out
 
 
-def realsr_layout_note(why: str = "") -> str:
-    """The "needs data" note of a RealSR row: why, and the layout ``--data-root`` must have."""
-    layout = one_line(REALSR_LAYOUT)
-    return f"needs data{': ' + why if why else ''}. Pass --data-root DIR with {layout}"
-
-
 def needs_data_rows(row: str, setting: str, why: str, method: str = "trained") -> list[Result]:
     """PSNR/SSIM rows of ``row`` that need the dataset; ``method`` is how they would be obtained ("measured" for
     the input reference rows, Bicubic and the noisy input)."""
     return missing([row], [setting], METRICS, "needs data", why, method=method)
-
-
-def real_rows(models: dict[str, tuple[str, dict]], wanted: set[str], train_set, test_set, recipe: RestorationReal,
-              setting: str, args: argparse.Namespace, device: str, runs_dir: str | Path,
-              log=print) -> tuple[list[Result], dict[str, dict[str, list[float]]]]:
-    """Rows of ``models`` on one real dataset: trained for each row in ``wanted`` (``args.seeds`` seeds,
-    checkpoints in ``runs_dir/<model>/seed<k>``), "needs data" (not trained in this run) for the others;
-    and the trained rows' samples {row: {metric: [per seed]}}, as ``proxy_results`` gives them."""
-    results, runs = [], {}
-    for row, (slug, kwargs) in models.items():
-        tag = slug + "".join(f"_{k}{v}" for k, v in sorted(kwargs.items()))
-        if row not in wanted:
-            results += needs_data_rows(row, setting, f"not trained in this run (add it to --train: {tag})")
-            continue
-        runs[row] = []
-        for seed in range(args.seeds):
-            metrics = train_real(slug, kwargs, train_set, test_set, recipe, args, seed, device,
-                                 runners.run_dir(runs_dir, tag, seed=seed))
-            log(f"{setting} {row} seed {seed}: PSNR {metrics['val_psnr']:.2f}, SSIM {metrics['val_ssim']:.4f}")
-            runs[row].append(metrics)
-        results += trained_rows(row, setting, runs[row], "recipe real (Recipes)", len(test_set), slug, kwargs,
-                                recipe.task())
-    return results, {row: {m: [x[key] for x in v] for m, (key, _) in METRICS.items()} for row, v in runs.items()}
 
 
 @functools.cache
@@ -317,3 +240,324 @@ def count_rows(row: str, slug: str, kwargs: dict, setting: str, size: int = 64) 
             Result(row, setting, "GFLOPs/MP", flops / 1e9, "counted", unit="GFLOPs",
                    note=f"{note}; multiply-adds per megapixel of output (acda.profile.count_flops at a "
                         f"3×{size}×{size} input × 10⁶/{size}²)")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Declarations and the runner
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RealBlock:
+    """One block of a table on a real dataset: its setting, scale, release and rows (``--train`` name →
+    (row, model))."""
+
+    setting: str
+    rows: dict[str, tuple[str, Model]]
+    scale: int = 1
+    release: str = ""
+
+
+@dataclass(frozen=True)
+class ProxyPlan:
+    """A table's proxy, never compared with the paper. Templates: ``setting`` (fields ``scale``, ``quick``),
+    ``block`` (the findings' name of one setting; ``scale``, ``channels``, ``width``), ``budget`` (the parameter
+    finding; ``channels``, ``width``, ``budgets``), ``preview`` (a PNG title at the largest scale; ``scale``).
+
+    ``compare``: the reference row and the rows Welch-tested against it, Holm-corrected per metric over the
+    table; ``sweep``: one finding per metric naming the reference ``label`` (Table B) instead of one per block.
+    ``matched``: widths chosen for matched parameter budgets (``recipes.restoration.matched_budgets``)."""
+
+    models: dict[str, Model]
+    setting: str
+    block: str
+    reference: str
+    compare: tuple[str, tuple[str, ...]]
+    budget: str
+    matched: bool = True
+    quick_rows: tuple[str, ...] | None = None
+    sweep: bool = False
+    label: str = ""
+    preview: str | None = None
+    preview_rows: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RestorationTable:
+    """What one of Tables 4, 5, B reports, for ``run``: the real-data ``blocks`` (with the degraded input's
+    ``reference`` row measured on the test set, listed without data when ``reference_published``), the rows
+    compared on real data (``real_compare``), ``counted`` models (Params, GFLOPs/MP in ``count_setting``),
+    ``not_implemented`` rows (row → (settings, why)), ``notes`` (findings that need no run), the ``proxy`` and its
+    ``recipes(quick, **overrides)``; ``extra()`` → (rows, findings) is a table's own counted analysis."""
+
+    name: str
+    title: str
+    doc: str
+    problem: str
+    crop: int
+    data_root_help: str
+    blocks: tuple[RealBlock, ...]
+    proxy: ProxyPlan
+    recipes: Callable[..., dict[str, RestorationProxy]]
+    reference: str | None = None
+    reference_published: bool = False
+    real_compare: tuple[str, tuple[str, ...]] | None = None
+    counted: dict[str, Model] = field(default_factory=dict)
+    count_setting: str = ""
+    not_implemented: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    extra: Callable[[], tuple[list[Result], list[str]]] | None = None
+    releases: dict[str, str] = field(default_factory=dict)
+    default_release: str = ""
+    what: str = "model"
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        return tuple(sorted({b.scale for b in self.blocks}))
+
+    @property
+    def train_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(k for b in self.blocks for k in b.rows))
+
+    @property
+    def short(self) -> str:
+        return self.title.split(":")[0]
+
+
+def layout_note(problem: str, why: str = "") -> str:
+    """The "needs data" note of a real-data row: why, and the layout ``--data-root`` must have."""
+    layout = one_line(REALSR_LAYOUT if problem == "sr" else SIDD_LAYOUT)
+    return f"needs data{': ' + why if why else ''}. Pass --data-root DIR with {layout}"
+
+
+def command_line(table: RestorationTable) -> base.Parser:
+    """The command line of ``reproduce.<table>``: the shared options, the real-data training options, and
+    ``--scale``/``--release`` where the table has several, ``--train``."""
+    parser = base.parser(table.doc, table.name, {
+        "device": {"help": "auto (default), cpu or cuda[:i] (training on --data-root only)"},
+        "threads": {},
+        "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each (default: the CPU count); "
+                         "the numbers do not depend on it"},
+        "seeds": {"help": f"seeds per {table.what} trained with --data-root (default %(default)s)"},
+        "quick": {"help": f"the small proxy configuration CI checks (written to {table.name}_quick)"},
+        "data_root": {"help": table.data_root_help},
+        "runs": {},
+    })
+    parser.add_argument("--epochs", type=base.positive_int, default=RestorationReal.epochs,
+                        help="training epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=base.positive_int, default=RestorationReal.batch_size,
+                        help="crops per batch (default %(default)s)")
+    parser.add_argument("--crop-size", type=base.positive_int, default=table.crop,
+                        help="square training crop (default %(default)s)")
+    parser.add_argument("--lr", type=base.positive_float, default=RestorationReal.lr,
+                        help="Adam learning rate, constant (default %(default)s)")
+    parser.add_argument("--channels", type=base.positive_int, default=None,
+                        help="body channels C of the trained models (default: the model's, 256)")
+    parser.add_argument("--width", type=base.positive_int, default=None,
+                        help="bottleneck width W of the trained models (default: the model's, 64)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision")
+    parser.add_argument("--num-workers", type=base.non_negative_int, default=4,
+                        help="DataLoader workers (default %(default)s)")
+    parser.add_argument("--no-proxy", dest="proxy", action="store_false", help="skip the real-image proxy")
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="no PNG of proxy crops")
+    if len(table.scales) > 1:
+        parser.add_argument("--scale", type=int, nargs="+", choices=table.scales, default=list(table.scales),
+                            help="scales to train with --data-root (default: %(default)s)")
+    if table.releases:
+        parser.add_argument("--release", choices=tuple(table.releases), default=table.default_release,
+                            help=f"which block of {table.short} the --data-root data fills (default: %(default)s)")
+    parser.add_argument("--train", nargs="+", choices=table.train_names, default=list(table.train_names),
+                        metavar="NAME", help=f"{table.what}s to train with --data-root (default: all): "
+                                             + ", ".join(map(repr, table.train_names)))
+    parser.set_defaults(proxy=True, plots=True)
+    return parser
+
+
+def run(table: RestorationTable, argv: list[str] | None, proxy_overrides: dict | None = None) -> int:
+    """Parse ``argv`` and write ``results/<table>[_quick]``: the real-data rows (a layout error exits 2, naming
+    the layout), the table's own counted rows, not-implemented and counted rows, the proxy's rows unless
+    ``--no-proxy`` (``proxy_overrides``, tests: fields of its recipes), and the findings. Under ``torchrun``
+    only rank 0 writes."""
+    args = command_line(table).parse_args(argv)
+    name = f"{table.name}_quick" if args.quick else table.name
+    with base.threads(args.threads):
+        try:
+            results, device, recipes = real_results(table, args)
+        except DatasetLayoutError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if not base.is_main_process():  # torchrun: only rank 0 writes the report
+            return 0
+        extra, notes = table.extra() if table.extra is not None else ([], [])
+        results += extra + counted_results(table)
+        used = table.recipes(args.quick, **(proxy_overrides or {})) if args.proxy else {}
+        if used:
+            results += proxy_results_of(table, args, used, name)
+        found = [*notes, *table.notes, *findings(table, results, used, args.quick)]
+    base.publish(table.name, results, args, name=name, title=table.title + (" — quick config" if args.quick else ""),
+                 device=device, findings=found, recipes={**recipes, **used})
+    return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1
+
+
+def counted_results(table: RestorationTable, extra: bool = False) -> list[Result]:
+    """The rows obtained without data: (with ``extra``, the table's own analysis first) not-implemented rows, then
+    Params and GFLOPs/MP of ``table.counted``."""
+    out = table.extra()[0] if extra and table.extra is not None else []
+    out += [r for row, (settings, why) in table.not_implemented.items()
+           for r in missing([row], settings, METRICS, "not implemented", f"not implemented: {why}.")]
+    return out + [r for row, (slug, kwargs) in table.counted.items()
+                  for r in count_rows(row, slug, kwargs, table.count_setting)]
+
+
+def _load(problem: str, root: str, split: str, scale: int, crop_size: int | None = None):
+    if problem == "sr":
+        return realsr(root, split, scale, crop_size=crop_size) if crop_size else realsr(root, split, scale)
+    return sidd(root, split, crop_size=crop_size) if crop_size else sidd(root, split)
+
+
+def _reference_note(problem: str, test_set) -> str:
+    if problem == "denoise":
+        return "measured here: the noisy validation blocks against ground truth"
+    lr = ("the stored LR images (versions 1/2: at the HR size)" if test_set.upsample == 1 else
+          "the LR images (version 3: HR/s) upscaled with MATLAB's bicubic (acda.data.resize)")
+    return f"measured here: {lr} against HR"
+
+
+def real_results(table: RestorationTable, args: argparse.Namespace,
+                 log: Callable[[str], None] = print) -> tuple[list[Result], str, dict]:
+    """The real-data rows of every block (trained for the blocks a ``--data-root`` run names, "needs data"
+    elsewhere), the device and the recipes used."""
+    results, device, recipes = [], "cpu", {}
+    if args.data_root is not None:
+        device, log = base.training_context(args.device, log)
+    release, scales = getattr(args, "release", ""), getattr(args, "scale", table.scales)
+    trained = [b for b in table.blocks if b.release == release and b.scale in scales]
+    for block in table.blocks:
+        if args.data_root is None or block not in trained:
+            why = "" if args.data_root is None else "this run trains " + ", ".join(b.setting for b in trained)
+            note = layout_note(table.problem, why) + (f" (--release names {table.short}'s block)"
+                                                      if table.releases else "")
+            if table.reference is not None and table.reference_published:
+                results += needs_data_rows(table.reference, block.setting, note, method="measured")
+            results += [r for row, _ in block.rows.values() for r in needs_data_rows(row, block.setting, note)]
+            continue
+        recipe = real_recipe(args, table.problem, block.scale)
+        recipes["real" + (f" ×{block.scale}" if len(table.scales) > 1 else "")] = recipe
+        train_set = _load(table.problem, args.data_root, "train", block.scale, args.crop_size)
+        test_set = _load(table.problem, args.data_root, "val" if table.problem == "denoise" else "test", block.scale)
+        if table.reference is not None:
+            results += reference_rows(table.reference, block.setting, input_scores(recipe.task(), test_set),
+                                      _reference_note(table.problem, test_set), task=recipe.task())
+        parts = ([block.release] if table.releases else []) + ([f"x{block.scale}"] if len(table.scales) > 1 else [])
+        results += real_rows(block, set(args.train), train_set, test_set, recipe, args, device,
+                             Path(args.runs, *parts), log)
+    return results, device, recipes
+
+
+def real_rows(block: RealBlock, wanted: set[str], train_set, test_set, recipe: RestorationReal,
+              args: argparse.Namespace, device: str, runs_dir: str | Path,
+              log: Callable[[str], None] = print) -> list[Result]:
+    """Rows of ``block`` on one real dataset: trained for each ``--train`` name in ``wanted`` (``args.seeds``
+    seeds, checkpoints in ``runs_dir/<model>/seed<k>``), "needs data" (not trained in this run) for the others."""
+    results = []
+    for key, (row, (slug, kwargs)) in block.rows.items():
+        if key not in wanted:
+            results += needs_data_rows(row, block.setting, f"not trained in this run (add {key!r} to --train)")
+            continue
+        tag = slug + "".join(f"_{k}{v}" for k, v in sorted(kwargs.items()))
+        runs = []
+        for seed in range(args.seeds):
+            metrics = train_real(slug, kwargs, train_set, test_set, recipe, args, seed, device,
+                                 runners.run_dir(runs_dir, tag, seed=seed))
+            log(f"{block.setting} {row} seed {seed}: PSNR {metrics['val_psnr']:.2f}, SSIM {metrics['val_ssim']:.4f}")
+            runs.append(metrics)
+        results += trained_rows(row, block.setting, runs, "recipe real (Recipes)", len(test_set), slug, kwargs,
+                                recipe.task())
+    return results
+
+
+def proxy_models(table: RestorationTable, recipe: RestorationProxy, quick: bool) -> dict[str, Model]:
+    """The proxy's models (the quick rows under ``quick``), at matched budgets where the plan says so."""
+    plan = table.proxy
+    models = plan.models if not quick or plan.quick_rows is None else {r: plan.models[r] for r in plan.quick_rows}
+    return matched_budgets(models, recipe) if plan.matched else models
+
+
+def _proxy_setting(plan: ProxyPlan, recipe: RestorationProxy, quick: bool) -> str:
+    return plan.setting.format(scale=recipe.scale, quick=" (quick)" if quick else "")
+
+
+def proxy_results_of(table: RestorationTable, args: argparse.Namespace, used: dict[str, RestorationProxy],
+                     name: str, log: Callable[[str], None] = print) -> list[Result]:
+    """The proxy's seeded rows for each recipe of ``used`` (and, unless ``--no-plots``, the PNG of seed-0 crops
+    at the largest scale)."""
+    plan, results = table.proxy, []
+    models = proxy_models(table, next(iter(used.values())), args.quick)
+    largest = max(r.scale for r in used.values())
+    for recipe in used.values():
+        show = plan.preview is not None and args.plots and recipe.scale == largest
+        rows, _, states, test_set = proxy_results(recipe, models, _proxy_setting(plan, recipe, args.quick),
+                                                  plan.reference, jobs=args.jobs,
+                                                  keep_state=plan.preview_rows if show else (), log=log)
+        results += rows
+        if show:
+            preview(test_set, models, states, recipe, Path(args.out) / f"{name}_proxy.png",
+                    plan.preview.format(scale=recipe.scale))
+    return results
+
+
+def findings(table: RestorationTable, rows: Iterable[Result] | pd.DataFrame, used: dict[str, RestorationProxy],
+             quick: bool) -> list[str]:
+    """The findings computed from the rows (``Result`` objects or a report read back): real-data comparisons of
+    each block trained with several seeds, then the proxy's parameter budgets and comparisons (``used``: its
+    recipes, none without a proxy)."""
+    samples, values = samples_of(rows), values_of(rows)
+
+    def runs(setting: str, names: Iterable[str]) -> dict[str, dict[str, list[float]]]:
+        return {row: {m: samples[(row, setting, m)] for m in METRICS} for row in names
+                if all((row, setting, m) in samples for m in METRICS)}
+
+    out = []
+    if table.real_compare is not None:
+        reference, others = table.real_compare
+        for block in table.blocks:
+            trained = runs(block.setting, (row for row, _ in block.rows.values()))
+            present = tuple(o for o in others if o in trained)
+            if reference in trained and present and len(trained[reference]["PSNR"]) > 1:
+                out += comparisons({block.setting: trained}, reference, present)
+    if not used:
+        return out
+    plan, first = table.proxy, next(iter(used.values()))
+    models = proxy_models(table, first, quick)
+    budget = plan.budget.format(channels=first.channels, width=first.width, budgets=budget_text(models, first))
+    blocks, inputs = {}, {}
+    for recipe in used.values():
+        setting = _proxy_setting(plan, recipe, quick)
+        what = plan.block.format(scale=recipe.scale, channels=recipe.channels, width=recipe.width)
+        blocks[what] = runs(setting, models)
+        inputs[what] = values[(plan.reference, setting, "PSNR")]
+    reference, others = plan.compare
+    if plan.sweep:
+        return out + sweep_comparisons(blocks, reference, plan.label) + [budget]
+    return out + [budget] + comparisons(blocks, reference, others, input_psnr=inputs)
+
+
+def report_findings(table: RestorationTable, rows: pd.DataFrame, quick: bool) -> list[str]:
+    """Every finding of a committed report, recomputed from its rows (for ``python -m reproduce verify``): the
+    table's own analysis, its notes and ``findings`` with the current recipes (the proxy's if it has rows)."""
+    used = table.recipes(quick) if (rows["status"] == "proxy").any() else {}
+    notes = table.extra()[1] if table.extra is not None else []
+    return [*notes, *table.notes, *findings(table, rows, used, quick)]
+
+
+def sweep_comparisons(blocks: dict[str, dict[str, dict[str, list[float]]]], reference: str,
+                      label: str) -> list[str]:
+    """One finding per metric and block: every other row against ``reference`` (named ``label``), Welch over
+    seeds, Holm-corrected over the block's tests of that metric."""
+    out = []
+    for what, runs in blocks.items():
+        for metric in METRICS:
+            parts = seed_comparisons([(label, runs[reference][metric], row, runs[row][metric], metric)
+                                      for row in runs if row != reference], higher_is_better=True,
+                                     decimals=2 if metric == "PSNR" else 4)
+            out.append(f"{what}: " + " ".join(parts))
+    return out

@@ -18,6 +18,9 @@ import argparse
 import math
 import statistics
 import sys
+from collections.abc import Iterable
+
+import pandas as pd
 
 from acda.data import DatasetLayoutError
 from acda.data.cifar import CIFAR_SPECS, cifar, expected_layout
@@ -25,7 +28,7 @@ from acda.data.proxy import PROXY_IMAGES
 from acda.models import get_model
 
 from .engine import base, runners
-from .engine.report import Result, load_published, missing
+from .engine.report import Result, load_published, missing, samples_of
 from .engine.stats import mean_std, seed_comparison
 from .recipes import Cifar, ClassificationProxy
 
@@ -121,6 +124,36 @@ def published_findings() -> list[str]:
     return out
 
 
+def table_findings(rows: Iterable[Result] | pd.DataFrame, proxy: ClassificationProxy | None,
+                   quick: bool) -> list[str]:
+    """The report's findings, computed from its rows: the printed arithmetic, LeNet vs LeNet + ACDA on each
+    dataset trained with seeds and on the ``proxy`` (its recipe; None without a proxy), the recipe note."""
+    samples, out = samples_of(rows), published_findings()
+    for setting in SETTINGS.values():
+        if all((row, setting, "Top-1 error") in samples for row in MODELS):
+            out.append(comparison_finding({row: samples[(row, setting, "Top-1 error")] for row in MODELS}, setting))
+    if proxy is not None:
+        errors = {row: samples[(row, proxy.setting(), "Top-1 error")] for row in MODELS}
+        out.append(comparison_finding(
+            errors, f"Proxy (NOT CIFAR; {proxy.patch}×{proxy.patch} grey patches of {len(PROXY_IMAGES)} "
+                    "scikit-image photographs, disjoint train/test blocks)")
+            + " It shows the two models train under one recipe; it says nothing about the paper's CIFAR numbers.")
+    out.append("The paper prints no training recipe for Table 1; ours is in the Recipes section. LeNet + "
+               "ACDA with the paper generator (Appendix A.3: no normalisation of α) diverged to NaN at lr 0.05 "
+               "without gradient clipping in our trials; clipping the gradient norm to 1 is part of the "
+               "recipe for both models.")
+    if quick:
+        out.append("--quick: a small configuration for CI; the full proxy is "
+                   "`python -m reproduce.table1` (results/table1.md).")
+    return out
+
+
+def report_findings(rows: pd.DataFrame, quick: bool) -> list[str]:
+    """Every finding of a committed report, recomputed from its rows (``python -m reproduce verify``)."""
+    proxy = recipes(quick)["proxy"] if (rows["status"] == "proxy").any() else None
+    return table_findings(rows, proxy, quick)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base.parser(__doc__, "table1", {
         "device": {},
@@ -150,7 +183,6 @@ def _run(args: argparse.Namespace) -> int:
     device, log = base.training_context(args.device)
 
     results: list[Result] = []
-    cifar_findings: list[str] = []
     used = {}
     datasets = ("cifar10", "cifar100") if args.dataset == "both" else (args.dataset,)
     cifar_recipe = Cifar.of(args.quick).with_(generator=args.generator, **({"epochs": args.epochs} if args.epochs else {}))
@@ -168,9 +200,7 @@ def _run(args: argparse.Namespace) -> int:
         errors = cifar_errors(cifar_recipe, train_set, val_set, dataset, args.seeds, device, args, log)
         used["CIFAR"] = cifar_recipe
         results += cifar_results(errors, setting, "recipe CIFAR (Recipes), crop + flip")
-        cifar_findings.append(comparison_finding(errors, setting))
 
-    findings = published_findings() + cifar_findings
     name = "table1_quick" if args.quick else "table1"
     if args.proxy:
         recipe = used["proxy"] = recipes(args.quick, args.generator)["proxy"]
@@ -179,19 +209,9 @@ def _run(args: argparse.Namespace) -> int:
         errors = {row: [m["val_top1_err"] for m in runs[row]] for row in MODELS}
         results += proxy_results(errors, recipe.setting(), "recipe proxy (Recipes: Table 1's with a smaller batch "
                                                             "and fewer epochs)")
-        findings.append(comparison_finding(
-            errors, f"Proxy (NOT CIFAR; {recipe.patch}×{recipe.patch} grey patches of {len(PROXY_IMAGES)} "
-                    "scikit-image photographs, disjoint train/test blocks)")
-            + " It shows the two models train under one recipe; it says nothing about the paper's CIFAR numbers.")
-    findings.append("The paper prints no training recipe for Table 1; ours is in the Recipes section. LeNet + "
-                    "ACDA with the paper generator (Appendix A.3: no normalisation of α) diverged to NaN at lr 0.05 "
-                    "without gradient clipping in our trials; clipping the gradient norm to 1 is part of the "
-                    "recipe for both models.")
     if not base.is_main_process():  # torchrun: only rank 0 writes the report
         return 0
-    if args.quick:
-        findings.append("--quick: a small configuration for CI; the full proxy is "
-                        "`python -m reproduce.table1` (results/table1.md).")
+    findings = table_findings(results, used.get("proxy"), args.quick)
     title = "Table 1: LeNet vs LeNet + ACDA, top-1 error (%)" + (" — quick config" if args.quick else "")
     base.publish("table1", results, args, name=name, title=title, device=device, findings=findings,
                  recipes=used)

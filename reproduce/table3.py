@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from acda.data import DatasetLayoutError
@@ -40,7 +42,7 @@ from acda.profile import count_parameters
 from acda.train import load_checkpoint
 
 from .engine import base, runners
-from .engine.report import Result, load_published, missing
+from .engine.report import Result, load_published, missing, samples_of
 from .engine.stats import mean_std, seed_comparisons
 from .parameter_studies import table3_parameter_study
 from .recipes.crowd import ACDA_MODELS, Crowd, CrowdProxy, build
@@ -260,12 +262,11 @@ def layout_note(ds: Dataset, why: str = "") -> str:
             f"(default {' '.join(DEFAULT_TRAIN)}; the CondConv rows need crowd_condconv_s / crowd_condconv_l)")
 
 
-def comparison_finding(setting: str, runs: dict[str, list[dict]], width_mult: float = 1.0) -> str | None:
-    """Baseline vs Ad-ResNet-s (and -m) MAE when both were trained on ``setting``."""
+def comparison_finding(setting: str, runs: dict[str, list[float]], width_mult: float = 1.0) -> str | None:
+    """Baseline vs Ad-ResNet-s (and -m) MAE ({model: per seed}) when both were trained on ``setting``."""
     if "crowd_baseline" not in runs:
         return None
-    base_mae = [m["val_mae"] for m in runs["crowd_baseline"]]
-    parts = seed_comparisons([("Baseline", base_mae, ROW_OF[slug], [m["val_mae"] for m in runs[slug]], "MAE")
+    parts = seed_comparisons([("Baseline", runs["crowd_baseline"], ROW_OF[slug], runs[slug], "MAE")
                               for slug in ACDA_MODELS if slug in runs], higher_is_better=False)
     if not parts:
         return None
@@ -276,10 +277,27 @@ def comparison_finding(setting: str, runs: dict[str, list[dict]], width_mult: fl
     return f"{setting}, trained here{where}: " + " ".join(parts) + f" Printed: {printed}."
 
 
-def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[str], str]:
-    """MAE/MSE rows of our five models (trained, or needs data), the training findings, and the device."""
+def real_findings(rows: Iterable[Result] | pd.DataFrame) -> list[str]:
+    """Baseline vs Ad-ResNet MAE on each dataset trained with seeds (at full or reduced width), from the rows."""
+    samples, out = samples_of(rows), []
+    for ds in DATASETS.values():
+        settings = sorted({s for _, s, _ in samples if s == ds.setting or s.startswith(f"{ds.setting}, width ×")})
+        for where in settings:
+            width = 1.0 if where == ds.setting else float(where.rsplit("×", 1)[1])
+            runs = {slug: samples[(row, where, "MAE")] for slug, row in ROW_OF.items() if (row, where, "MAE") in samples}
+            finding = comparison_finding(ds.setting, runs, width)
+            if finding:
+                out.append(finding)
+    if any(s.split(", width ×")[0] in {ds.setting for ds in DATASETS.values()} for _, s, _ in samples):
+        out.append("Trained rows report the last epoch's model; fit also evaluates every epoch on the test "
+                   "set (metrics.csv and best.pt in each run folder), but selecting an epoch on the test set "
+                   "would not be a held-out result, so best.pt is not used here.")
+    return out
+
+
+def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], str]:
+    """MAE/MSE rows of our five models (trained, or needs data), and the device."""
     results: list[Result] = []
-    findings: list[str] = []
     device = "cpu"
     root = None if args.data_root is None else Path(args.data_root)
     wanted = tuple(DATASETS) if args.dataset == "both" else (args.dataset,)
@@ -309,14 +327,7 @@ def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], list[
                           for seed in range(args.seeds)]
             results += trained_results(ds.setting, slug, runs[slug], f"recipe real (Recipes), {init_text(args, slug)}",
                                        len(test_set), args.width_mult)
-        finding = comparison_finding(ds.setting, runs, args.width_mult)
-        if finding:
-            findings.append(finding)
-    if any(r.samples for r in results):
-        findings.append("Trained rows report the last epoch's model; fit also evaluates every epoch on the test "
-                        "set (metrics.csv and best.pt in each run folder), but selecting an epoch on the test set "
-                        "would not be a held-out result, so best.pt is not used here.")
-    return results, findings, device
+    return results, device
 
 
 def other_results() -> list[Result]:
@@ -350,12 +361,10 @@ def proxy_models(recipe: CrowdProxy) -> dict[str, tuple[str, dict]]:
             "Ad-ResNet-s": ("crowd_adresnet_s", {})}
 
 
-def proxy_rows(recipe: CrowdProxy, device: str = "cpu", jobs: int = 1,
-               log=print) -> tuple[list[Result], list[str], list]:
-    """Seeded proxy rows of the models, the reference row, the findings, and the test set."""
+def proxy_rows(recipe: CrowdProxy, device: str = "cpu", jobs: int = 1, log=print) -> tuple[list[Result], list]:
+    """Seeded proxy rows of the models, the reference row, and the test set."""
     train_set, test_set = recipe.datasets()
-    setting, quick = recipe.setting(), recipe.variant == "quick"
-    models = proxy_models(recipe)
+    setting, models = recipe.setting(), proxy_models(recipe)
     counts = {row: recipe.parameters(slug, kwargs.get("width_mult")) for row, (slug, kwargs) in models.items()}
     trained, _ = runners.seed_runs(recipe, models, jobs=jobs, device=device, log=log)
     runs = {metric: {row: [m[key] for m in trained[row]] for row in models} for metric, key in METRICS.items()}
@@ -379,6 +388,19 @@ def proxy_rows(recipe: CrowdProxy, device: str = "cpu", jobs: int = 1,
                                    f"test image (test mean count {test_mean:.2f}); a model that learned to count "
                                    "is below this" + ("; MSE = root of the mean squared error" if metric == "MSE"
                                                       else "")))
+    return results, test_set
+
+
+def proxy_findings(rows: Iterable[Result] | pd.DataFrame, recipe: CrowdProxy) -> list[str]:
+    """The proxy's findings, computed from its rows: parameter counts, Baseline (both budgets) vs Ad-ResNet-s as
+    one Holm family, and how many runs beat the train-mean reference."""
+    train_set, test_set = recipe.datasets()
+    setting, quick, samples = recipe.setting(), recipe.variant == "quick", samples_of(rows)
+    models = proxy_models(recipe)
+    counts = {row: recipe.parameters(slug, kwargs.get("width_mult")) for row, (slug, kwargs) in models.items()}
+    runs = {metric: {row: samples[(row, setting, metric)] for row in models} for metric in METRICS}
+    mean, mae, rmse = trivial_errors(train_set, test_set)
+    test_mean = sum(test_set.count(i) for i in range(len(test_set))) / len(test_set)
     findings = ["Proxy parameter counts: " + ", ".join(f"{row} {n:,}" for row, n in counts.items())
                 + " (Ad-ResNet-s's fixed 64-channel atom generators make it the larger model at one width; "
                 f"'{MATCHED_ROW}' is the Baseline widened to its budget)."]
@@ -395,7 +417,29 @@ def proxy_rows(recipe: CrowdProxy, device: str = "cpu", jobs: int = 1,
     findings.append(f"Proxy reference: predicting the training mean count ({mean:.2f}) gives test MAE {mae:.2f}, "
                     f"MSE {rmse:.2f}; MAE below it: {counted}: {verdict}. The proxy says nothing about the paper's "
                     "numbers.")
-    return results, findings, test_set
+    return findings
+
+
+def table_findings(rows: Iterable[Result] | pd.DataFrame, proxy: CrowdProxy | None, quick: bool) -> list[str]:
+    """The report's findings, computed from its rows: the parameter analysis, the real-data comparisons, the
+    proxy's (``proxy``: its recipe; None without a proxy)."""
+    out = parameter_results()[1] + real_findings(rows)
+    if proxy is not None:
+        out += proxy_findings(rows, proxy)
+        if quick:
+            out.append("--quick: a small configuration for CI; the full proxy is `python -m reproduce.table3` "
+                       "(results/table3.md).")
+    return out
+
+
+def counted_rows() -> list[Result]:
+    """The rows obtained without data, recomputed (``python -m reproduce verify``)."""
+    return parameter_results()[0] + other_results()
+
+
+def report_findings(rows: pd.DataFrame, quick: bool) -> list[str]:
+    """Every finding of a committed report, recomputed from its rows (``python -m reproduce verify``)."""
+    return table_findings(rows, recipes(quick)["proxy"] if (rows["status"] == "proxy").any() else None, quick)
 
 
 def proxy_preview(test_set, path: str | Path, count: int = 4) -> None:
@@ -478,10 +522,10 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
 
 
 def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
-    counts, findings, device = count_rows(args)
+    counts, device = count_rows(args)
     if not base.is_main_process():  # torchrun: only rank 0 writes the report
         return 0
-    params, param_findings = parameter_results()
+    params, _ = parameter_results()
     results = params + counts + other_results()
     name = "table3_quick" if args.quick else "table3"
     test_set, used = None, {}
@@ -489,15 +533,11 @@ def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
         used["real"] = real_recipe(args)
     if args.proxy:
         recipe = used["proxy"] = recipes(args.quick, **(proxy_overrides or {}))["proxy"]
-        rows, proxy_findings, test_set = proxy_rows(recipe, "cpu" if args.device == "auto" else args.device, args.jobs)
+        rows, test_set = proxy_rows(recipe, "cpu" if args.device == "auto" else args.device, args.jobs)
         results += rows
-        findings += proxy_findings
-        if args.quick:
-            findings.append("--quick: a small configuration for CI; the full proxy is `python -m reproduce.table3` "
-                            "(results/table3.md).")
     title = "Table 3: crowd counting (MAE/MSE) and parameters" + (" — quick config" if args.quick else "")
     base.publish("table3", results, args, name=name, title=title, device=device,
-                 findings=param_findings + findings, recipes=used)
+                 findings=table_findings(results, used.get("proxy"), args.quick), recipes=used)
     if test_set is not None and args.plots:
         proxy_preview(test_set, Path(args.out, f"{name}_proxy.png"))
     return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1

@@ -17,24 +17,19 @@ Widths, scoring and the proxy: docs/reproductions.md, section "reproduce.table5"
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 
-from acda.data.layout import one_line
-from acda.data.restoration import SIDD_LAYOUT, sidd
 from acda.models.restoration import restoration_acda, restoration_baseline
 from acda.profile import count_parameters
 
 from . import restoration as rst
-from .engine import base
-from .engine.report import Result, missing
+from .engine.report import Result
 from .parameter_studies import table5_parameter_study
-from .recipes.restoration import RestorationProxy, budget_text, matched_budgets
+from .recipes.restoration import RestorationProxy
 
 PARAMS_SETTING = "denoising model"
 DATA_SETTING = "SIDD"
-METRICS = tuple(rst.METRICS)
 # Table 5's row → (factory, the key of table5_parameter_study)
 MODELS = {
     "Baseline + MSE": (restoration_baseline, "baseline"),
@@ -95,67 +90,44 @@ def parameter_results(study: dict | None = None) -> tuple[list[Result], list[str
     return results, findings
 
 
-def data_rows(args, log=print) -> tuple[list[Result], list[str], str, dict]:
-    """Noisy-input and trained rows on SIDD's validation blocks (``--data-root``), else "needs data"."""
-    layout = one_line(SIDD_LAYOUT)
-    if args.data_root is None:
-        why = f"needs data. Pass --data-root DIR with {layout}"
-        return [r for row in MODELS for r in rst.needs_data_rows(row, DATA_SETTING, why)], [], "cpu", {}
-    device, log = base.training_context(args.device, log)
-    recipe = rst.real_recipe(args, "denoise")
-    task = recipe.task()
-    train_set = sidd(args.data_root, "train", crop_size=args.crop_size)
-    test_set = sidd(args.data_root, "val")
-    results = rst.reference_rows(NOISY_ROW, DATA_SETTING, rst.input_scores(task, test_set),
-                                 "measured here: the noisy validation blocks against ground truth", task=task)
-    rows, runs = rst.real_rows(TRAINED, set(TRAINED), train_set, test_set, recipe, DATA_SETTING, args, device,
-                               Path(args.runs), log)
-    findings = []
-    if len(runs) == 2 and args.seeds > 1:
-        findings = rst.comparisons({DATA_SETTING: runs}, "Baseline + MSE", ("ACDA + MSE",))
-    return results + rows, findings, device, {"real": recipe}
-
-
-def other_results() -> list[Result]:
-    return [r for row, why in PEERS.items()
-            for r in missing([row], [DATA_SETTING], METRICS, "not implemented", f"not implemented: {why}.")]
-
-
 def recipes(quick: bool, **overrides) -> dict[str, RestorationProxy]:
     """The recipes of the proxy report (``table5`` or ``table5_quick``)."""
     return {"proxy": RestorationProxy.of(quick).with_(**{"problem": "denoise", "scale": 1, **overrides})}
 
 
-def proxy_rows(args, name: str, overrides: dict | None = None, log=print) -> tuple[list[Result], list[str], dict]:
-    quick, out = args.quick, Path(args.out) if args.plots else None
-    recipe = recipes(quick, **(overrides or {}))["proxy"]
-    setting = f"proxy{' (quick)' if quick else ''}: Poisson–Gaussian noise varying across skimage photos"
-    keep = tuple(TRAINED) if out is not None else ()
-    models = matched_budgets(TRAINED, recipe)
-    rows, runs, states, test_set = rst.proxy_results(recipe, models, setting, NOISY_ROW, jobs=args.jobs,
-                                                     keep_state=keep, log=log)
-    noisy = next(r.value for r in rows if r.row == NOISY_ROW and r.metric == "PSNR")
-    findings = [f"Denoising proxy models at matched parameter budgets (C {recipe.channels}; the baseline's W chosen "
-                f"for the count nearest ACDA's): {budget_text(models, recipe)}."]
-    what = "Denoising proxy (NOT SIDD; matched parameter budgets)"
-    findings += rst.comparisons({what: runs}, "Baseline + MSE", ("ACDA + MSE",), input_psnr={what: noisy})
-    if out is not None:
-        rst.preview(test_set, models, states, recipe, out / f"{name}_proxy.png",
-                    "Table 5 proxy (skimage photos, spatially varying Poisson–Gaussian noise; NOT SIDD): seed-0 "
-                    "models, centre crops")
-    return rows, findings, {"proxy": recipe}
+TABLE = rst.RestorationTable(
+    name="table5", title="Table 5: SIDD denoising (PSNR/SSIM) and parameters", doc=__doc__, problem="denoise",
+    crop=256, data_root_help="SIDD folder (layout in the 'needs data' notes)",
+    blocks=(rst.RealBlock(DATA_SETTING, {row: (row, model) for row, model in TRAINED.items()}),),
+    reference=NOISY_ROW, real_compare=("Baseline + MSE", ("ACDA + MSE",)),
+    not_implemented={row: ((DATA_SETTING,), why) for row, why in PEERS.items()},
+    extra=parameter_results,
+    proxy=rst.ProxyPlan(
+        models=TRAINED, reference=NOISY_ROW,
+        setting="proxy{quick}: Poisson–Gaussian noise varying across skimage photos",
+        block="Denoising proxy (NOT SIDD; matched parameter budgets)",
+        compare=("Baseline + MSE", ("ACDA + MSE",)),
+        budget="Denoising proxy models at matched parameter budgets (C {channels}; the baseline's W chosen for the "
+               "count nearest ACDA's): {budgets}.",
+        preview="Table 5 proxy (skimage photos, spatially varying Poisson–Gaussian noise; NOT SIDD): seed-0 models, "
+                "centre crops",
+        preview_rows=tuple(TRAINED)),
+    recipes=recipes,
+)
 
 
-def counted() -> tuple[list[Result], list[str]]:
-    params, findings = parameter_results()
-    return params + other_results(), findings
+def report_findings(rows, quick: bool) -> list[str]:
+    """Every finding of the report, recomputed from its rows (``python -m reproduce verify``)."""
+    return rst.report_findings(TABLE, rows, quick)
+
+
+def counted_rows() -> list[Result]:
+    """The rows obtained without data, recomputed (``python -m reproduce verify``)."""
+    return rst.counted_results(TABLE, extra=True)
 
 
 def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
-    parser = rst.command_line(__doc__, "table5", "SIDD folder (layout in the 'needs data' notes)", crop=256)
-    return rst.run(parser, argv, "table5", "Table 5: SIDD denoising (PSNR/SSIM) and parameters", data_rows,
-                   counted,
-                   lambda args, name: proxy_rows(args, name, proxy_overrides))
+    return rst.run(TABLE, argv, proxy_overrides)
 
 
 if __name__ == "__main__":

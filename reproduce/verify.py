@@ -7,7 +7,9 @@ std and n from its samples, delta, status from the printed number, decimals and 
 published column equals ``reproduce/published/`` and each published CSV its checksum in
 ``published/SHA256SUMS`` (a typo fix is a deliberate, visible change); and each recorded recipe's
 fingerprint equals the one its reproducer uses now (a recipe changed without regenerating fails, naming
-the fields). Exits 1 with one line per problem.
+the fields); and where the reproducer can recompute them in seconds (its ``report_findings(rows, quick)`` and
+``counted_rows()``), the findings equal those its rows give and every counted row equals a fresh count.
+Exits 1 with one line per problem.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from .engine.report import (
     status_for,
 )
 
-__all__ = ["RECIPES", "CHECKSUMS", "verify", "checksums", "main"]
+__all__ = ["RECIPES", "CHECKSUMS", "verify", "checksums", "findings_problems", "counted_problems", "main"]
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 CHECKSUMS = "SHA256SUMS"
@@ -126,11 +128,42 @@ def verify(results: Path = RESULTS, published_dir: Path = PUBLISHED_DIR) -> list
             problems += [f"{name}: {p}" for p in _row_problems(r, published)]
         module = RECIPES.get(name.removesuffix("_quick"))
         if module is not None:
-            current = {label: recipe_record(rec) for label, rec in
-                       importlib.import_module(module).recipes(name.endswith("_quick")).items()}
-            recorded = json.loads(json_path.read_text(encoding="utf-8")).get("recipes", {})
-            problems += [f"{name}: {p}" for p in recipe_problems(current, recorded)]
+            module, meta = importlib.import_module(module), json.loads(json_path.read_text(encoding="utf-8"))
+            quick = name.endswith("_quick")
+            current = {label: recipe_record(rec) for label, rec in module.recipes(quick).items()}
+            problems += [f"{name}: {p}" for p in recipe_problems(current, meta.get("recipes", {}))]
+            if hasattr(module, "report_findings"):
+                problems += [f"{name}: {p}" for p in findings_problems(module.report_findings(df, quick), meta["findings"])]
+            if hasattr(module, "counted_rows"):
+                problems += [f"{name}: {p}" for p in counted_problems(module.counted_rows(), df)]
     return problems
+
+
+def findings_problems(want: list[str], have: list[str]) -> list[str]:
+    """The findings a report holds (``have``) against those its rows give (``want``), one line per difference."""
+    out = [f"finding {i + 1} is not what its rows give: {h[:120]!r} (the rows give {w[:120]!r})"
+           for i, (w, h) in enumerate(zip(want, have)) if w != h]
+    if len(want) != len(have):
+        out.append(f"{len(have)} findings, the rows give {len(want)}")
+    return out
+
+
+def counted_problems(fresh: list, df) -> list[str]:
+    """Each freshly counted row (``Result``) against the report's row of the same key: value (to the 10
+    significant digits a CSV holds), status where the reproducer sets one, and note."""
+    rows = {(r.row, r.setting, r.metric): r for r in df.itertuples(index=False)}
+    out = []
+    for r in fresh:
+        where, got = " / ".join(r.key), rows.get(r.key)
+        if got is None:
+            out.append(f"{where}: counted now but not in the report")
+            continue
+        value = math.nan if r.value is None else float(f"{r.value:.10g}")
+        if not (value == got.reproduced or (math.isnan(value) and math.isnan(got.reproduced))):
+            out.append(f"{where}: the report says {got.reproduced!r}, counted now {value!r}")
+        elif (r.status or got.status) != got.status or not got.note.endswith(r.note):  # the paper's note leads
+            out.append(f"{where}: status or note differ from a fresh count")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

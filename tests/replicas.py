@@ -5,9 +5,12 @@ and ``test_batch``, each a protocol-2 pickle of a dict with bytes keys ``b"data"
 32×32 planes row-major), ``b"labels"`` (list of int), ``b"batch_label"``, ``b"filenames"``; CIFAR-100:
 ``cifar-100-python/train`` and ``test`` with ``b"fine_labels"`` and ``b"coarse_labels"``.
 
-ShanghaiTech (Zhang et al., CVPR 2016): ``part_A_final/{train_data,test_data}/images/IMG_<n>.jpg`` and
+ShanghaiTech (Zhang et al., CVPR 2016, §5.1; the released archive ShanghaiTech_Crowd_Counting_Dataset):
+``part_A_final`` and ``part_B_final``, each ``{train_data,test_data}/images/IMG_<n>.jpg`` (n from 1) and
 ``ground_truth/GT_IMG_<n>.mat``, a MATLAB v5 file whose ``image_info`` is a 1×1 cell holding a 1×1 struct with
-``location`` ((N, 2) x, y in pixels) and ``number``. UCF-QNRF (Idrees et al., ECCV 2018):
+``location`` ((N, 2) x, y in pixels) and ``number``, as MCNN's and CSRNet's preparation scripts read it
+(``image_info{1}.location``). Part A: 300 train / 182 test images of varied sizes, some greyscale; Part B: 400 /
+316, all 768×1024 RGB (here fewer and smaller). UCF-QNRF (Idrees et al., ECCV 2018):
 ``UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>.jpg`` with ``img_<nnnn>_ann.mat`` holding ``annPoints`` ((N, 2) x, y).
 
 ImageNet (ILSVRC-2012): ``train/<wnid>/<wnid>_<n>.JPEG``; the validation archive
@@ -43,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["cifar_batch", "shanghaitech_mat", "qnrf_mat", "REALSR_SCENES", "IMAGENET_WNIDS", "SIDD_SCENES", "smooth_image", "realsr_release", "imagenet_release",
+__all__ = ["cifar_batch", "shanghaitech_release", "shanghaitech_mat", "qnrf_mat", "REALSR_SCENES", "IMAGENET_WNIDS", "SIDD_SCENES", "smooth_image", "realsr_release", "imagenet_release",
            "sidd_release"]
 
 SIDD_SCENES = ("0001_001_S6_00100_00060_3200_L", "0052_002_S6_01600_01000_5500_N")
@@ -154,6 +157,23 @@ def cifar_batch(path: str | Path, n: int, label_key: str, num_classes: int, seed
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=2)
     return batch
+
+
+def shanghaitech_release(root: str | Path, part: str, images: int = 2, size: tuple[int, int] = (48, 64)) -> Path:
+    """ShanghaiTech part ``part`` ("A" or "B") under ``root``: ``images`` per split, (H, W) ``size`` (Part A's
+    second image greyscale, as some of Part A's are), a few heads each."""
+    root = Path(root)
+    for split in ("train_data", "test_data"):
+        image_dir, gt_dir = root / f"part_{part}_final" / split / "images", root / f"part_{part}_final" / split / "ground_truth"
+        image_dir.mkdir(parents=True)
+        gt_dir.mkdir()
+        for n in range(1, images + 1):
+            h, w = size
+            pixels = smooth_image(h, w, seed=n)
+            image = Image.fromarray(pixels).convert("L") if part == "A" and n == 2 else Image.fromarray(pixels)
+            image.save(image_dir / f"IMG_{n}.jpg", quality=95)
+            shanghaitech_mat(gt_dir / f"GT_IMG_{n}.mat", [[w / 4, h / 4], [w / 2 + n, h / 2], [w - 1.5, h - 1.5]][:n + 1])
+    return root
 
 
 def shanghaitech_mat(path: str | Path, points) -> None:

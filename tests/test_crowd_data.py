@@ -368,3 +368,24 @@ def test_complex_annotation_points_are_refused(tmp_path):
     scipy.io.savemat(path, {"annPoints": np.array([[1.0 + 2j, 3.0], [4.0, 5.0]])})
     with pytest.raises(DatasetLayoutError, match=r"img_0001_ann\.mat.*complex"):
         read_qnrf_points(path)
+
+
+@pytest.mark.parametrize("part", ["A", "B"])
+def test_shanghaitech_parts_load_as_released_and_warn_on_a_partial_release(tmp_path, part):
+    from acda.data.crowd import RELEASE_COUNTS, shanghaitech, shanghaitech_b
+    from tests.replicas import shanghaitech_release
+
+    root = shanghaitech_release(tmp_path, part)
+    documented = RELEASE_COUNTS[f"ShanghaiTech Part {part}"]["test"]
+    with pytest.warns(UserWarning, match=rf"ShanghaiTech Part {part}: .* holds 2 images; the release has {documented}"):
+        ds = shanghaitech(root, part, "test", normalize=False)
+    assert len(ds) == 2 and [ds.count(i) for i in range(2)] == [2, 3]
+    image, density = ds[1]
+    assert image.shape == (3, 48, 64) and density.sum().item() == pytest.approx(3, abs=1e-4)
+    if part == "B":
+        with pytest.warns(UserWarning):
+            assert len(shanghaitech_b(root / "part_B_final", "train")) == 2  # the part folder itself as root
+    with pytest.raises(DatasetLayoutError, match=rf"part_{'B' if part == 'A' else 'A'}_final"):
+        shanghaitech(root, "B" if part == "A" else "A", "test")
+    with pytest.raises(ValueError, match="part"):
+        shanghaitech(root, "C", "test")

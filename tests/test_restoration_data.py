@@ -264,7 +264,7 @@ def test_sidd_pairs_without_the_instance_prefix_and_warns_on_a_partial_release(t
     prefixed, bare = tmp_path / "prefixed", tmp_path / "bare"
     _sidd_tree(prefixed)
     _sidd_tree(bare, prefixed=False)
-    with pytest.warns(UserWarning, match=r"holds 4 noisy/ground-truth pairs; the SIDD_Medium_Srgb release has 320"):
+    with pytest.warns(UserWarning, match=r"SIDD \(SIDD_Medium_Srgb.*holds 4 noisy/ground-truth pairs; the release has 320"):
         a = sidd(prefixed, crop_size=None, augment=False)
     with pytest.warns(UserWarning, match="partial download"):
         b = sidd(bare, crop_size=None, augment=False)
@@ -427,7 +427,7 @@ def test_sidd_medium_and_small_releases(tmp_path, release, pairs):
 
     root = sidd_release(tmp_path / release, release)
     folder = {"medium": "SIDD_Medium_Srgb", "small": "SIDD_Small_sRGB_Only"}[release]
-    with pytest.warns(UserWarning, match=f"holds {pairs} noisy/ground-truth pairs; the {folder} release has"):
+    with pytest.warns(UserWarning, match=rf"SIDD \({folder}.*holds {pairs} noisy/ground-truth pairs; the release has"):
         ds = sidd(root, "train", crop_size=16)
     assert len(ds) == pairs
     for noisy, gt in ds.pairs:

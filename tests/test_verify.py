@@ -71,6 +71,39 @@ def test_a_finding_flipped_in_json_and_markdown(scratch):
     assert any(p.startswith("table1_quick: the run id is not the hash") for p in _problems(scratch))
 
 
+def test_a_finding_flipped_and_restamped(scratch):
+    """With the run id recomputed, the finding is still not what the per-seed values it cites give."""
+    results, _ = scratch
+    for suffix in (".json", ".md"):
+        _edit(results / f"table1_quick{suffix}", "significant at 0.05", "NOT significant at 0.05")
+    _restamp(results, "table1_quick")
+    problems = _problems(scratch)
+    assert any(p.startswith("table1_quick: finding") and "is not what its rows give" in p for p in problems)
+    assert not any("run id is not the hash" in p for p in problems)
+
+
+def test_a_restoration_finding_edited_and_restamped(scratch):
+    results, _ = scratch
+    findings = json.loads((results / "tableB_quick.json").read_text(encoding="utf-8"))["findings"]
+    first = next(f for f in findings if "Welch" in f or "p = " in f)
+    for suffix in (".json", ".md"):
+        _edit(results / f"tableB_quick{suffix}", first[:60], first[:60].replace("Proxy", "Proxy (edited)"))
+    _restamp(results, "tableB_quick")
+    assert any(p.startswith("tableB_quick: finding") for p in _problems(scratch))
+
+
+def test_a_counted_row_edited_and_restamped(scratch):
+    results, _ = scratch
+    text = (results / "table4.csv").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if ",GFLOPs/MP," in line and ",counted," in line)
+    number = row.split(",")[6]
+    _edit(results / "table4.csv", row, row.replace(f",{number},", f",{float(number) * 2:.10g},", 1))
+    _restamp(results, "table4")
+    problems = _problems(scratch)
+    assert any(p.startswith("table4: ") and "counted now" in p for p in problems)
+    assert not any("run id is not the hash" in p for p in problems)
+
+
 def test_a_counted_row_of_a_full_report_edited(scratch):
     results, _ = scratch
     _edit(results / "table4.csv", ",counted,exact,", ",counted,exact,", 0)  # the row exists

@@ -1,11 +1,11 @@
-"""Crowd counting: ShanghaiTech Part A and UCF-QNRF with fixed-kernel density maps (paper §4.2, Table 3).
+"""Crowd counting: ShanghaiTech Parts A and B, UCF-QNRF with fixed-kernel density maps (paper §4.2, Table 3).
 
 §4.2 trains on "groundtruth heatmaps of each object marked by a fixed-size Gaussian kernel" with an
 MSE loss; kernel size, crop size and resize rule are not given, so ours are arguments. Layouts
-(``root``: the folder holding ``part_A_final`` / ``UCF-QNRF_ECCV18``, or that folder itself)::
+(``root``: the folder holding ``part_A_final`` / ``part_B_final`` / ``UCF-QNRF_ECCV18``, or that folder itself)::
 
-    part_A_final/{train_data,test_data}/images/IMG_<n>.jpg
-    part_A_final/{train_data,test_data}/ground_truth/GT_IMG_<n>.mat    image_info{1}.location: (N, 2) (x, y)
+    part_{A,B}_final/{train_data,test_data}/images/IMG_<n>.jpg
+    part_{A,B}_final/{train_data,test_data}/ground_truth/GT_IMG_<n>.mat    image_info{1}.location: (N, 2) (x, y)
     UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>.jpg
     UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>_ann.mat                    annPoints: (N, 2) (x, y)
 
@@ -37,20 +37,25 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..utils import check_choice, check_int, check_number, check_positive_int, pair
 from .imagenet import MEAN, STD, ImageFileError, image_size, load_image
-from .layout import DatasetLayoutError, require_dir
+from .layout import DatasetLayoutError, check_count, require_dir
 
-__all__ = ["CrowdDataset", "shanghaitech_a", "ucf_qnrf", "CROWD_DATASETS", "density_map", "gaussian_kernel1d",
+__all__ = ["CrowdDataset", "shanghaitech", "shanghaitech_a", "shanghaitech_b", "ucf_qnrf", "CROWD_DATASETS", "density_map", "gaussian_kernel1d",
            "sum_pool", "pad_to_multiple", "scaled_size", "read_shanghaitech_points", "read_qnrf_points",
-           "SHANGHAITECH_A_LAYOUT", "UCF_QNRF_LAYOUT", "SIGMA", "QNRF_MAX_SIZE"]
+           "SHANGHAITECH_A_LAYOUT", "SHANGHAITECH_B_LAYOUT", "UCF_QNRF_LAYOUT", "SIGMA", "QNRF_MAX_SIZE", "RELEASE_COUNTS"]
 
 IntPairLike = int | Sequence[int]
 SIGMA = 4.0
 QNRF_MAX_SIZE = 2048
-SHANGHAITECH_A_LAYOUT = (
-    "  <data-root>/part_A_final/{train_data,test_data}/images/IMG_<n>.jpg\n"
-    "  <data-root>/part_A_final/{train_data,test_data}/ground_truth/GT_IMG_<n>.mat   (MATLAB v5 file; "
-    "image_info{1}.location: (N, 2) (x, y) head positions, i.e. mat['image_info'][0,0][0,0][0])\n"
-    "  (<data-root> may also be part_A_final itself)")
+SHANGHAITECH_LAYOUT = (
+    "  <data-root>/part_{part}_final/{{train_data,test_data}}/images/IMG_<n>.jpg\n"
+    "  <data-root>/part_{part}_final/{{train_data,test_data}}/ground_truth/GT_IMG_<n>.mat   (MATLAB v5 file; "
+    "image_info{{1}}.location: (N, 2) (x, y) head positions, i.e. mat['image_info'][0,0][0,0][0])\n"
+    "  (<data-root> may also be part_{part}_final itself)")
+SHANGHAITECH_A_LAYOUT = SHANGHAITECH_LAYOUT.format(part="A")
+SHANGHAITECH_B_LAYOUT = SHANGHAITECH_LAYOUT.format(part="B")
+# images per split as released: ShanghaiTech (Zhang et al., CVPR 2016, §5.1), UCF-QNRF (Idrees et al., ECCV 2018)
+RELEASE_COUNTS = {"ShanghaiTech Part A": {"train": 300, "test": 182}, "ShanghaiTech Part B": {"train": 400, "test": 316},
+                  "UCF-QNRF": {"train": 1201, "test": 334}}
 UCF_QNRF_LAYOUT = (
     "  <data-root>/UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>.jpg\n"
     "  <data-root>/UCF-QNRF_ECCV18/{Train,Test}/img_<nnnn>_ann.mat   (MATLAB v5 file; variable annPoints: "
@@ -193,8 +198,8 @@ def read_shanghaitech_points(path: str | Path, root: str | Path | None = None) -
     """(N, 2) float64 (x, y) of a ShanghaiTech ``GT_IMG_<n>.mat``: ``mat['image_info'][0,0][0,0][0]``
     (``image_info{1}.location``; read by field name when the struct has one)."""
     path = Path(path)
-    root, ds = Path(root if root is not None else path.parent), "ShanghaiTech Part A"
-    mat = _loadmat(path, ds, root, SHANGHAITECH_A_LAYOUT)
+    root, ds, layout = Path(root if root is not None else path.parent), "ShanghaiTech", SHANGHAITECH_LAYOUT.format(part="{A,B}")
+    mat = _loadmat(path, ds, root, layout)
     try:
         record = mat["image_info"][0, 0]
         names = record.dtype.names or ()
@@ -202,8 +207,8 @@ def read_shanghaitech_points(path: str | Path, root: str | Path | None = None) -
     except (KeyError, IndexError, TypeError, ValueError) as e:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise DatasetLayoutError(ds, root, f"annotation file {str(path)!r} lacks image_info{{1}}.location "
-                                 f"({type(e).__name__}: {e}; variables {keys})", SHANGHAITECH_A_LAYOUT) from None
-    return _check_points(location, path, "image_info{1}.location", ds, root, SHANGHAITECH_A_LAYOUT)
+                                 f"({type(e).__name__}: {e}; variables {keys})", layout) from None
+    return _check_points(location, path, "image_info{1}.location", ds, root, layout)
 
 
 def read_qnrf_points(path: str | Path, root: str | Path | None = None) -> np.ndarray:
@@ -374,11 +379,14 @@ def _split(split: str, names: dict[str, str]) -> str:
     return names[split]
 
 
-def shanghaitech_a(root: str | Path, split: str = "train", augment: bool | None = None, **kwargs) -> CrowdDataset:
-    """ShanghaiTech Part A ``split`` ("train" or "test"); ``augment`` defaults to ``split == "train"``;
-    ``kwargs`` go to ``CrowdDataset`` (no resize by default: the images are at most 1024 px)."""
-    ds, layout, root = "ShanghaiTech Part A", SHANGHAITECH_A_LAYOUT, Path(root)
-    base = _base(root, "part_A_final", ds, layout)
+def shanghaitech(root: str | Path, part: str = "A", split: str = "train", augment: bool | None = None,
+                 **kwargs) -> CrowdDataset:
+    """ShanghaiTech Part ``part`` ("A" or "B") ``split`` ("train" or "test"); ``augment`` defaults to
+    ``split == "train"``; ``kwargs`` go to ``CrowdDataset`` (no resize by default: the images are at most
+    1024 px). Warns when the split's image count is not the release's (``RELEASE_COUNTS``)."""
+    check_choice("part", part, ("A", "B"))
+    ds, layout, root = f"ShanghaiTech Part {part}", SHANGHAITECH_LAYOUT.format(part=part), Path(root)
+    base = _base(root, f"part_{part}_final", ds, layout)
     folder = base / _split(split, {"train": "train_data", "test": "test_data"})
     images_dir = require_dir(folder / "images", ds, root, layout)
     gt_dir = require_dir(folder / "ground_truth", ds, root, layout)
@@ -387,8 +395,19 @@ def shanghaitech_a(root: str | Path, split: str = "train", augment: bool | None 
         raise DatasetLayoutError(ds, root, f"{str(images_dir)!r} has no .jpg images", layout)
     samples = _pair(images, annotations, lambda p: gt_dir / f"GT_{p.stem}.mat",
                     lambda p: images_dir / f"{p.stem.removeprefix('GT_')}.jpg", ds, root, layout)
+    check_count(ds, images_dir, len(samples), RELEASE_COUNTS[ds][split])
     return CrowdDataset(samples, lambda p: read_shanghaitech_points(p, root), root=base,
                         augment=split == "train" if augment is None else augment, **kwargs)
+
+
+def shanghaitech_a(root: str | Path, split: str = "train", augment: bool | None = None, **kwargs) -> CrowdDataset:
+    """ShanghaiTech Part A (``shanghaitech``): the crowded part, Table 3's SHTech-A."""
+    return shanghaitech(root, "A", split, augment, **kwargs)
+
+
+def shanghaitech_b(root: str | Path, split: str = "train", augment: bool | None = None, **kwargs) -> CrowdDataset:
+    """ShanghaiTech Part B (``shanghaitech``): the sparser street scenes, 768×1024 images."""
+    return shanghaitech(root, "B", split, augment, **kwargs)
 
 
 def ucf_qnrf(root: str | Path, split: str = "train", augment: bool | None = None, max_size: int | None = QNRF_MAX_SIZE,
@@ -404,8 +423,10 @@ def ucf_qnrf(root: str | Path, split: str = "train", augment: bool | None = None
         raise DatasetLayoutError(ds, root, f"{str(folder)!r} has no .jpg images", layout)
     samples = _pair(images, annotations, lambda p: p.with_name(f"{p.stem}_ann.mat"),
                     lambda p: p.with_name(f"{p.name[:-len('_ann.mat')]}.jpg"), ds, root, layout)
+    check_count(ds, folder, len(samples), RELEASE_COUNTS[ds][split])
     return CrowdDataset(samples, lambda p: read_qnrf_points(p, root), root=base, max_size=max_size,
                         augment=split == "train" if augment is None else augment, **kwargs)
 
 
-CROWD_DATASETS: dict[str, Callable[..., CrowdDataset]] = {"shtech_a": shanghaitech_a, "ucf_qnrf": ucf_qnrf}
+CROWD_DATASETS: dict[str, Callable[..., CrowdDataset]] = {"shtech_a": shanghaitech_a, "shtech_b": shanghaitech_b,
+                                                           "ucf_qnrf": ucf_qnrf}

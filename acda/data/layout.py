@@ -1,9 +1,10 @@
 """One clear error for a missing or malformed dataset root, naming the layout expected."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-__all__ = ["DatasetLayoutError", "require_dir", "require_file", "one_line"]
+__all__ = ["DatasetLayoutError", "require_dir", "require_file", "one_line", "check_count"]
 
 
 class DatasetLayoutError(ValueError):
@@ -34,3 +35,11 @@ def one_line(layout: str) -> str:
     """A multi-line layout description on one line (each line's runs of spaces collapsed, lines joined by
     "; "), for a report's note."""
     return "; ".join(" ".join(line.split()) for line in layout.splitlines())
+
+
+def check_count(dataset: str, where: str | Path, found: int, documented: int, what: str = "images") -> None:
+    """Warn, with both numbers, when a split holds a count other than its release documents (a partial
+    download is common); the data is still used."""
+    if found != documented:
+        warnings.warn(f"{dataset}: {str(where)!r} holds {found} {what}; the release has {documented}: a partial "
+                      "download?", stacklevel=3)

@@ -19,7 +19,6 @@ the errors.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..utils import check_choice, pair
 from .imagenet import ImageFileError, image_size, load_image
-from .layout import DatasetLayoutError, require_dir, require_file
+from .layout import DatasetLayoutError, check_count, require_dir, require_file
 from .resize import imresize_bicubic, modcrop
 
 __all__ = ["PairedImageDataset", "augment_pair", "SIDDValidationBlocks", "realsr", "sidd", "read_sidd_blocks",
@@ -344,8 +343,7 @@ def sidd(root: str | Path, split: str = "train", crop_size: int | Sequence[int] 
         samples += _sidd_scene_pairs(scene, ds, root, layout)
     if not samples:
         raise DatasetLayoutError(ds, root, f"{str(data)!r} has no <scene>/<nnnn>_NOISY_SRGB_<nnn>.PNG images", layout)
-    if len(samples) != SIDD_RELEASES[release]:
-        warnings.warn(f"SIDD: {str(data)!r} holds {len(samples)} noisy/ground-truth pairs; the {release} release has "
-                      f"{SIDD_RELEASES[release]} (160 scene instances): a partial download?", stacklevel=2)
+    check_count(f"SIDD ({release}, 160 scene instances)", data, len(samples), SIDD_RELEASES[release],
+                "noisy/ground-truth pairs")
     return PairedImageDataset(samples, crop_size=crop_size, augment=split == "train" if augment is None else augment,
                               rot90=rot90, generator=generator, root=base, dataset=ds, layout=layout)

@@ -47,6 +47,8 @@ __all__ = [
     "run_id",
     "recipe_record",
     "missing",
+    "samples_of",
+    "values_of",
 ]
 
 PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "published"
@@ -121,6 +123,26 @@ def missing(rows: Iterable[str], settings: Iterable[str], metrics: Iterable[str]
     settings, metrics = list(settings), list(metrics)
     return [Result(row, setting, metric, None, method, status=status, note=note)
             for row in rows for setting in settings for metric in metrics]
+
+
+Key = tuple[str, str, str]
+
+
+def samples_of(rows: Iterable[Result] | pd.DataFrame) -> dict[Key, list[float]]:
+    """(row, setting, metric) → per-seed samples of each seeded row, from ``Result`` objects or a report read
+    back with ``read_results`` (its samples are written exactly, so both give the same floats)."""
+    if isinstance(rows, pd.DataFrame):
+        return {(r.row, r.setting, r.metric): [float(v) for v in r.samples.split(";")]
+                for r in rows.itertuples(index=False) if r.samples}
+    return {r.key: list(r.samples) for r in rows if r.samples is not None}
+
+
+def values_of(rows: Iterable[Result] | pd.DataFrame) -> dict[Key, float]:
+    """(row, setting, metric) → value of each row that has one (``Result.value`` or a report's ``reproduced``)."""
+    if isinstance(rows, pd.DataFrame):
+        return {(r.row, r.setting, r.metric): r.reproduced for r in rows.itertuples(index=False)
+                if not math.isnan(r.reproduced)}
+    return {r.key: r.value for r in rows if r.value is not None}
 
 
 def load_published(table: str, directory: str | Path | None = None) -> pd.DataFrame:

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from acda import ACDAConv2d
-from acda.data import TensorPairDataset
 from acda.data.toy import PatternMap
-from acda.train import Restoration, TrainConfig, fit
 
 from ..recipes.toymap import KERNEL, RADIUS, ToyMap
 from .metrics import find_centres, match_centres
@@ -53,40 +52,43 @@ def build_layers(image: torch.Tensor, num_atoms: int, device: torch.device) -> t
 def train(layer: nn.Module, data: PatternMap, cfg: ToyMap, desc: str, progress: bool = True) -> TrainLog:
     """SGD on the MSE until the relative loss change over ``cfg.window`` steps is below ``cfg.tol``.
 
-    Runs on the shared trainer (``acda.train.fit``): the one image is the whole training set, so one
-    epoch is one full-batch step (``epochs = max_steps``, constant learning rate, no weight decay),
-    and the stopping rule is ``fit``'s early-stopping hook. The hook sees the model after ``epoch``
-    updates; at every ``window``-th step (and the last) it evaluates the loss and the centre errors
-    there, exactly where the rule needs them. ``losses[t]`` is the loss after t updates.
+    A plain full-batch loop: the one image is the whole training set, so there are no epochs, loaders or
+    checkpoints for ``acda.train.fit`` to manage. At every ``window``-th step (and the last) the loss and the
+    centre errors are evaluated there, exactly where the rule needs them. ``losses[t]``: the loss after t updates.
     """
     log = TrainLog(cfg.max_steps, False, [])
-    config = TrainConfig(epochs=cfg.max_steps, lr=cfg.lr, momentum=cfg.momentum, weight_decay=0.0,
-                         schedule="constant", batch_size=1, device=data.image.device.type, progress=progress)
-    task = Restoration(criterion="mse", ssim=False, clamp=False)  # image → target map, pixel-wise MSE
+    optimizer = torch.optim.SGD(layer.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+
+    def record(step: int, value: float) -> None:
+        if not math.isfinite(value):
+            raise RuntimeError(f"{desc}: loss diverged to {value} at step {step} (lr={cfg.lr}, "
+                               f"momentum={cfg.momentum}); lower --momentum")
+        log.losses.append(value)
 
     def check(step: int) -> bool:
         """Loss and centre errors after ``step`` updates; True when the stopping rule is met."""
         with torch.no_grad():
             output = layer(data.image)
-        value = F.mse_loss(output, data.target).item()
-        if not math.isfinite(value):
-            raise RuntimeError(f"{desc}: loss diverged to {value} at step {step} (lr={cfg.lr}, "
-                               f"momentum={cfg.momentum}); lower --momentum")
-        log.losses.append(value)
+        record(step, F.mse_loss(output, data.target).item())
         if step % cfg.window:
             return False
         log.centre_errors[step] = sum(match_centres(find_centres(output.cpu(), cfg.threshold), data.centres))
-        if step and abs(log.losses[step - cfg.window] - value) < cfg.tol * log.losses[step - cfg.window]:
+        value, before = log.losses[step], log.losses[step - cfg.window] if step else math.nan
+        if step and abs(before - value) < cfg.tol * before:
             log.steps, log.converged = step, True
         return log.converged
 
-    def on_epoch_end(epoch: int, row: dict) -> bool:
-        if len(log.losses) == epoch - 1:  # this epoch's training loss: the loss after epoch − 1 updates
-            log.losses.append(row["train_loss"])
-        return check(epoch) if epoch % cfg.window == 0 or epoch == cfg.max_steps else False
-
-    if not check(0):
-        fit(layer, TensorPairDataset(data.image, data.target), None, config, task=task, on_epoch_end=on_epoch_end)
+    if check(0):
+        return log
+    for step in tqdm(range(1, cfg.max_steps + 1), desc=desc, leave=False, disable=not progress):
+        loss = F.mse_loss(layer(data.image), data.target)
+        if len(log.losses) == step - 1:  # the loss after step − 1 updates, unless a check recorded it
+            record(step - 1, loss.item())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if (step % cfg.window == 0 or step == cfg.max_steps) and check(step):
+            break
     return log
 
 
