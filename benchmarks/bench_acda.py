@@ -5,41 +5,11 @@
     python -m benchmarks.report       # → results/benchmarks-<device>.md
     pytest benchmarks                 # CI: --benchmark-disable → small shapes, correctness smoke only
 
-Shapes (of the atom-convolution targets): Table 6 (N=1, 256→256, 100×100) and a ResNet stage (N=2, 256→256, 56×56); k ∈
-{3, 5, 7}, "same" padding, m = 6, fp32. Implementations, each timed forward (no_grad) and
-forward+backward (all inputs and parameters require grad; a fixed random output gradient):
-
-- ``conv``: ``nn.Conv2d`` (the baseline every ratio is taken to, measured in the same run);
-- ``acda_<backend>``: ``acda_conv2d(x, atoms, coef, bias)`` with the atoms given (Table 6's
-  "ACDA (conv only)"; the generator is a small ordinary conv and is not timed);
-- ``acda_layer``: the whole ``ACDAConv2d(256, 256, k, padding=k // 2, num_atoms=6, generator="paper")``
-  with its default backend ``"auto"`` (the native fused op on CPU, Triton on CUDA): generator Φ,
-  atom convolution and coefficients, only through the public layer (the whole-layer rows);
-- ``dfn``: the full per-pixel filters K (N, H, W, O, C, k, k) applied directly
-  (``acda.functional.per_pixel_conv2d``),
-  only where K, its gradient and the unfolded input fit in memory (``dfn_bytes``).
-
-``acda_native`` runs the fused two-layer op ``torch.ops.acda.acda_conv2d`` (the C·m-channel
-intermediate is computed per tile of pixels and never stored at full size; the backward recomputes
-it); ``acda_reference`` is the authors' formulation (unfold + einsum, then a 1×1 convolution);
-``acda_shift`` is the pure-PyTorch shift-and-accumulate fallback (what ``"native"`` runs without a
-compiler);
-``acda_triton`` is the Triton atom convolution followed by cuDNN's 1×1 convolution.
-
-For the fast ACDA rows (and ``acda_layer``), ``paired_ratio_to_conv`` is the median over rounds of ACDA time / ``conv``
-time with the two timed back to back in each round (the ratio the atom-convolution and whole-layer CPU targets are judged on: it
-cancels drift in the machine's speed between benchmarks, which the ratio of separately measured
-medians does not).
-
-``extra_info``: forward multiply-adds (``macs``, paper convention; the generator's included for
-``acda_layer``, ``layer_macs``), peak bytes allocated during one
-call (``peak_bytes``: ``acda.profile.peak_memory``: tensors allocated through ATen on CPU, including
-the native kernel's tiles in the calling thread; ``torch.cuda.max_memory_allocated`` on CUDA),
-ratio to ``conv`` in this run, threads, device, torch version and /proc/loadavg (``run_info``), and
-the provenance of the machine (``reproduce.engine.provenance.fingerprint``) so the report records where it ran.
-
-``ACDA_BENCH_SECONDS`` (default 3) is the time budget of each timed row (rounds of ``_rounds``);
-``benchmarks/gpu.sh`` sets it small.
+Rows: ``conv`` (``nn.Conv2d``, the baseline of every ratio, measured in the same run), ``acda_<backend>``
+(the atom convolution with the atoms given), ``acda_layer`` (the whole ``ACDAConv2d``), ``dfn`` (per-pixel
+filters applied directly, where they fit), forward and forward+backward, with ``paired_ratio_to_conv``
+(median of back-to-back ratios) and peak memory in ``extra_info``. ``ACDA_BENCH_SECONDS`` (default 3) is
+each row's time budget. Shapes and every field: docs/performance.md, section "Benchmark rows".
 """
 from __future__ import annotations
 

@@ -3,26 +3,10 @@
     pytest benchmarks/bench_triton.py --benchmark-enable --benchmark-json=triton.json
     python -m benchmarks.report --json triton.json --device-tag cuda    # → results/benchmarks-cuda.md
 
-Shapes: the ``SHAPES`` of ``bench_acda.py`` (Table 6: 256→256, 100×100; a ResNet stage: 256→256,
-56×56) at the GPU batch N=32 of the whole-layer GPU targets, m=6, k ∈ {3, 5, 7}, in fp32 with TF32 allowed and in bf16.
-Kinds (``extra_info["impl"]``):
-
-- ``conv``: cuDNN ``nn.Conv2d`` (the baseline every ratio is taken to);
-- ``triton_atom``: the Triton atom-convolution kernels alone (``acda.ops.triton_atom_conv``);
-- ``acda_layer``: the whole ``ACDAConv2d`` with ``backend="triton"`` (generator Φ, atom convolution,
-  1×1 coefficients), the layer the whole-layer GPU targets judge;
-- ``acda_layer_reference``: the same layer with ``backend="reference"`` (unfold + einsum), run
-  forward+backward only, for its peak memory (the GPU memory target is ≤ 0.2× of it).
-
-Each timed call synchronises the device. For ``triton_atom`` and ``acda_layer``,
-``paired_ratio_to_conv`` is the median of per-round ratios with the call and cuDNN's timed back to
-back (``bench_acda.paired_ratio``). ``extra_info`` also holds forward multiply-adds (``macs``: closed
-forms of ``acda.profile``; the generator included for the whole layer), peak memory of one call
-(``torch.cuda.max_memory_allocated`` through ``acda.profile.peak_memory``), the card's name
-(``torch.cuda.get_device_name()``), torch and CUDA versions and the machine's fingerprint.
-
-``pytest benchmarks`` (benchmarks disabled) runs each case once at ``bench_acda.SMOKE_SHAPE``.
-Skipped without CUDA (the interpreter can test these kernels on CPU but not time them).
+Rows ``conv`` (cuDNN), ``triton_atom``, ``acda_layer`` (``backend="triton"``) and ``acda_layer_reference``
+(peak memory only) at N=32, fp32 (TF32) and bf16, with the card's name. Skipped without CUDA;
+``pytest benchmarks`` runs each case once at ``bench_acda.SMOKE_SHAPE``. Details: docs/performance.md,
+section "Benchmark rows".
 """
 from __future__ import annotations
 

@@ -1,77 +1,14 @@
 """Crowd-counting models of Table 3 (paper §4.2, Appendix A.4): a backbone and a transposed-conv decoder.
 
 Every model maps images (N, 3, H, W) to a non-negative density map (N, 1, H / s, W / s), where
-``s = output_stride`` (default 1: the decoder restores the input resolution); the count is the map's
-sum. H and W must be multiples of the backbone's stride (16 for the Ad-ResNets, 32 for
-EfficientNet-B0), else ``forward`` raises a ``ValueError`` naming that multiple.
+``s = output_stride`` (default 1); the count is the map's sum. H and W must be multiples of the
+backbone's stride (16 for the Ad-ResNets, 32 for EfficientNet-B0), else ``forward`` raises.
 
-Registered builders (``acda.models.get_model(name, **options)``):
-
-- ``crowd_adresnet_s``, ``crowd_adresnet_m``: Ad-ResNet-s / -m (``acda.models.adresnet``, Table A)
-  as A.4 says for crowd counting: "the first 'Max pool' layer and the final 'Output' layer are
-  removed". Table A's 'Output' row is "Average pool, 1000-d FC layer", so the output stage is the
-  classifier head (global pooling + FC), not the last residual stage: Conv4_x is kept and the
-  backbone ends at (N, 512 or 1024, H/16, W/16) (§4.2 says the same: "replace the final linear
-  layer with few standard transposed convolutional layers").
-- ``crowd_baseline``: Table 3's "Baseline", "a same network architecture as Ad-ResNet with standard
-  convolutional layers only": each ACDA k×k layer of the dynamic bottlenecks (Conv3_x, Conv4_x) is a
-  standard 3×3 ``nn.Conv2d`` (same in/out channels, stride and BatchNorm); everything else, decoder
-  included, is identical. ``arch="s"`` (default, the Ad-ResNet-s geometry Table 3's 4.78M is next
-  to) or ``"m"``. Standard 7×7 / 5×5 convolutions are excluded by the printed counts: that backbone
-  alone has 6,310,464 parameters, more than the printed 4.78M total
-  (``reproduce.parameter_studies.table3_parameter_study``).
-- ``crowd_condconv_s``, ``crowd_condconv_l``: "the official models of CondConv [40] ... appending a
-  light weight decoder network". The official CondConv checkpoints are EfficientNet-CondConv-B0
-  with 4 experts (13.3M, the "CondConv-EfficientNet" row of Table 2) and with 8 experts (24.0M;
-  tensorflow/tpu, models/official/efficientnet/condconv/README.md). Table 3 prints 14.8M and
-  25.5M: both are their ImageNet counts + 1.5M, and 25.5 − 14.8 = 24.0 − 13.3 = 10.7M, so we take
-  CondConv-s = 4 experts and CondConv-l = 8 experts on EfficientNet-B0 (``num_experts`` changes
-  it). Backbone: torchvision's EfficientNet-B0 ``features`` (stem, 7 MBConv stages, the 1×1
-  320 → 1280 head conv; stride 32) without its pooling and classifier, every convolution of stages
-  5–7 (``features.5``–``features.7``: the 112/192/320-channel stages, SE convolutions excluded)
-  replaced by ``acda.peers.CondConv2d`` through ``acda.convert`` — the same rule as Table 2's
-  CondConv-EfficientNet row (``reproduce/table2.py``), one sigmoid routing per layer; torchvision's
-  stochastic depth (0.2) in the MBConv blocks is kept.
-  ``backbone="adresnet_s"`` instead puts CondConv (same experts) on the Baseline's backbone: every
-  conv inside the Conv3_x / Conv4_x blocks, not the shortcut projections (a per-image dynamic
-  analogue of ``crowd_adresnet_s`` in the same architecture; not a Table 3 row).
-
-Decoder (``DensityDecoder``; the paper: "consecutive transposed convolution layers with batch
-normalization and ReLU activation are used for resolution recovery", "few standard transposed
-convolutional layers", "a light weight decoder"; depth, widths and kernel are not given):
-
-- ``n = log2(backbone stride / output_stride)`` blocks of ``ConvTranspose2d(c, w_i, k, stride 2,
-  padding (k − 1) // 2, output_padding 2 + 2·padding − k, bias=False)``, ``BatchNorm2d``, ``ReLU``:
-  each block exactly doubles H and W. Default ``decoder_kernel=4`` (a kernel divisible by the
-  stride: every output pixel gets the same number of taps, no checkerboard from uneven overlap,
-  Odena et al. 2016), widths ``w_i = decoder_width / 2^i`` with ``decoder_width=256``: 256, 128,
-  64, 32 after the Ad-ResNets (n = 4), 256 … 16 after EfficientNet (n = 5). The widths do not
-  depend on the backbone, so Baseline, Ad-ResNet-s and -m share one decoder design (only the first
-  layer's input width differs for -m).
-- then a 1×1 ``Conv2d(w_last, 1)`` with bias and ``activation``: ``"relu"`` (default, the
-  decoder's own non-linearity; exact zeros in empty regions) or ``"softplus"`` (strictly positive,
-  never a dead unit). PyTorch's default initialisation for the decoder, except the 1×1 head: its
-  default draw made non-negative, bias 0, so that a ReLU head starts alive (``reset_head``).
-
-Reduced widths for CPU proxies: ``width_mult`` scales every channel count — stem, stages, decoder
-(``round(c · width_mult)``, at least 1; EfficientNet's own rounding to multiples of 8 there) — by
-the same factor for every model; the ACDA generators keep A.3's 64 hidden channels. Other keyword
-arguments of the Ad-ResNet builders go to ``AdResNet`` (``shortcut``, ``stride_on``, ``num_atoms``,
-``generator`` ...), with its defaults (option-B projections, stride on the k×k layer, paper generator).
-
-Parameter counts at full width with these defaults (``count_parameters``; Table 3 prints the second
-number; ``reproduce.parameter_studies.table3_parameter_study()`` derives what the printed numbers imply):
-
-- ``crowd_baseline``: 5,688,865 (backbone 2,902,592 + decoder 2,786,273) vs 4.78M printed.
-- ``crowd_adresnet_s``: 5,454,473 (backbone 2,668,200 + decoder 2,786,273) vs 4.87M printed.
-- ``crowd_adresnet_m``: 13,097,353 (backbone 8,213,928 + decoder 4,883,425) vs 11.87M printed.
-- ``crowd_condconv_s``: 18,030,221 (backbone 12,090,012 + decoder 5,940,209) vs 14.8M printed.
-- ``crowd_condconv_l``: 28,786,285 (backbone 22,846,076 + decoder 5,940,209) vs 25.5M printed.
-
-None of them matches, and no decoder choice would make them all match: the printed counts are not
-consistent with one decoder shared by the five models, nor with Table 2's counts of the same
-backbones (that study's ``findings``). The defaults above follow the reasons given, not the printed
-numbers (the grid's closest points are reported as findings, not adopted).
+Registered builders (``acda.models.get_model``): ``crowd_adresnet_s`` / ``_m`` (Ad-ResNet without its
+max pool and classifier head, A.4), ``crowd_baseline`` (the same network with standard 3×3 convolutions),
+``crowd_condconv_s`` / ``_l`` (EfficientNet-CondConv-B0 with 4 / 8 experts). ``width_mult`` scales every
+channel count for the CPU proxies. Decoder: ``DensityDecoder`` (transposed convs + BN + ReLU, each
+doubling H and W, then a 1×1 head). Readings of the paper, widths and parameter counts: docs/models.md.
 """
 from __future__ import annotations
 

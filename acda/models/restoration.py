@@ -1,58 +1,11 @@
 """Restoration network of §4.3 (real-world SR, Table 4) and its Conv baseline (denoising, Table 5).
 
-The paper: "We use two convolution layers and pixel shuffle downsampling layers to reduce the feature
-resolution, and 8 consecutive dynamic bottleneck blocks to process the intermediate features. Finally,
-two convolution layers with pixel shuffle upsampling layers are followed to restore the feature
-resolution and output the final predictions." Reading used here (``C`` = ``channels``, ``W`` =
-``width``, ``r`` = ``down`` = 2, so ``C`` must be divisible by ``r⁴``):
-
-- Head (2 × [conv 3×3 + ReLU + PixelUnshuffle(r)]): conv 3×3 ``in → C/r⁴``, ReLU, PixelUnshuffle(r)
-  (``C/r²`` channels), conv 3×3 ``C/r² → C/r²``, ReLU, PixelUnshuffle(r) (``C`` channels, 1/r² = 1/4
-  resolution for r = 2).
-- Body: ``blocks`` = 8 dynamic bottleneck blocks (A.4), the repository's
-  :class:`acda.models.adresnet.Bottleneck` ``(C, W, C, stride 1, kernel_size)``: 1×1 ``C → W``, BN, ReLU;
-  k×k ``W → W`` (``ACDAConv2d``, k = 7 → scales 3×3, 5×5, 7×7, m = m' = 6; or ``nn.Conv2d`` k×k for the
-  baseline, "the same network architecture as ACDA with standard convolutions only"), BN, ReLU;
-  1×1 ``W → C``, BN; + identity, ReLU.
-- Tail, the mirror of the head (2 × [PixelShuffle(r) + conv 3×3]): PixelShuffle(r) (``C/r²``), conv
-  3×3 ``C/r² → C/r²``, ReLU, PixelShuffle(r) (``C/r⁴``), conv 3×3 ``C/r⁴ → in`` (no activation).
-  Head/tail convs have biases; body layers have none (BN follows), as in ``Bottleneck``.
-- Global residual: ``output = input + net(input)`` (RealSR V3 feeds LR images already upsampled to the
-  HR size, and denoising maps noisy → clean at equal size).
-- Initialisation (ours; the paper says nothing of it): ``tail[-1]`` starts with zero weights and bias,
-  so the untrained network is the identity (it returns the degraded input: bicubic / noisy), as the
-  KPN peer's identity kernels; and each bottleneck's last BatchNorm starts with γ = 0 (Goyal et al.
-  2017, torchvision's ``zero_init_residual``), so every block starts as the identity. Without the
-  latter the reduced-width proxies did not learn at all: eight unit-variance BN outputs added to the
-  small head features drowned the image in the residual stream.
-- Any H, W: the input is padded at the bottom/right to a multiple of ``r²`` (``padding_mode``, default
-  ``"reflect"``; ``"replicate"`` is used where an edge is too short to reflect) and the output is
-  cropped back.
-
-KPN peer (Table 4's "KPN, l = 5" / "KPN, l = 19"; :class:`KPNRestorationNet`, ``restoration_kpn``)
-----------------------------------------------------------------------------------------------
-Kernel prediction network [Mildenhall et al., CVPR 2018] as used for real-world SR by Cai et al.
-(RealSR, ICCV 2019): the network sees the LR image already upsampled to the HR size and predicts, for
-every pixel, an l×l kernel that is applied to the *image* (not to features):
-``out[n, c, y, x] = Σ_{i,j} K[n, i·l + j, y, x] · pad(img)[n, c, y + i − r, x + j − r]``, r = l // 2
-(:func:`apply_pixel_kernels`; taps accumulated one at a time, never an (N, C·l², H, W) unfold).
-
-- Kernel predictor: the trunk above, shared code with :class:`RestorationNet` (``_RestorationTrunk``),
-  with standard k×k convs in the bottlenecks (as the Baseline) and ``tail[-1]`` outputting l² channels
-  instead of ``in_channels``; no global residual (the kernel application is the output).
-- Differences from Cai et al.: their predictor is their own network, ours is this trunk; they work on
-  the Y channel, we predict one kernel per pixel shared by all colour channels of an RGB image
-  (``in_channels=1`` gives their Y-only setting).  LP-KPN (the Laplacian-pyramid variant) is not
-  implemented.
-- Normalisation (``normalize``): ``"none"`` (default; raw predicted weights, as the base KPN of
-  Mildenhall et al.), ``"softmax"`` over the l² taps, or ``"sum"`` (divide by the tap sum, whose
-  magnitude is clamped to at least 1e-6, keeping its sign).
-- Initialisation: ``tail[-1]`` has zero weights and a bias of 1 at the centre tap, 0 elsewhere, so the
-  untrained model is exactly the identity for ``"none"`` and ``"sum"`` (like RestorationNet's global
-  residual with a zeroed last conv).  A softmax cannot be one-hot; its centre logit is
-  ``log(99·(l² − 1))``, i.e. a centre weight of 0.99 at init.
-- Image boundary: ``padding_mode`` (default ``"reflect"``, ``"replicate"`` where an edge is too short
-  to reflect r pixels; ``"constant"`` pads with zeros), for both the trunk padding and the taps.
+``RestorationNet``: a head of 2 × [conv 3×3 + ReLU + PixelUnshuffle(2)], 8 dynamic bottlenecks (A.4;
+``ACDAConv2d`` k×k or ``nn.Conv2d`` for the baseline) at ``C`` channels with bottleneck width ``W``, the
+mirrored tail, and a global residual (``output = input + net(input)``); the untrained network is the
+identity. ``KPNRestorationNet``: the same trunk predicting an l×l kernel per pixel, applied to the image
+(``apply_pixel_kernels``; Table 4's KPN rows). Inputs (N, in, H, W) of any H, W (padded and cropped back).
+Readings of the paper's text, initialisation and the KPN details: docs/models.md.
 """
 from __future__ import annotations
 
