@@ -13,19 +13,22 @@ with ``K_ij = A·D_ij`` (paper Eq. 2, Fig. 2): the two-layer implementation of F
 ``ACDAConv2d`` calls); ``per_pixel_filters``/``per_pixel_conv2d`` build and apply the full filters
 K_ij (Dynamic Filter Networks, the path ACDA's two-layer form avoids).
 
-``atom_conv2d`` is the one dispatch point to the backends of ``acda.ops.BACKENDS`` (``backend="auto"``
-picks the best available for the input's device), and every argument is validated here, once and
-the same way for every backend (``TypeError``/``ValueError`` naming the argument). See
-docs/backends.md for the dispatch and the full input policy (devices, dtypes and autocast, sizes,
-NaN/inf).
+Each public function validates its arguments once, the same way for every backend (``TypeError``/
+``ValueError`` naming the argument), resolves the backend once (``backend="auto"``: the best available for
+the input's device; ``acda.ops.registry``), and hands the result to one private dispatcher, ``_run``, which
+owns the fallback chain (α path → fused op → atom convolution + 1×1). Dispatch and input policy (devices,
+dtypes and autocast, sizes, NaN/inf): docs/backends.md.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .ops import check_backend, get_backend, reference, resolve_backend
 from .ops import custom_op as _custom_op  # noqa: F401  (registers torch.ops.acda.*)
+from .ops import reference
+from .ops.registry import Backend, check_backend, get_backend, resolve_backend
 from .utils import (
     ArgumentTypeError,
     ArgumentValueError,
@@ -56,27 +59,26 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
-_LAYOUTS = {"atoms": (6, "(N, m, k_h, k_w, H', W')"), "alpha": (5, "(N, m, B, H', W')"), "bases": (3, "(B, k_h, k_w)"),
-            "coef": (3, "(O, C, m)"), "bias": (1, "(O,)")}
+_LAYOUTS = {"x": (4, "(N, C, H, W)"), "atoms": (6, "(N, m, k_h, k_w, H', W')"), "alpha": (5, "(N, m, B, H', W')"),
+            "bases": (3, "(B, k_h, k_w)"), "coef": (3, "(O, C, m)"), "bias": (1, "(O,)"),
+            "filters": (7, "(N, H', W', O, C, k_h, k_w)")}
 
 
-def _check_tensors(x, **tensors) -> torch.dtype:
-    """Types, dims, devices and dtypes of ``x`` and the named tensors (``coef`` and ``bias`` may be ``None``:
-    ``atom_conv2d`` has neither, and ``coef``'s absence is refused by its callers); returns the dtype the op
-    computes in."""
-    check_tensor("x", x, 4, "(N, C, H, W)")
-    for name, t in tensors.items():
-        if t is not None or name not in ("coef", "bias"):
-            check_tensor(name, t, *_LAYOUTS[name])
-    named = list(tensors.items())
-    check_same_device(("x", x), *named)
-    for name, t in [("x", x), *named]:
-        if t is not None:
-            check_float_dtype(name, t.dtype)
-    autocast = autocast_dtype(x.device)
+def _check_tensors(**tensors) -> torch.dtype:
+    """Types, dims, devices and dtypes of the named tensors, the first of which is never ``None`` (``coef`` and
+    ``bias`` may be: ``atom_conv2d`` has neither, and ``coef``'s absence is refused by its callers); returns
+    the dtype the op computes in."""
+    named = [(name, t) for name, t in tensors.items() if t is not None or name not in ("coef", "bias")]
+    for name, t in named:
+        check_tensor(name, t, *_LAYOUTS[name])
+    check_same_device(*named)
+    for name, t in named:
+        check_float_dtype(name, t.dtype)
+    first = named[0][1]
+    autocast = autocast_dtype(first.device)
     if autocast is None:
-        check_same_dtype(("x", x), *named)
-    return autocast or x.dtype
+        check_same_dtype(*named)
+    return autocast or first.dtype
 
 
 def _check_shapes(x, atoms_shape, coef, bias, stride, padding, dilation, alpha: bool = False) -> None:
@@ -118,34 +120,54 @@ def _check_shapes(x, atoms_shape, coef, bias, stride, padding, dilation, alpha: 
         raise ArgumentValueError(f"bias must have shape ({out_channels},), got {tuple(bias.shape)}")
 
 
-def _validate(x, atoms, coef, bias, stride, padding, dilation, backend, *, alpha=None, bases=None):
+@dataclass(frozen=True)
+class _Plan:
+    """What one call runs: its geometry (pairs) and its resolved backend."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    backend: Backend
+
+    @property
+    def geometry(self) -> tuple[list[int], list[int], list[int]]:
+        return list(self.stride), list(self.padding), list(self.dilation)
+
+
+def _plan(backend: str, device: torch.device, compute: torch.dtype, stride, padding, dilation) -> _Plan:
+    """Resolve ``backend`` for ``device`` once and check it can run in ``compute`` (``Backend.available``,
+    ``Backend.dtypes``); ``stride``/``padding``/``dilation`` as pairs (already checked)."""
+    name = resolve_backend(backend, device)
+    impl = get_backend(name)
+    if not impl.available(device):
+        raise ArgumentValueError(f"backend {name!r} is not available for tensors on device {device}")
+    check_float_dtype("x", compute, impl.dtypes, where=f"backend {name!r}")
+    return _Plan(stride, padding, dilation, impl)
+
+
+def _validate(x, atoms, coef, bias, stride, padding, dilation, backend, *, alpha=None, bases=None) -> _Plan:
     """The one validation of ``atom_conv2d``, ``acda_conv2d`` (``coef`` None for the former) and
     ``acda_alpha_conv2d`` (``atoms`` None, ``alpha`` and ``bases`` given), the same for every backend, before any
-    allocation or dispatch; returns (stride, padding, dilation, backend name).
+    allocation or dispatch; returns the call's ``_Plan``.
 
     Backend-independent checks come first, so every backend raises the same error for the same bad
     input; then the resolved backend's own limits (``Backend.available``, ``Backend.dtypes``).
     """
     check_backend(backend)
     if atoms is None:
-        compute = _check_tensors(x, alpha=alpha, bases=bases, coef=coef, bias=bias)
+        compute = _check_tensors(x=x, alpha=alpha, bases=bases, coef=coef, bias=bias)
         if alpha.shape[2] != bases.shape[0]:
             raise ArgumentValueError(f"alpha must hold B={bases.shape[0]} coefficients per atom (bases.shape[0]) "
                                      f"in alpha.shape[2], got {alpha.shape[2]}")
         atoms_shape = (*alpha.shape[:2], *bases.shape[1:], *alpha.shape[3:])
     else:
-        compute = _check_tensors(x, atoms=atoms, coef=coef, bias=bias)
+        compute = _check_tensors(x=x, atoms=atoms, coef=coef, bias=bias)
         atoms_shape = tuple(atoms.shape)
     stride = pair(stride, "stride")
     padding = pair(padding, "padding", minimum=0)
     dilation = pair(dilation, "dilation")
     _check_shapes(x, atoms_shape, coef, bias, stride, padding, dilation, alpha=atoms is None)
-    name = resolve_backend(backend, x.device)
-    impl = get_backend(name)
-    if not impl.available(x.device):
-        raise ArgumentValueError(f"backend {name!r} is not available for tensors on device {x.device}")
-    check_float_dtype("x", compute, impl.dtypes, where=f"backend {name!r}")
-    return stride, padding, dilation, name
+    return _plan(backend, x.device, compute, stride, padding, dilation)
 
 
 def _compute_dtype(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
@@ -154,6 +176,33 @@ def _compute_dtype(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, 
     if dtype is None:
         return tensors
     return tuple(None if t is None else t.to(dtype) for t in tensors)
+
+
+def _run(plan: _Plan, x: torch.Tensor, coef: torch.Tensor | None, bias: torch.Tensor | None = None, *,
+         atoms: torch.Tensor | None = None, alpha: torch.Tensor | None = None,
+         bases: torch.Tensor | None = None) -> torch.Tensor:
+    """The one dispatcher, on validated arguments: the α path where the backend has one (and ψ needs no
+    gradient), else the atoms α·ψ; then the fused op where the backend has one, else the atom convolution
+    (``coef`` None: its output) followed by the 1×1 coefficient convolution."""
+    impl, (stride, padding, dilation) = plan.backend, plan.geometry
+    if alpha is not None:
+        if impl.alpha_forward is not None and not (bases.requires_grad and torch.is_grad_enabled()):
+            x, alpha, bases, coef, bias = _compute_dtype(x, alpha, bases, coef, bias)
+            return torch.ops.acda.acda_alpha_conv2d(x, alpha, bases, coef, bias, stride, padding, dilation,
+                                                    impl.name)
+        atoms = reference.atoms_from_alpha(*_compute_dtype(alpha, bases))
+    if coef is not None and impl.fused_forward is not None:
+        x, atoms, coef, bias = _compute_dtype(x, atoms, coef, bias)
+        return torch.ops.acda.acda_conv2d(x, atoms, coef, bias, stride, padding, dilation, impl.name)
+    if impl.name == "reference":
+        z = reference.forward(x, atoms, plan.stride, plan.padding, plan.dilation)
+    else:
+        xc, atoms_c = _compute_dtype(x, atoms)
+        z = torch.ops.acda.atom_conv2d(xc, atoms_c, stride, padding, dilation, impl.name)
+    if coef is None:
+        return z
+    out_channels, in_channels, m = coef.shape
+    return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
 
 
 def atom_conv2d(
@@ -166,11 +215,7 @@ def atom_conv2d(
     backend: str = "auto",
 ) -> torch.Tensor:
     """Atom convolution (paper Eq. 5): (N, C, H, W) × (N, m, k, k, H', W') → (N, C·m, H', W')."""
-    stride, padding, dilation, backend = _validate(x, atoms, None, None, stride, padding, dilation, backend)
-    if backend == "reference":
-        return reference.forward(x, atoms, stride, padding, dilation)
-    x, atoms = _compute_dtype(x, atoms)
-    return torch.ops.acda.atom_conv2d(x, atoms, list(stride), list(padding), list(dilation), backend)
+    return _run(_validate(x, atoms, None, None, stride, padding, dilation, backend), x, None, atoms=atoms)
 
 
 def acda_conv2d(
@@ -204,13 +249,7 @@ def acda_conv2d(
     """
     if coef is None:
         raise ArgumentTypeError("coef must be a torch.Tensor (O, C, m), got NoneType")
-    stride, padding, dilation, name = _validate(x, atoms, coef, bias, stride, padding, dilation, backend)
-    out_channels, in_channels, m = coef.shape
-    if get_backend(name).fused_forward is None:
-        z = atom_conv2d(x, atoms, stride, padding, dilation, backend=name)
-        return F.conv2d(z, coef.reshape(out_channels, in_channels * m, 1, 1), bias)
-    x, atoms, coef, bias = _compute_dtype(x, atoms, coef, bias)
-    return torch.ops.acda.acda_conv2d(x, atoms, coef, bias, list(stride), list(padding), list(dilation), name)
+    return _run(_validate(x, atoms, coef, bias, stride, padding, dilation, backend), x, coef, bias, atoms=atoms)
 
 
 def acda_alpha_conv2d(
@@ -231,19 +270,12 @@ def acda_alpha_conv2d(
     path (``Backend.alpha_forward``: ``"native"``, ``"triton"``) each pixel's atoms are formed in cache as the
     kernel goes and grad α is computed directly (torch.ops.acda.acda_alpha_conv2d): the atoms
     (N, m, k_h, k_w, H', W') and their gradient are never stored. Elsewhere, and when ``bases`` requires grad
-    (the fused op does not differentiate ψ), the atoms are reconstructed (``acda.ops.reference.atoms_from_alpha``)
-    and passed to ``acda_conv2d``.
+    (the fused op does not differentiate ψ), the atoms are reconstructed (``acda.ops.reference.atoms_from_alpha``).
     """
     if coef is None:
         raise ArgumentTypeError("coef must be a torch.Tensor (O, C, m), got NoneType")
-    stride, padding, dilation, name = _validate(x, None, coef, bias, stride, padding, dilation, backend,
-                                                alpha=alpha, bases=bases)
-    if get_backend(name).alpha_forward is None or (bases.requires_grad and torch.is_grad_enabled()):
-        atoms = reference.atoms_from_alpha(*_compute_dtype(alpha, bases))
-        return acda_conv2d(x, atoms, coef, bias, stride, padding, dilation, backend=name)
-    x, alpha, bases, coef, bias = _compute_dtype(x, alpha, bases, coef, bias)
-    return torch.ops.acda.acda_alpha_conv2d(x, alpha, bases, coef, bias, list(stride), list(padding),
-                                            list(dilation), name)
+    plan = _validate(x, None, coef, bias, stride, padding, dilation, backend, alpha=alpha, bases=bases)
+    return _run(plan, x, coef, bias, alpha=alpha, bases=bases)
 
 
 class _ToChannelsLast(torch.autograd.Function):
@@ -269,15 +301,17 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
 
 
 def per_pixel_filters(atoms: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
-    """Full per-pixel filters K_ij = A·D_ij (paper Fig. 2): shape (N, H', W', O, C, k, k).
+    """Full per-pixel filters K_ij = A·D_ij (paper Fig. 2): ``atoms`` (N, m, k_h, k_w, H', W') and ``coef``
+    (O, C, m) → (N, H', W', O, C, k_h, k_w). Checked as ``acda_conv2d`` checks them.
 
     For tests and visualisation only: this is the tensor the two-layer implementation avoids.
     """
-    if atoms.dim() != 6 or coef.dim() != 3 or atoms.shape[1] != coef.shape[2]:
-        raise ValueError(
-            f"expected atoms (N, m, k, k, H', W') and coef (O, C, m) with equal m, got "
-            f"{tuple(atoms.shape)} and {tuple(coef.shape)}"
-        )
+    _check_tensors(atoms=atoms, coef=coef)
+    if min(atoms.shape[1:4]) < 1 or min(coef.shape[:2]) < 1:
+        raise ArgumentValueError(f"atoms and coef must hold at least one atom of at least 1×1 taps, one input and one "
+                                 f"output channel, got atoms {tuple(atoms.shape)} and coef {tuple(coef.shape)}")
+    if coef.shape[2] != atoms.shape[1]:
+        raise ArgumentValueError(f"atoms must hold m={coef.shape[2]} atoms (coef.shape[2]), got {atoms.shape[1]}")
     return torch.einsum("ocb,nbuvhw->nhwocuv", coef, atoms)
 
 
@@ -292,14 +326,22 @@ def per_pixel_conv2d(
 
     ``filters`` (N, H', W', O, C, k_h, k_w) (the layout of ``per_pixel_filters``);
     ``out[n, o, i, j] = Σ_cuv filters[n, i, j, o, c, u, v]·x[n, c, i·s_h − p_h + u·d_h, j·s_w − p_w + v·d_w]``,
-    computed from the unfolded input (N, C·k_h·k_w, H'·W'), so memory grows as O·C·k²·H'·W'.
+    computed from the unfolded input (N, C·k_h·k_w, H'·W'), so memory grows as O·C·k²·H'·W'. Checked as
+    ``acda_conv2d`` checks its arguments.
     """
-    if x.dim() != 4 or filters.dim() != 7 or filters.shape[4] != x.shape[1] or filters.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"expected x (N, C, H, W) and filters (N, H', W', O, C, k_h, k_w) with equal N and C, got "
-            f"{tuple(x.shape)} and {tuple(filters.shape)}"
-        )
+    _check_tensors(x=x, filters=filters)
+    stride, padding, dilation = pair(stride, "stride"), pair(padding, "padding", minimum=0), pair(dilation, "dilation")
     n, oh, ow, _, c, kh, kw = filters.shape
+    if n != x.shape[0]:
+        raise ArgumentValueError(f"filters batch size {n} does not match x batch size {x.shape[0]}")
+    if c != x.shape[1]:
+        raise ArgumentValueError(f"x must have {c} channels (filters.shape[4]), got {x.shape[1]}")
+    if min(filters.shape[1:]) < 1:
+        raise ArgumentValueError(f"filters must have non-empty H', W', O, C, k_h, k_w, got shape {tuple(filters.shape)}")
+    expected = check_conv_size(tuple(x.shape[-2:]), (kh, kw), stride, padding, dilation)
+    if (oh, ow) != expected:
+        raise ArgumentValueError(f"filters must have output spatial size {expected} for this input, stride {stride}, "
+                                 f"padding {padding} and dilation {dilation}; got {(oh, ow)}")
     cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
     cols = cols.view(n, c, kh, kw, oh, ow)
     return torch.einsum("nhwocuv,ncuvhw->nohw", filters, cols)

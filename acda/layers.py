@@ -11,20 +11,18 @@ import math
 import torch
 from torch import nn
 
+from . import functional
 from .bases import default_num_scales
-from .functional import acda_alpha_conv2d, autocast_dtype, to_channels_last
+from .functional import autocast_dtype, to_channels_last
 from .generator import GENERATORS, AtomGenerator
-from .ops import check_backend, get_backend, resolve_backend
+from .ops import check_backend
 from .replacement import Conv2dReplacement
 from .utils import (
-    ArgumentTypeError,
     ArgumentValueError,
     IntPair,
     check_choice,
-    check_conv_size,
     check_device_arg,
     check_dtype_arg,
-    check_float_dtype,
     check_positive_int,
     conv_output_size,
     pair,
@@ -152,28 +150,6 @@ class ACDAConv2d(Conv2dReplacement):
     def output_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
         return conv_output_size(input_size, self.kernel_size, self.stride, self.padding, self.dilation)
 
-    def _check_input(self, x: torch.Tensor) -> tuple[int, int]:
-        """The output size for ``x``, after the checks ``acda_conv2d`` makes, so the generator never sees bad input."""
-        if not isinstance(x, torch.Tensor):
-            raise ArgumentTypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 4:
-            raise ArgumentValueError(
-                f"{type(self).__name__} expects a 4-D input (N, C, H, W), got shape {tuple(x.shape)}"
-            )
-        if x.shape[1] != self.in_channels:
-            raise ArgumentValueError(
-                f"input must have in_channels={self.in_channels} channels, got {x.shape[1]} "
-                f"(input shape {tuple(x.shape)})"
-            )
-        check_float_dtype("input", x.dtype)
-        if x.device != self.coef.device:
-            raise ArgumentValueError(f"input is on device {x.device} but the layer's parameters are on "
-                                     f"{self.coef.device}")
-        if x.dtype != self.coef.dtype and autocast_dtype(x.device) is None:
-            raise ArgumentTypeError(f"input has dtype {x.dtype} but the layer's parameters have dtype "
-                                    f"{self.coef.dtype}: convert the input (or the layer, with .to(dtype))")
-        return check_conv_size(tuple(x.shape[-2:]), self.kernel_size, self.stride, self.padding, self.dilation)
-
     def generate_atoms(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel dynamic atoms ``D`` (paper Eq. 4), shape (N, m, k, k, H', W')."""
         return self.generator(x, self._check_input(x))
@@ -229,18 +205,18 @@ class ACDAConv2d(Conv2dReplacement):
         return norms / norms.sum(dim=1, keepdim=True).clamp_min(eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Φ(x) → α, then the two-layer ACDA on the atoms α·ψ (``acda_alpha_conv2d``: on the native and Triton
-        backends the atoms are formed in cache, never stored)."""
+        """Φ(x) → α, then the two-layer ACDA on the atoms α·ψ (on the native and Triton backends the atoms are
+        formed in cache, never stored). ``x`` is checked once (``_check_input``) and the backend resolved once;
+        α, ψ and the coefficients are the layer's own, so they go to the dispatcher unchecked."""
         size = self._check_input(x)
+        plan = functional._plan(self.backend, x.device, autocast_dtype(x.device) or x.dtype, self.stride,
+                                self.padding, self.dilation)
         # a channels-last backend (native) reads x channels-last: convert once, here, so that Φ runs in that layout
         # too (oneDNN's fast one), hands α over pixel-major and both gradients of x arrive in one layout
-        if get_backend(resolve_backend(self.backend, x.device)).memory_format == torch.channels_last:
+        if plan.backend.memory_format == torch.channels_last:
             x = to_channels_last(x)
         alpha = self.generator(x, size, reconstruct=False)
-        return acda_alpha_conv2d(
-            x, alpha, self.generator.bases.to(alpha.dtype), self.coef, self.bias, self.stride, self.padding,
-            self.dilation, backend=self.backend,
-        )
+        return functional._run(plan, x, self.coef, self.bias, alpha=alpha, bases=self.generator.bases.to(alpha.dtype))
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"

@@ -30,14 +30,6 @@ from .utils import IntPair, check_choice, check_positive_int, conv_output_size, 
 __all__ = ["DFNConv2d", "CondConv2d", "DynamicConv2d"]
 
 
-def _check_input(module: nn.Module, x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"{type(module).__name__} expects a 4-D input (N, C, H, W), got "
-                         f"shape {tuple(getattr(x, 'shape', ()))}")
-    if x.shape[1] != module.in_channels:
-        raise ValueError(f"input must have in_channels={module.in_channels} channels, got {x.shape[1]}")
-
-
 def _factory(device: torch.device | str | None, dtype: torch.dtype | None) -> dict:
     return {"device": device, "dtype": dtype}
 
@@ -152,11 +144,7 @@ class DFNConv2d(Conv2dReplacement):
 
     def filters(self, x: torch.Tensor) -> torch.Tensor:
         """The per-pixel filters K_ij, shape (N, H', W', O, C, k, k) (layout of ``per_pixel_filters``)."""
-        _check_input(self, x)
-        out = self.output_size(tuple(x.shape[-2:]))
-        if min(out) < 1:
-            raise ValueError(f"input spatial size {tuple(x.shape[-2:])} is too small for kernel_size="
-                             f"{self.kernel_size}, padding={self.padding}, dilation={self.dilation}")
+        out = self._check_input(x)
         k = self.kernel_size[0]
         raw = self.generator.coefficients(x, out)  # (N, m, k², H', W'): pixel basis, so these are atoms
         atoms = raw.reshape(x.shape[0], raw.shape[1], k, k, *out)
@@ -282,7 +270,7 @@ class CondConv2d(_MixtureConv2d):
         return torch.sigmoid(self.routing(self.dropout(x.mean(dim=(2, 3)))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self, x)
+        self._check_input(x)
         return self.mixed_conv(x, self.routing_weights(x))
 
     def extra_repr(self) -> str:
@@ -334,7 +322,7 @@ class DynamicConv2d(_MixtureConv2d):
         return torch.softmax(self.attention(x.mean(dim=(2, 3))) / self.temperature, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self, x)
+        self._check_input(x)
         return self.mixed_conv(x, self.attention_weights(x))
 
     def extra_repr(self) -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import inspect
 from typing import ClassVar
 
+import torch
 from torch import nn
 
-from .utils import ArgumentTypeError, ArgumentValueError
+from .functional import autocast_dtype
+from .utils import ArgumentTypeError, ArgumentValueError, check_conv_size, check_float_dtype
 
 __all__ = ["Conv2dReplacement"]
 
@@ -86,3 +88,28 @@ class Conv2dReplacement(nn.Module):
             args["groups"] = conv.groups
         new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, **args, **kwargs)
         return new.to(device=conv.weight.device, dtype=conv.weight.dtype)
+
+    def _check_input(self, x: torch.Tensor) -> tuple[int, int]:
+        """The output size for ``x`` after the checks the functional ops make (type, 4-D, ``in_channels``,
+        a float dtype equal to the parameters' outside autocast, their device, a geometry with an output), so
+        the layer's own networks never see bad input."""
+        if not isinstance(x, torch.Tensor):
+            raise ArgumentTypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4:
+            raise ArgumentValueError(
+                f"{type(self).__name__} expects a 4-D input (N, C, H, W), got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ArgumentValueError(
+                f"input must have in_channels={self.in_channels} channels, got {x.shape[1]} "
+                f"(input shape {tuple(x.shape)})"
+            )
+        check_float_dtype("input", x.dtype)
+        param = next(self.parameters(), None)
+        if param is not None and x.device != param.device:
+            raise ArgumentValueError(f"input is on device {x.device} but the layer's parameters are on "
+                                     f"{param.device}")
+        if param is not None and x.dtype != param.dtype and autocast_dtype(x.device) is None:
+            raise ArgumentTypeError(f"input has dtype {x.dtype} but the layer's parameters have dtype "
+                                    f"{param.dtype}: convert the input (or the layer, with .to(dtype))")
+        return check_conv_size(tuple(x.shape[-2:]), self.kernel_size, self.stride, self.padding, self.dilation)

@@ -31,17 +31,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import acda
 from acda import ACDAConv2d, acda_conv2d, atom_conv2d
+from acda.functional import per_pixel_conv2d, per_pixel_filters
 from acda.utils import conv_output_size, pair
 
 ACDA_DIR = Path(acda.__file__).resolve().parent
 CPU_BACKENDS = ["shift", "native"]
 HAS_TRITON = importlib.util.find_spec("triton") is not None
-ARGUMENTS = ("x", "input", "atoms", "coef", "bias", "stride", "padding", "dilation", "kernel_size", "in_channels",
+ARGUMENTS = ("x", "input", "atoms", "coef", "bias", "filters", "stride", "padding", "dilation", "kernel_size", "in_channels",
              "out_channels", "num_atoms", "num_bases", "num_scales", "generator", "backend", "dtype", "device")
 INVALID_DTYPES = (torch.int64, torch.int32, torch.complex64)
 FUZZ = dict(deadline=None, derandomize=True, database=None, print_blob=True,
@@ -132,7 +133,11 @@ def _run_functional(backend, seed, *, fused, n, c, size, m, kernel, o, stride, p
     coef = _leaf(_random((o, c, m), dtypes["coef"], g))
     bias_t = {"none": None, "ok": _leaf(_random((o,), dtypes["bias"], g)),
               "wrong": _leaf(_random((o + 1,), dtypes["bias"], g)), "list": [0.0] * o}[bias]
-    out = acda_conv2d(x, atoms, coef, bias_t, stride, padding, dilation, backend=backend)
+    if backend == "per_pixel":  # the full filters K = A·D applied directly: the same numbers, or our error
+        out = per_pixel_conv2d(x, per_pixel_filters(atoms, coef), stride, padding, dilation)
+        out = out if bias_t is None else out + bias_t.view(1, -1, 1, 1)
+    else:
+        out = acda_conv2d(x, atoms, coef, bias_t, stride, padding, dilation, backend=backend)
     return out, _grads(out, [x, atoms, coef, bias_t if isinstance(bias_t, torch.Tensor) else None], seed)
 
 
@@ -269,6 +274,25 @@ def test_fuzz_layer(case, one_thread):
 @given(case=SEEDS.map(functional_case))
 def test_fuzz_functional(case, one_thread):
     check(case, CPU_BACKENDS)
+
+
+@settings(max_examples=300, **FUZZ)
+@given(case=SEEDS.map(functional_case))
+def test_fuzz_per_pixel_filters(case, one_thread):
+    """``per_pixel_filters`` + ``per_pixel_conv2d`` (the DFN path): the reference's numbers, or our error
+    wherever the reference refuses (its own message: it names its own arguments, ``filters`` among them)."""
+    args = case.args  # a bias is added outside these two: only a valid one
+    assume(args["fused"] and (args["bias"] == "none" or (args["bias"] == "ok" and args["dtypes"]["bias"] == args["dtypes"]["x"])))
+    want, want_error = _outcome(case, "reference")
+    got, error = _outcome(case, "per_pixel")
+    if want_error is not None or error is not None:
+        assert want_error is not None and error is not None and ours(error), (
+            f"reference {want_error!r}, per-pixel {error!r}\n{''.join(traceback.format_exception(error)) if error else ''}")
+        return
+    (out, grads), (ref_out, ref_grads) = got, want
+    _assert_close(out, ref_out, "per-pixel output", grad=False)
+    for i, (g, r) in enumerate(zip(grads, ref_grads, strict=True)):
+        _assert_close(g, r, f"per-pixel gradient {i}", grad=True)
 
 
 TRITON_FLOATS = (torch.float32,) * 7 + (torch.float64,)  # mostly what it computes in; float64 is refused

@@ -380,3 +380,48 @@ def test_metrics_work_on_models_with_1x1_layers():
     model = nn.Sequential(ACDAConv2d(3, 4, 1, num_atoms=2), nn.ReLU(), ACDAConv2d(4, 4, 5, padding=2, num_atoms=2))
     out = alpha_diversity(model, torch.randn(2, 3, 6, 6))["per_scale"]
     assert set(out) == {"0", "2"} and all(torch.isfinite(v["image_mean"]).all() for v in out.values())
+
+
+# ---- 8. the same policy on every layer ------------------------------------------------------------
+
+BAD_INPUTS = {
+    "not a tensor": (lambda: [[1.0]], TypeError, r"input must be a torch.Tensor, got list"),
+    "3-D": (lambda: torch.randn(3, 6, 6), ValueError, r"expects a 4-D input \(N, C, H, W\)"),
+    "channels": (lambda: torch.randn(1, 2, 6, 6), ValueError, r"input must have in_channels=3 channels, got 2"),
+    "integer": (lambda: torch.ones(1, 3, 6, 6, dtype=torch.int64), TypeError, r"input has dtype torch.int64"),
+    "float64 into float32": (lambda: torch.randn(1, 3, 6, 6, dtype=torch.float64), TypeError,
+                             r"input has dtype torch.float64 but the layer's parameters have dtype torch.float32"),
+    "too small": (lambda: torch.randn(1, 3, 1, 6), ValueError, r"input spatial size \(1, 6\) is too small"),
+}
+
+
+@pytest.mark.parametrize("layer", [ACDAConv2d, DFNConv2d, CondConv2d, DynamicConv2d], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_every_layer_refuses_bad_input_with_the_same_error(layer, case):
+    make, exc, match = BAD_INPUTS[case]
+    module = layer(3, 4, 3).eval()  # no padding: a 1-pixel-high input has no output
+    with pytest.raises(exc, match=match) as info:
+        module(make())
+    assert isinstance(info.value, ArgumentError)
+
+
+@pytest.mark.parametrize("case", ["dims", "dtype", "m", "channels", "size", "device"])
+def test_per_pixel_functions_follow_the_policy(case):
+    from acda.functional import per_pixel_conv2d, per_pixel_filters
+
+    x, atoms, coef, _ = _inputs(dtype=torch.float64)
+    bad = {
+        "dims": (lambda: per_pixel_filters(atoms[0], coef), r"atoms must be a 6-D tensor"),
+        "dtype": (lambda: per_pixel_filters(atoms, coef.float()), r"coef.*dtype|dtype.*coef"),
+        "m": (lambda: per_pixel_filters(atoms[:, :1], coef), r"atoms must hold m=2 atoms \(coef.shape\[2\]\), got 1"),
+        "channels": (lambda: per_pixel_conv2d(x[:, :2], per_pixel_filters(atoms, coef), 1, 1),
+                     r"x must have 3 channels \(filters.shape\[4\]\), got 2"),
+        "size": (lambda: per_pixel_conv2d(x, per_pixel_filters(atoms, coef), 1, 0),
+                 r"filters must have output spatial size \(4, 3\)"),
+        "device": (lambda: per_pixel_conv2d(x.to("meta"), per_pixel_filters(atoms, coef), 1, 1), r"device"),
+    }
+    call, match = bad[case]
+    with pytest.raises(ArgumentError, match=match):
+        call()
+    torch.testing.assert_close(per_pixel_conv2d(x, per_pixel_filters(atoms, coef), 1, 1),
+                               acda_conv2d(x, atoms, coef, None, 1, 1, 1, backend="reference"))

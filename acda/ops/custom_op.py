@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
-from . import get_backend, reference
+from . import reference
+from .registry import get_backend
 
 __all__ = ["channels_first", "atom_conv2d", "atom_conv2d_backward", "acda_conv2d", "acda_conv2d_backward",
            "acda_alpha_conv2d", "acda_alpha_conv2d_backward", "macs", "coefficient_macs", "acda_macs",
