@@ -6,7 +6,8 @@ measurements over seeds: Figure 6's toy map with Figure 6's ACDA layer (rows ``A
 Table 3's crowd proxy with its Ad-ResNet-s (rows ``Ad-ResNet-s / crowd proxy``). Per pixel, each scale's
 share of the effective coefficients' norm (``reproduce.scalemaps``); t-tests in the findings; heatmap
 PNGs. ``--quick``: CI's configuration (``figure7_quick``). ``--checkpoint C --image I``: one image of a
-trained crowd model instead (no training, no seeds).
+trained crowd model instead (no training, no seeds): its share maps, and the α heatmaps per scale as the
+paper draws them (``<name>_alpha.png``: each scale's per-pixel norm of α, one colour scale for all panels).
 
 The share, the statistics, the PNGs and the configurations: docs/reproductions.md, section
 "reproduce.figure7".
@@ -382,6 +383,11 @@ def _image_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     scalemaps.plot_shares(raw.numpy(), share.numpy(), stride, Path(args.out, f"{name}.png"),
                           f"{args.model} ({Path(args.checkpoint).name}) on {image_name}: per-pixel share of each "
                           f"basis scale in {layer}")
+    with base.threads(args.threads):
+        norms, stride = scalemaps.image_shares(model, image, device, alpha=True)[layer]
+    scalemaps.plot_shares(raw.numpy(), norms.numpy(), stride, Path(args.out, f"{name}_alpha.png"),
+                          f"{args.model} ({Path(args.checkpoint).name}) on {image_name}: basis coefficient α heatmaps "
+                          f"per scale in {layer} (as Figure 7 draws them)", alpha=True)
     return 0
 
 

@@ -59,18 +59,20 @@ def default_layer(layers: Sequence[tuple[str, ACDAConv2d]]) -> str:
 
 
 def layer_shares(model: nn.Module, x: torch.Tensor, layers: Sequence[tuple[str, ACDAConv2d]],
-                 size: tuple[int, int] | None = None) -> dict[str, tuple[torch.Tensor, int]]:
+                 size: tuple[int, int] | None = None, alpha: bool = False) -> dict[str, tuple[torch.Tensor, int]]:
     """{name: (share (S, h, w), stride)} for one image ``x`` (1, 3, H, W) run through ``model``.
 
     The share map is ``scale_share`` of the layer's input (captured by a forward pre-hook), cropped to the
     pixels over the image when ``x`` was padded from ``size`` = (h₀, w₀) (bottom/right); ``stride`` is the
-    layer's output stride with respect to ``x``.
+    layer's output stride with respect to ``x``. With ``alpha``: the raw map the paper draws instead, each
+    scale's per-pixel norm of α over atoms and basis elements (``scale_norms(effective=False)``).
     """
     store: dict[str, torch.Tensor] = {}
 
     def hook(name: str):
         def capture(module: ACDAConv2d, inputs: tuple) -> None:
-            store[name] = module.scale_share(inputs[0])[0].float().cpu()
+            maps = module.scale_norms(inputs[0], effective=False) if alpha else module.scale_share(inputs[0])
+            store[name] = maps[0].float().cpu()
         return capture
 
     handles = [layer.register_forward_pre_hook(hook(name)) for name, layer in layers]
@@ -271,22 +273,25 @@ def read_image(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     return raw, (x - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(3, 1, 1)
 
 
-def image_shares(model: nn.Module, image: torch.Tensor, device: str = "cpu") -> dict[str, tuple[torch.Tensor, int]]:
+def image_shares(model: nn.Module, image: torch.Tensor, device: str = "cpu",
+                 alpha: bool = False) -> dict[str, tuple[torch.Tensor, int]]:
     """``layer_shares`` of every multi-scale ACDA layer for one normalised image (3, H, W), zero-padded
     (bottom/right) to the model's stride as ``recipes.crowd.WholeImage`` does; maps cropped to the image."""
     h, w = image.shape[-2:]
     x, _ = pad_to_multiple(image[None].to(device), model.stride)
     model = model.to(device).eval()
-    return layer_shares(model, x, multiscale_layers(model), (h, w))
+    return layer_shares(model, x, multiscale_layers(model), (h, w), alpha=alpha)
 
 
 # ---------------------------------------------------------------- figure
 
 def plot_shares(image: np.ndarray, share: np.ndarray, stride: int, path: str | Path, title: str,
-                points: np.ndarray | None = None, sizes: np.ndarray | None = None) -> None:
+                points: np.ndarray | None = None, sizes: np.ndarray | None = None, alpha: bool = False) -> None:
     """The image (uint8 (3, H, W)) and one heatmap per scale of ``share`` (S, h, w), each share pixel drawn over
     its ``stride``×``stride`` block of the image (nearest), lighter = higher, on one fixed 0–1 colour scale; dashed lines
-    at the share map's thirds; annotated faces (centres ``points`` (x, y), sides ``sizes``) as circles on the image."""
+    at the share map's thirds; annotated faces (centres ``points`` (x, y), sides ``sizes``) as circles on the image.
+    With ``alpha``, ``share`` holds the per-scale norms of α (Figure 7's heatmaps), on one colour scale from 0 to
+    their maximum over every panel."""
     plt = base.pyplot()
     from matplotlib.patches import Circle
 
@@ -294,7 +299,7 @@ def plot_shares(image: np.ndarray, share: np.ndarray, stride: int, path: str | P
     up = torch.as_tensor(share).repeat_interleave(stride, -2).repeat_interleave(stride, -1)[:, :h, :w].numpy()
     if up.shape[-2:] != (h, w):
         up = F.pad(torch.as_tensor(up), (0, w - up.shape[-1], 0, h - up.shape[-2]), value=math.nan).numpy()
-    lo, hi = 0.0, 1.0  # fixed: the shares of S scales sum to 1 at every pixel, an even split is 1/S
+    lo, hi = 0.0, (float(np.nanmax(share)) or 1.0) if alpha else 1.0  # shares of S scales sum to 1 at every pixel
     n = share.shape[0]
     fig, axes = plt.subplots(1, n + 1, figsize=(3.9 * (n + 1) + 0.8, 4.4), constrained_layout=True)
     axes[0].imshow(np.transpose(image, (1, 2, 0)), interpolation="nearest")
@@ -306,7 +311,8 @@ def plot_shares(image: np.ndarray, share: np.ndarray, stride: int, path: str | P
     for s, ax in enumerate(axes[1:]):
         im = ax.imshow(up[s], cmap="magma", vmin=lo, vmax=hi, interpolation="nearest")
         k = kernel_of(s)
-        ax.set_title(f"{k}×{k} bases: share of ‖β‖\n(top / middle / bottom third: "
+        ax.set_title(f"{k}×{k} bases: ‖α‖\n(top / middle / bottom third: " + " / ".join(f"{v:.3g}" for v in thirds[s])
+                     + ")" if alpha else f"{k}×{k} bases: share of ‖β‖\n(top / middle / bottom third: "
                      + " / ".join(f"{100 * v:.1f}" for v in thirds[s]) + "%)", fontsize=9)
     top, _, bottom = third_masks(share.shape[-2])
     bounds = (int(top.sum()) * stride, (share.shape[-2] - int(bottom.sum())) * stride)  # the thirds' edges
@@ -318,6 +324,7 @@ def plot_shares(image: np.ndarray, share: np.ndarray, stride: int, path: str | P
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(im, ax=axes[1:], shrink=0.85,
-                 label=f"share of the coefficient norm, 0–1 (lighter = higher; an even split is 1/{n})")
+                 label="‖α‖ per pixel (one colour scale for all panels)" if alpha else
+                 f"share of the coefficient norm, 0–1 (lighter = higher; an even split is 1/{n})")
     fig.suptitle(title, fontsize=10)
     base.save_figure(fig, path)

@@ -134,6 +134,7 @@ def test_checkpoint_and_image_end_to_end(tmp_path, image, prefix, capsys):
     got = ours[ours.setting == "7x7 layers (mean)"].set_index("metric").reproduced
     assert got["7x7-scale share: bottom minus top third"] == pytest.approx(100 * (mean7[2, 2] - mean7[2, 0]), abs=1e-4)
     assert (out / "figure7_image.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "figure7_image_alpha.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the paper's α heatmaps
     found = json.loads((out / "figure7_image.json").read_text(encoding="utf-8"))["findings"]
     assert len(found) == 1 and "crowd.png" in found[0] and "no significance test" in found[0]
     assert capsys.readouterr().out.startswith("# Figure 7 on one image")
