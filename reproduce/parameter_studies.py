@@ -13,6 +13,7 @@ are findings for the reports of ``reproduce.table3`` and ``reproduce.table5``, n
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -117,6 +118,7 @@ def _backbones() -> dict[tuple[str, str], dict]:
     return out
 
 
+@functools.cache
 def table3_parameter_study() -> dict:
     """Our full-width counts against Table 3's printed ones, and what the printed numbers imply.
 
@@ -286,6 +288,7 @@ def _findings(st: dict, backbones: dict) -> list[str]:
 TABLE5_GRID = ((128, 32), (128, 48), (128, 64), (256, 32), (256, 48), (256, 64), (256, 128), (512, 48), (512, 64))
 
 
+@functools.cache
 def table5_parameter_study(grid: tuple[tuple[int, int], ...] = TABLE5_GRID, **kwargs) -> dict:
     """Parameter counts of both Table 5 variants over round (C, W) pairs, against the printed 2.28M / 1.97M.
 

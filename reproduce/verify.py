@@ -8,11 +8,13 @@ published column equals ``reproduce/published/`` and each published CSV its chec
 ``published/SHA256SUMS`` (a typo fix is a deliberate, visible change); and each recorded recipe's
 fingerprint equals the one its reproducer uses now (a recipe changed without regenerating fails, naming
 the fields); and where the reproducer can recompute them in seconds (its ``report_findings(rows, quick)`` and
-``counted_rows()``), the findings equal those its rows give and every counted row equals a fresh count.
+``counted_rows()``; Table 6's ``build_results``), the findings equal those its rows give and every counted
+row equals a fresh count.
 Exits 1 with one line per problem.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -42,6 +44,8 @@ CHECKSUMS = "SHA256SUMS"
 RECIPES = {"table1": "reproduce.table1", "a5": "reproduce.a5", "table3": "reproduce.table3",
            "table4": "reproduce.table4", "table5": "reproduce.table5", "tableB": "reproduce.tableB",
            "figure6": "reproduce.figure6.cli", "figure7": "reproduce.figure7"}
+# counted reports recomputed in seconds: report name → (module, argument of its build_results)
+COUNTED = {"table6": ("reproduce.table6", "paper"), "table6_official": ("reproduce.table6", "official")}
 
 
 def checksums(published: Path = PUBLISHED_DIR) -> str:
@@ -126,17 +130,33 @@ def verify(results: Path = RESULTS, published_dir: Path = PUBLISHED_DIR) -> list
                      if pub_path.is_file() else {})
         for r in df.itertuples(index=False):
             problems += [f"{name}: {p}" for p in _row_problems(r, published)]
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+        if name in COUNTED:
+            module, argument = COUNTED[name]
+            rows, found = _counted_report(module, argument)
+            problems += [f"{name}: {p}" for p in counted_problems(rows, df) + findings_problems(found, meta["findings"])]
         module = RECIPES.get(name.removesuffix("_quick"))
         if module is not None:
-            module, meta = importlib.import_module(module), json.loads(json_path.read_text(encoding="utf-8"))
+            module = importlib.import_module(module)
             quick = name.endswith("_quick")
             current = {label: recipe_record(rec) for label, rec in module.recipes(quick).items()}
             problems += [f"{name}: {p}" for p in recipe_problems(current, meta.get("recipes", {}))]
             if hasattr(module, "report_findings"):
                 problems += [f"{name}: {p}" for p in findings_problems(module.report_findings(df, quick), meta["findings"])]
             if hasattr(module, "counted_rows"):
-                problems += [f"{name}: {p}" for p in counted_problems(module.counted_rows(), df)]
+                problems += [f"{name}: {p}" for p in counted_problems(_counted_rows(module.__name__), df)]
     return problems
+
+
+@functools.cache
+def _counted_report(module: str, argument: str) -> tuple[list, list[str]]:
+    """A counted report's rows and findings, computed once per process (they depend on the code only)."""
+    return importlib.import_module(module).build_results(argument, "cpu")
+
+
+@functools.cache
+def _counted_rows(module: str) -> list:
+    return importlib.import_module(module).counted_rows()
 
 
 def findings_problems(want: list[str], have: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ Why × 100 density maps and the authors' generator: docs/reproductions.md (repro
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import ClassVar
 
 import torch
@@ -33,6 +34,12 @@ def build(slug: str, *, width_mult: float = 1.0, generator: str = "paper") -> Cr
     if slug in ACDA_MODELS:
         kwargs["generator"] = generator
     return get_model(slug, **kwargs)
+
+
+@functools.cache
+def _parameters(slug: str, width_mult: float, generator: str) -> int:
+    with torch.device("meta"):
+        return count_parameters(build(slug, width_mult=width_mult, generator=generator))
 
 
 class WholeImage(nn.Module):
@@ -69,9 +76,8 @@ class CrowdTraining(Training):
         return build(slug, width_mult=self.width_mult if width_mult is None else width_mult, generator=self.generator)
 
     def parameters(self, slug: str, width_mult: float | None = None) -> int:
-        """Parameters of ``build(slug, width_mult)``, counted on the meta device."""
-        with torch.device("meta"):
-            return count_parameters(self.build(slug, width_mult))
+        """Parameters of ``build(slug, width_mult)``, counted on the meta device (once per process)."""
+        return _parameters(slug, self.width_mult if width_mult is None else width_mult, self.generator)
 
     def matched_width(self, slug: str, target: str) -> float:
         """The width multiplier (a multiple of 1/64) at which ``slug`` has the parameter count nearest to

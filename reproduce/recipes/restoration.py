@@ -4,6 +4,7 @@ degradations (``acda.data.restoration_proxy``), reduced widths, several seeds.""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import ClassVar
 
 import torch
@@ -35,9 +36,15 @@ def build(slug: str, **kwargs) -> nn.Module:
 
 
 def parameters(slug: str, **kwargs) -> int:
-    """Parameters of ``build(slug, **kwargs)``, counted on the meta device (no memory, no initialisation)."""
+    """Parameters of ``build(slug, **kwargs)``, counted on the meta device (no memory, no initialisation); each
+    configuration counted once per process."""
+    return _parameters(slug, tuple(sorted(kwargs.items())))
+
+
+@functools.cache
+def _parameters(slug: str, kwargs: tuple) -> int:
     with torch.device("meta"):
-        return count_parameters(build(slug, **kwargs))
+        return count_parameters(build(slug, **dict(kwargs)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
