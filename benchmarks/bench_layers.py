@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -52,3 +53,16 @@ def test_layer_time(benchmark, kind, k, mode):
     layer.train()
     out = benchmark(run)
     assert out.shape == (1, 64, 32, 32)
+
+
+def test_breakdown_writes_its_report(tmp_path, monkeypatch):
+    """``python -m benchmarks.breakdown`` end to end at a tiny shape and budget (a smoke test, not a timing)."""
+    from benchmarks import breakdown
+
+    monkeypatch.setattr(breakdown, "SHAPE", (1, 8, 12, 12))
+    monkeypatch.setattr(breakdown, "machine_limits", lambda seconds: {"peak_gmacs": 1.0, "bandwidth_gbs": 1.0})
+    assert breakdown.main(["--threads", "1", "--seconds", "0.001", "--out", str(tmp_path)]) == 0
+    df = pd.read_csv(tmp_path / "breakdown-cpu.csv")
+    assert list(df["k"]) == [3, 5, 7] and (df["layer ms"] > 0).all() and df["fingerprint"].notna().all()
+    text = (tmp_path / "breakdown-cpu.md").read_text(encoding="utf-8")
+    assert text.count("- k = ") == 3 and "its floor is" in text

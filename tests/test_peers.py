@@ -136,7 +136,7 @@ def test_per_pixel_conv2d_with_the_same_filter_everywhere_is_a_convolution(strid
     want = F.conv2d(x, weight, None, stride, padding, dilation)
     filters = weight.expand(2, *want.shape[-2:], *weight.shape)  # (N, H', W', O, C, k_h, k_w)
     torch.testing.assert_close(per_pixel_conv2d(x, filters, stride, padding, dilation), want)
-    with pytest.raises(ValueError, match="equal N and C"):
+    with pytest.raises(ValueError, match=r"x must have 3 channels \(filters.shape\[4\]\), got 2"):
         per_pixel_conv2d(x[:, :2], filters, stride, padding, dilation)
 
 

@@ -1,0 +1,141 @@
+"""Where the whole layer's CPU time goes, against this machine's measured limits (paper §3.2, Table 6 shape).
+
+For k = 3, 5, 7 at Table 6's shape (1×256×100×100, m = 6, fp32), timed in one run with
+``torch.utils.benchmark`` (medians of blocked runs): ``nn.Conv2d`` k×k, the whole ``ACDAConv2d`` forward,
+its parts (the generator Φ → α; the fused α op on that α), and the op's coefficient GEMM alone at the op's
+total shape (O × C·m times C·m × H·W, ``torch.mm``: the contraction every tile runs). Limits measured the
+same way: a large square SGEMM (this machine's practical multiply-add peak) and a large copy (bandwidth).
+The floor of a part is its multiply-adds at the measured peak; ``floor × nn.Conv2d`` is the best ratio the
+layer could reach if its GEMM ran at peak and everything else were free, next to the CPU targets.
+
+    python -m benchmarks.breakdown [--threads 2] [--seconds 1.0] [--out results/]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.utils.benchmark as tb
+from torch import nn
+
+from acda import ACDAConv2d, functional
+from acda.utils import atomic_write_many
+
+SHAPE = (1, 256, 100, 100)
+NUM_ATOMS = 6
+TARGETS = {3: 0.90, 5: 0.33, 7: 0.22}  # whole-layer forward targets, × nn.Conv2d
+
+
+def median_seconds(fn, seconds: float) -> float:
+    """Median time of ``fn()`` (``torch.utils.benchmark.Timer.blocked_autorange``, at least ``seconds``)."""
+    fn()
+    return tb.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=seconds).median
+
+
+def machine_limits(seconds: float) -> dict[str, float]:
+    """Multiply-adds per second of a 2048³ SGEMM and bytes per second of a 256 MiB copy (read + write)."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    gemm = median_seconds(lambda: torch.mm(a, b), seconds)
+    src = torch.empty(64 * 2 ** 20)
+    dst = torch.empty_like(src)
+    copy = median_seconds(lambda: dst.copy_(src), seconds)
+    return {"peak_gmacs": 2048 ** 3 / gemm / 1e9, "bandwidth_gbs": 2 * src.numel() * 4 / copy / 1e9}
+
+
+def measure(k: int, seconds: float) -> dict[str, float]:
+    """Times (ms) and multiply-adds of the parts of one forward at kernel size ``k``."""
+    n, c, h, w = SHAPE
+    x = torch.randn(*SHAPE)
+    conv = nn.Conv2d(c, c, k, padding=k // 2)
+    layer = ACDAConv2d(c, c, k, padding=k // 2, num_atoms=NUM_ATOMS, generator="paper").eval()
+    with torch.no_grad():
+        size = layer._check_input(x)
+        plan = functional._plan(layer.backend, x.device, x.dtype, layer.stride, layer.padding, layer.dilation)
+        xl = functional.to_channels_last(x) if plan.backend.memory_format == torch.channels_last else x
+        alpha = layer.generator(xl, size, reconstruct=False)
+        bases = layer.generator.bases.to(alpha.dtype)
+        a = layer.coef.reshape(c, c * NUM_ATOMS).contiguous()
+        z = torch.randn(c * NUM_ATOMS, h * w)
+        times = {
+            "conv": median_seconds(lambda: conv(x), seconds),
+            "layer": median_seconds(lambda: layer(x), seconds),
+            "generator": median_seconds(lambda: layer.generator(xl, size, reconstruct=False), seconds),
+            "fused_op": median_seconds(lambda: functional._run(plan, xl, layer.coef, layer.bias, alpha=alpha,
+                                                               bases=bases), seconds),
+            "gemm": median_seconds(lambda: torch.mm(a, z), seconds),
+        }
+    macs = {"conv": c * c * k * k * h * w, "gemm": c * c * NUM_ATOMS * h * w,
+            "atom_pass": c * NUM_ATOMS * k * k * h * w}
+    return {**{f"{key}_ms": 1e3 * v for key, v in times.items()}, **{f"{key}_macs": v for key, v in macs.items()}}
+
+
+def rows(limits: dict[str, float], seconds: float) -> pd.DataFrame:
+    out = []
+    for k in TARGETS:
+        m = measure(k, seconds)
+        conv = m["conv_ms"]
+        peak = limits["peak_gmacs"] * 1e9
+        gemm_floor = 1e3 * m["gemm_macs"] / peak
+        out.append({
+            "k": k, "conv ms": conv, "layer ms": m["layer_ms"], "layer × conv": m["layer_ms"] / conv,
+            "target × conv": TARGETS[k],
+            "generator share": m["generator_ms"] / m["layer_ms"], "fused op share": m["fused_op_ms"] / m["layer_ms"],
+            "GEMM alone ms": m["gemm_ms"], "GEMM share of the op": m["gemm_ms"] / m["fused_op_ms"],
+            "GEMM × peak": m["gemm_macs"] / (m["gemm_ms"] / 1e3) / peak,
+            "conv × peak": m["conv_macs"] / (conv / 1e3) / peak,
+            "GEMM floor × conv": gemm_floor / conv,
+            "floor × conv (GEMM at peak + generator as measured)": (gemm_floor + m["generator_ms"]) / conv,
+            "rest of the op ms": m["fused_op_ms"] - m["gemm_ms"],
+            "atom pass GMAC/s (rest)": m["atom_pass_macs"] / max(m["fused_op_ms"] - m["gemm_ms"], 1e-9) / 1e6,
+        })
+    return pd.DataFrame(out)
+
+
+def render(df: pd.DataFrame, limits: dict[str, float], machine: str, threads: int) -> str:
+    lines = [f"# Whole-layer CPU time against this machine's limits (Table 6 shape, fp32, {threads} threads)", "",
+             f"Machine: {machine}. Measured limits: SGEMM {limits['peak_gmacs']:.1f} GMAC/s (2048³ `torch.mm`), copy "
+             f"{limits['bandwidth_gbs']:.1f} GB/s (256 MiB). Forward pass; times are medians "
+             "(`torch.utils.benchmark`), ratios are to `nn.Conv2d` k×k in this run. 'GEMM alone' is the op's "
+             "coefficient contraction at its total shape (`torch.mm`); 'floor' assumes that GEMM at the measured "
+             "peak and the generator as measured, everything else free. Written by `python -m benchmarks.breakdown`.",
+             "", df.to_markdown(index=False, floatfmt=".3g"), ""]
+    floor = "floor × conv (GEMM at peak + generator as measured)"
+    for r in df.to_dict("records"):
+        reach = "within reach" if r[floor] <= r["target × conv"] else "out of reach on this machine"
+        lines.append(f"- k = {r['k']}: the layer runs at {r['layer × conv']:.3f}× `nn.Conv2d` (target "
+                     f"{r['target × conv']:.2f}×); its floor is {r[floor]:.3f}× (target {reach}); the GEMM alone runs "
+                     f"at {r['GEMM × peak']:.0%} of the SGEMM peak and is {r['GEMM share of the op']:.0%} of the op's "
+                     f"time, the generator {r['generator share']:.0%} of the layer's.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.breakdown", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s: the targets')")
+    parser.add_argument("--seconds", type=float, default=1.0, help="minimum timing budget per part (default %(default)s)")
+    parser.add_argument("--out", default="results", help="folder of breakdown-cpu.{csv,md} (default %(default)s)")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or not math.isfinite(args.seconds) or args.seconds <= 0:
+        parser.error("--threads must be ≥ 1 and --seconds > 0")
+    torch.set_num_threads(args.threads)
+    from reproduce.engine.provenance import fingerprint
+
+    provenance = fingerprint("cpu")
+    limits = machine_limits(args.seconds)
+    df = rows(limits, args.seconds)
+    for key, value in {**limits, **provenance}.items():
+        df[key] = value
+    out = Path(args.out)
+    atomic_write_many({out / "breakdown-cpu.csv": df.to_csv(index=False, float_format="%.6g"),
+                       out / "breakdown-cpu.md": render(df, limits, provenance["device"], args.threads)})
+    print((out / "breakdown-cpu.md").read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
