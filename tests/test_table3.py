@@ -318,8 +318,10 @@ def test_matched_budget_baseline_is_the_nearest_count():
 
 
 def test_findings_compare_seeds_with_welch():
-    trained = {"crowd_baseline": [{"val_mae": v} for v in (100.0, 101.0)],
-               "crowd_adresnet_s": [{"val_mae": v} for v in (80.0, 81.0)]}
+    trained = {"crowd_baseline": [100.0, 101.0], "crowd_adresnet_s": [80.0, 81.0]}
     text = table3.comparison_finding("SHTech-A", trained)
     assert "Ad-ResNet-s 80.50 ± 0.71 vs Baseline 100.50 ± 0.71 MAE" in text and "lower (better)" in text
     assert "Printed: Ad-ResNet-s" in text and table3.comparison_finding("SHTech-A", {}) is None
+    rows = [r for slug, values in trained.items()  # the same finding from the report's rows
+            for r in table3.trained_results("SHTech-A", slug, [{"val_mae": v, "val_rmse": v} for v in values], "r", 9)]
+    assert table3.real_findings(rows)[0] == text and "best.pt is not used" in table3.real_findings(rows)[1]
