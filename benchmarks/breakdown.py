@@ -119,13 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s: the targets')")
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum timing budget per part (default %(default)s)")
     parser.add_argument("--out", default="results", help="folder of breakdown-cpu.{csv,md} (default %(default)s)")
+    parser.add_argument("--allow-dirty", action="store_true", help="write results/ from a tree with uncommitted changes")
     args = parser.parse_args(argv)
     if args.threads < 1 or not math.isfinite(args.seconds) or args.seconds <= 0:
         parser.error("--threads must be ≥ 1 and --seconds > 0")
     torch.set_num_threads(args.threads)
-    from reproduce.engine.provenance import fingerprint
+    from reproduce.engine.provenance import check_clean, fingerprint
 
-    provenance = fingerprint("cpu")
+    provenance = {**fingerprint("cpu"), "commit": check_clean(args.out, args.allow_dirty)}
     limits = machine_limits(args.seconds)
     df = rows(limits, args.seconds)
     for key, value in {**limits, **provenance}.items():
