@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s: the targets')")
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum timing budget per part (default %(default)s)")
-    parser.add_argument("--out", default="results", help="folder of breakdown-cpu.{csv,md} (default %(default)s)")
+    parser.add_argument("--out", default="results", help="folder of benchmarks-breakdown-cpu.{csv,md} (default %(default)s)")
     parser.add_argument("--allow-dirty", action="store_true", help="write results/ from a tree with uncommitted changes")
     args = parser.parse_args(argv)
     if args.threads < 1 or not math.isfinite(args.seconds) or args.seconds <= 0:
@@ -141,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in {**limits, **provenance}.items():
         df[key] = value
     out = Path(args.out)
-    atomic_write_many({out / "breakdown-cpu.csv": df.to_csv(index=False, float_format="%.6g"),
-                       out / "breakdown-cpu.md": render(df, limits, provenance, args.threads)})
-    print((out / "breakdown-cpu.md").read_text(encoding="utf-8"))
+    atomic_write_many({out / "benchmarks-breakdown-cpu.csv": df.to_csv(index=False, float_format="%.6g"),
+                       out / "benchmarks-breakdown-cpu.md": render(df, limits, provenance, args.threads)})
+    print((out / "benchmarks-breakdown-cpu.md").read_text(encoding="utf-8"))
     return 0
 
 
