@@ -96,6 +96,13 @@ def test_a_restoration_finding_edited_and_restamped(scratch):
     _caught_after_restamp(scratch, "tableB_quick", "is not what its rows give")
 
 
+def test_a_figure6_claim_finding_edited_and_restamped(scratch):
+    results, _ = scratch
+    for suffix in (".json", ".md"):
+        _edit(results / f"figure6_quick{suffix}", "The claim holds for both layers.", "The claim holds for both layers!")
+    _caught_after_restamp(scratch, "figure6_quick", "is not what its rows give")
+
+
 def _double_a_counted_row(results: Path) -> None:
     """Table 4's first counted GFLOPs/MP value, doubled in the CSV."""
     text = (results / "table4.csv").read_text(encoding="utf-8")

@@ -20,6 +20,11 @@ def recipes(quick: bool) -> dict[str, ToyMap]:
     return {"toy map": ToyMap.of(quick)}
 
 
+def report_findings(rows, quick: bool) -> list[str]:
+    """Every finding of a committed report, recomputed from its rows (``python -m reproduce verify``)."""
+    return findings(rows, recipes(quick)["toy map"])
+
+
 def main(argv: list[str] | None = None) -> int:
     full, quick = ToyMap.full(), ToyMap.quick()
     parser = base.parser(DESCRIPTION, "figure6", {
@@ -57,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs
     device = str(base.resolve_device(args.device))
     runs, plain = run_all(cfg, device, jobs)
-    base.publish("figure6", build_results(runs, cfg, plain), args, name=name, device=device, recipes={"toy map": cfg},
-                 findings=findings(runs, cfg, plain),
+    results = build_results(runs, cfg, plain)
+    base.publish("figure6", results, args, name=name, device=device, recipes={"toy map": cfg},
+                 findings=findings(results, cfg),
                  title=f"Figure 6: toy multi-scale pattern detection and translation test ({len(cfg.seeds)} seeds, "
                        f"SGD lr {cfg.lr:g}, momentum {cfg.momentum:g}, cap {cfg.max_steps} steps; one CPU thread per run)")
     if not args.no_plots:

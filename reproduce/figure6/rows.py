@@ -63,9 +63,11 @@ def build_results(runs: list[SeedRun], cfg: ToyMap, plain: list[SeedRun] = ()) -
         add(row, "missed centres", [getattr(r, key).missed for r in runs], method=method)
         add(row, "false centres", [getattr(r, key).false for r in runs], method=method)
         if key != "least_squares":
-            add(row, "steps", [getattr(r, key).log.steps for r in runs],
-                note=f"steps until the relative loss change over {cfg.window} steps fell below {cfg.tol:g}, or the "
-                     f"cap ({cfg.max_steps})")
+            _training_rows(add, row, [getattr(r, key) for r in runs], cfg)
+    for s in range(len(PATTERN_SIZES)):
+        add("ACDA", f"all pixels: {2 * s + 3}x{2 * s + 3}-scale share",
+            [100 * float(_overall_share(r)[s]) for r in runs], "%",
+            "share of each scale in the per-pixel norms of β, averaged over every pixel of the map")
     for k in PATTERN_SIZES:
         for s in range(len(PATTERN_SIZES)):
             add("ACDA", f"{k}x{k} centres: {2 * s + 3}x{2 * s + 3}-scale share",
@@ -78,5 +80,30 @@ def build_results(runs: list[SeedRun], cfg: ToyMap, plain: list[SeedRun] = ()) -
         for m, attr, unit, scale in METRICS:
             add(row, m, [scale * getattr(getattr(r, key), attr) for r in plain], unit,
                 "momentum 0 (plain SGD), otherwise the same runs")
-        add(row, "steps", [getattr(r, key).log.steps for r in plain], note="momentum 0 (plain SGD), otherwise the same runs")
+        add(row, "missed centres", [getattr(r, key).missed for r in plain], note="momentum 0 (plain SGD)")
+        add(row, "false centres", [getattr(r, key).false for r in plain], note="momentum 0 (plain SGD)")
+        _training_rows(add, row, [getattr(r, key) for r in plain], cfg, "momentum 0 (plain SGD); ")
     return results
+
+
+def _overall_share(run: SeedRun):
+    """Each scale's share of β's per-pixel norm, averaged over every pixel: (S,)."""
+    norms = run.scale_norms
+    return (norms / norms.sum(dim=0, keepdim=True).clamp_min(1e-12)).mean(dim=(1, 2))
+
+
+def _training_rows(add, row: str, outcomes: list, cfg: ToyMap, prefix: str = "") -> None:
+    """Steps, convergence, the shift error and the loss drop over the last window, one sample per seed."""
+    add(row, "steps", [o.log.steps for o in outcomes],
+        note=f"{prefix}steps until the relative loss change over {cfg.window} steps fell below {cfg.tol:g}, or the "
+             f"cap ({cfg.max_steps})")
+    add(row, "converged", [float(o.log.converged) for o in outcomes], "share of seeds",
+        f"{prefix}1 on a seed where the stopping rule was met before the cap, else 0")
+    add(row, "shift error", [o.shift_error for o in outcomes],
+        note=f"{prefix}max |y_shifted[i + shift, j + shift] − y[i, j]| over the interior pixels")
+    add(row, "loss drop over the last window", [100 * _last_drop(o.log.losses, cfg.window) for o in outcomes], "%",
+        f"{prefix}relative fall of the loss over the last {cfg.window} steps taken")
+
+
+def _last_drop(losses: list[float], window: int) -> float:
+    return (losses[-1 - window] - losses[-1]) / losses[-1 - window] if len(losses) > window else 0.0

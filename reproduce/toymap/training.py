@@ -13,27 +13,17 @@ from acda import ACDAConv2d
 from acda.data.toy import PatternMap
 
 from ..recipes.toymap import KERNEL, RADIUS, ToyMap
-from .metrics import find_centres, match_centres
 
 __all__ = ["TrainLog", "build_layers", "train", "least_squares_conv"]
 
 
 @dataclass
 class TrainLog:
-    """Steps taken, whether the criterion was met, the loss after each step, and the centre errors
-    (missed + false) at every ``window``-th step."""
+    """Steps taken, whether the criterion was met, and the loss after each step."""
 
     steps: int
     converged: bool
     losses: list[float] = field(repr=False)
-    centre_errors: dict[int, int] = field(default_factory=dict, repr=False)
-
-    def first_perfect_step(self) -> int | None:
-        """First checked step from which the centre errors stay 0 to the end; None if they never do."""
-        first = None
-        for step, errors in sorted(self.centre_errors.items()):
-            first = (first if first is not None else step) if errors == 0 else None
-        return first
 
 
 def build_layers(image: torch.Tensor, num_atoms: int, device: torch.device) -> tuple[nn.Conv2d, ACDAConv2d]:
@@ -53,8 +43,8 @@ def train(layer: nn.Module, data: PatternMap, cfg: ToyMap, desc: str, progress: 
     """SGD on the MSE until the relative loss change over ``cfg.window`` steps is below ``cfg.tol``.
 
     A plain full-batch loop: the one image is the whole training set, so there are no epochs, loaders or
-    checkpoints for ``acda.train.fit`` to manage. At every ``window``-th step (and the last) the loss and the
-    centre errors are evaluated there, exactly where the rule needs them. ``losses[t]``: the loss after t updates.
+    checkpoints for ``acda.train.fit`` to manage. At every ``window``-th step (and the last) the loss is
+    evaluated there, exactly where the rule needs it. ``losses[t]``: the loss after t updates.
     """
     log = TrainLog(cfg.max_steps, False, [])
     optimizer = torch.optim.SGD(layer.parameters(), lr=cfg.lr, momentum=cfg.momentum)
@@ -66,13 +56,12 @@ def train(layer: nn.Module, data: PatternMap, cfg: ToyMap, desc: str, progress: 
         log.losses.append(value)
 
     def check(step: int) -> bool:
-        """Loss and centre errors after ``step`` updates; True when the stopping rule is met."""
+        """The loss after ``step`` updates; True when the stopping rule is met."""
         with torch.no_grad():
             output = layer(data.image)
         record(step, F.mse_loss(output, data.target).item())
         if step % cfg.window:
             return False
-        log.centre_errors[step] = sum(match_centres(find_centres(output.cpu(), cfg.threshold), data.centres))
         value, before = log.losses[step], log.losses[step - cfg.window] if step else math.nan
         if step and abs(before - value) < cfg.tol * before:
             log.steps, log.converged = step, True
