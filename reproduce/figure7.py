@@ -22,9 +22,11 @@ import argparse
 import math
 import statistics
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from acda.data.toy import PATTERN_SIZES
@@ -32,15 +34,15 @@ from acda.generator import GENERATORS
 
 from . import scalemaps
 from .engine import base
-from .engine.report import Result, load_published
+from .engine.report import Result, load_published, samples_of
 from .engine.stats import holm, mean_std, welch
 from .recipes.crowd import GENERATOR, CrowdProxy
 from .recipes.toymap import KERNEL, ToyMap
 from .toymap.experiment import SeedRun
 from .toymap.plots import plot_scales
 
-__all__ = ["FULL", "QUICK7", "build_results", "findings", "crowd_results", "crowd_findings", "image_results",
-           "main"]
+__all__ = ["FULL", "QUICK7", "build_results", "findings", "crowd_results", "crowd_structure", "crowd_findings",
+           "report_findings", "image_results", "main"]
 
 FULL = ToyMap.full().with_(plain_sgd=False)
 QUICK7 = ToyMap.quick().with_(seeds=(0, 1, 2, 3, 4))
@@ -73,15 +75,27 @@ def build_results(runs: list[SeedRun]) -> list[Result]:
                                   note="share of the scale in the per-pixel norms of β (ACDAConv2d.scale_share), "
                                        "averaged over the centres of that pattern size", unit="%", status="proxy",
                                   samples=[_share(r, p, s) for r in runs]))
+    for s, k in enumerate(SCALES):
+        results.append(Result("ACDA", SETTING, f"all pixels: {k}x{k}-scale share", None, "trained", unit="%",
+                              status="proxy", note="share of the scale in the per-pixel norms of β, averaged over "
+                                                   "every pixel of the map", samples=[_overall(r, s) for r in runs]))
     return results
 
 
-def findings(runs: list[SeedRun]) -> list[str]:
-    """The claims as measured statements: mean ± std over seeds and Welch's p-value, Holm-adjusted over the two."""
+def findings(rows: Iterable[Result] | pd.DataFrame) -> list[str]:
+    """The toy-map claims as measured statements, from the rows: mean ± std over seeds and Welch's p-value,
+    Holm-adjusted over the two."""
+    samples = samples_of(rows)
+
+    def share(p: int, scale: int) -> list[float]:
+        k = SCALES[scale]
+        return samples[("ACDA", SETTING, f"{p}x{p} centres: {k}x{k}-scale share")]
+
     out = []
-    shares = {scale: {p: [_share(r, p, scale) for r in runs] for p in (LARGE, SMALL)} for scale in (-1, 0)}
-    raw = {scale: welch(at[LARGE], at[SMALL]) if len(runs) > 1 else float("nan") for scale, at in shares.items()}
-    adjusted = dict(zip(raw, holm(list(raw.values())), strict=True)) if len(runs) > 1 else raw
+    shares = {scale: {p: share(p, scale) for p in (LARGE, SMALL)} for scale in (-1, 0)}
+    n = len(shares[0][LARGE])
+    raw = {scale: welch(at[LARGE], at[SMALL]) if n > 1 else float("nan") for scale, at in shares.items()}
+    adjusted = dict(zip(raw, holm(list(raw.values())), strict=True)) if n > 1 else raw
     for scale in (-1, 0):
         k = SCALES[scale]
         at = shares[scale]
@@ -91,12 +105,12 @@ def findings(runs: list[SeedRun]) -> list[str]:
         holds = sum((a > b) == (favoured == LARGE) and a != b for a, b in zip(at[LARGE], at[SMALL], strict=True))
         out.append(
             f"The {k}×{k} bases hold {m_l:.1f} ± {s_l:.1f}% of the coefficient norm at {LARGE}×{LARGE} pattern "
-            f"centres and {m_s:.1f} ± {s_s:.1f}% at {SMALL}×{SMALL} centres (mean ± std over {len(runs)} seeds; "
-            f"Welch p = {raw[scale]:.2g}, Holm-adjusted over the two scales p = {p_value:.2g}); higher at {favoured}×{favoured} centres on {holds}/{len(runs)} seeds: "
-            + ("consistent with" if holds == len(runs) and p_value < 0.05 else "not clear support for")
+            f"centres and {m_s:.1f} ± {s_s:.1f}% at {SMALL}×{SMALL} centres (mean ± std over {n} seeds; "
+            f"Welch p = {raw[scale]:.2g}, Holm-adjusted over the two scales p = {p_value:.2g}); higher at {favoured}×{favoured} centres on {holds}/{n} seeds: "
+            + ("consistent with" if holds == n and p_value < 0.05 else "not clear support for")
             + f" the paper's {'large' if favoured == LARGE else 'small'}-object claim (proxy: toy map)."
         )
-    overall = [statistics.fmean(_overall(r, s) for r in runs) for s in range(len(SCALES))]
+    overall = [statistics.fmean(samples[("ACDA", SETTING, f"all pixels: {k}x{k}-scale share")]) for k in SCALES]
     out.append("Over all pixels, the 3×3 / 5×5 / 7×7 bases hold " + " / ".join(f"{v:.1f}" for v in overall)
                + "% of the coefficient norm (mean over seeds).")
     return out
@@ -238,20 +252,38 @@ def crowd_results(runs: list[dict], cfg: CrowdProxy) -> list[Result]:
     return results
 
 
-def crowd_findings(runs: list[dict]) -> list[str]:
-    """The crowd-proxy claims as measured statements: mean ± std over seeds and one-sample t-tests, one Holm
-    family over every test reported (the claims, each smaller layer group, the face correlations, the control)."""
-    first = runs[0]
-    s_top = _top_scales(first)
-    n = len(runs)
-    top_names = first["top_layers"]
+def crowd_structure(recipe: CrowdProxy) -> dict:
+    """What the crowd findings cite besides the rows: the model's multi-scale ACDA layers (name, scales), those
+    with the most scales, the number of annotated test faces and the constant predictor's test MAE."""
+    layers = scalemaps.multiscale_layers(recipe.build(scalemaps.SLUG))
+    most = max(layer.coefficient_scales for _, layer in layers)
+    train_set, test_set = recipe.datasets()
+    return {"layers": [{"name": n, "scales": layer.coefficient_scales} for n, layer in layers],
+            "top_layers": [n for n, layer in layers if layer.coefficient_scales == most],
+            "faces": sum(len(test_set.points(i)) for i in range(len(test_set))),
+            "constant_mae": scalemaps.constant_mae(train_set, test_set)}
+
+
+def crowd_findings(rows: Iterable[Result] | pd.DataFrame, structure: dict) -> list[str]:
+    """The crowd-proxy claims as measured statements, from the rows: mean ± std over seeds and one-sample t-tests,
+    one Holm family over every test reported (the claims, each smaller layer group, the face correlations, the
+    control). ``structure``: ``crowd_structure`` of the recipe."""
+    samples = {(row, metric): v for (row, setting, metric), v in samples_of(rows).items() if setting == CROWD_SETTING}
+    s_top = _top_scales(structure)
+    top_names = structure["top_layers"]
+    claim_metrics = (f"{_k(s_top - 1)}-scale share: bottom minus top third", f"{_k(0)}-scale share: top minus bottom third")
+    mae = samples[(CROWD_ROW, "test MAE")]
+    n = len(mae)
     names = {0: "top (far)", 2: "bottom (near)"}
+
+    def third(t: int, scale: int) -> list[float]:
+        return samples[(CROWD_ROW, f"{scalemaps.THIRDS[t]} third: {_k(scale)}-scale share")]
+
     tests, texts = [], []
     for idx, (scale, hi, lo) in enumerate(((s_top - 1, 2, 0), (0, 0, 2))):
         k = _k(scale).replace("x", "×")
-        diffs = [_claims(r)[idx] for r in runs]
-        at = {t: [float(_thirds(r, top_names)[scale, t]) for r in runs] for t in (hi, lo)}
-        (m_hi, s_hi), (m_lo, s_lo), (m_d, s_d) = mean_std(at[hi]), mean_std(at[lo]), mean_std(diffs)
+        diffs = samples[(CROWD_ROW, claim_metrics[idx])]
+        (m_hi, s_hi), (m_lo, s_lo), (m_d, s_d) = mean_std(third(hi, scale)), mean_std(third(lo, scale)), mean_std(diffs)
         p = scalemaps.one_sample_p(diffs)
         tests.append((m_d, p))
         texts.append((
@@ -262,43 +294,44 @@ def crowd_findings(runs: list[dict]) -> list[str]:
             f"one-sample t-test of the per-seed differences against 0: p = {p:.2g}), positive on "
             f"{sum(d > 0 for d in diffs)}/{n} seeds: ",
             f" (the paper: {'large' if idx == 0 else 'small'} bases {'near' if idx == 0 else 'far, on dense objects'})."))
-        control = [_claims(r["untrained"])[idx] for r in runs]
+        control = samples[(UNTRAINED_ROW, claim_metrics[idx])]
         (m_c, s_c), p_c = mean_std(control), scalemaps.one_sample_p([a - b for a, b in zip(diffs, control, strict=True)])
         tests.append((m_d - m_c, p_c))
         texts.append((f"PROXY control: the same difference for the {k} bases in the untrained models (the same "
                       f"initialisations) is {m_c:+.2f} ± {s_c:.2f} points; trained minus untrained, paired by seed: "
                       f"{m_d - m_c:+.2f} points (t-test against 0: p = {p_c:.2g}): ", " (positive = training moved "
                       "the share the paper's way)."))
-    for scales, group in _groups(first).items():
+    for scales, group in _groups(structure).items():
         k = _k(scales - 1).replace("x", "×")
-        diffs = [float(_thirds(r, group)[-1, 2] - _thirds(r, group)[-1, 0]) for r in runs]
+        diffs = samples[(CROWD_ROW, f"{_k(scales - 1)} layers: {_k(scales - 1)}-scale share: bottom minus top third")]
         (m, s), p = mean_std(diffs), scalemaps.one_sample_p(diffs)
         tests.append((m, p))
         texts.append((f"PROXY: in the {k} ACDA layers ({_layer_list(group)}) the {k} bases' share, bottom (near) "
                       f"minus top (far) third, is {m:+.2f} ± {s:.2f} points (mean ± std over {n} seeds; t-test "
                       f"against 0: p = {p:.2g}), positive on {sum(d > 0 for d in diffs)}/{n} seeds: ",
                       " (the paper: large bases near)."))
+    big = _k(s_top - 1)
     for partial in (False, True):
-        rs = [_face_r(r, partial) for r in runs]
+        rs = samples[(CROWD_ROW, f"partial r given the row: face side vs {big}-scale share" if partial else
+                      f"Pearson r: face side vs {big}-scale share at its centre")]
         (m, s), p = mean_std(rs), scalemaps.one_sample_p(rs)
         tests.append((m, p))
-        texts.append((f"PROXY: over the {len(first['faces'])} annotated test faces, "
+        texts.append((f"PROXY: over the {structure['faces']} annotated test faces, "
                       + ("the partial r (given the face's row) " if partial else "Pearson's r ")
-                      + f"between a face's side and the {_k(s_top - 1).replace('x', '×')} share at its centre is "
+                      + f"between a face's side and the {big.replace('x', '×')} share at its centre is "
                       f"{m:+.3f} ± {s:.3f} (mean ± std over {n} seeds; t-test against 0: p = {p:.2g}): ",
                       " (positive = larger faces get more of the large bases)." if not partial else
                       " (size beyond what the row predicts)."))
     out = [f"PROXY: the {len(tests)} tests below are one family, judged on Holm-adjusted p-values."]
     out += [head + verdict + tail for (head, tail), verdict in zip(texts, _holm_verdicts(tests), strict=True)]
-    mean_thirds = np.mean([_thirds(r, top_names) for r in runs], axis=0)
-    lo, hi = mean_thirds.min(), mean_thirds.max()
+    means = [statistics.fmean(third(t, sc)) for t in range(len(scalemaps.THIRDS)) for sc in range(s_top)]
+    lo, hi = min(means), max(means)
     out.append(f"PROXY: every scale's mean share in every third lies within {lo:.2f}–{hi:.2f}% (means over {n} seeds; "
                f"an even split is {100 / s_top:.2f}%)"
                + (": the coefficient norm is spread almost evenly over the scales everywhere, so the differences "
                   "above, significant or not, are small next to the contrast Fig. 7 draws." if hi - lo < 2 else "."))
-    mae = [float(r["metrics"]["val_mae"]) for r in runs]
     m, s = mean_std(mae)
-    const = first["constant_mae"]
+    const = structure["constant_mae"]
     beat = sum(v < const for v in mae)
     out.append(f"The proxy models count with a test MAE of {m:.2f} ± {s:.2f} faces (mean ± std over {n} seeds); "
                f"predicting the train split's mean count for every test image scores {const:.2f}, beaten on "
@@ -307,6 +340,11 @@ def crowd_findings(runs: list[dict]) -> list[str]:
                   "the models do not reliably count better than that constant, so the shares above are those of "
                   "barely trained counters (read them with that in mind)."))
     return out
+
+
+def report_findings(rows: pd.DataFrame, quick: bool) -> list[str]:
+    """Every finding of a committed proxy report, recomputed from its rows (``python -m reproduce verify``)."""
+    return findings(rows) + crowd_findings(rows, crowd_structure(recipes(quick)["crowd proxy"]))
 
 
 # ---------------------------------------------------------------- one image of a checkpoint
@@ -445,9 +483,9 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     tasks = [("proxy", seed, pcfg, device) for seed in cfg.seeds] + [("toy", seed, cfg, device) for seed in cfg.seeds]
     done = base.run_jobs(scalemaps.run_task, tasks, args.jobs, desc="runs", in_process=device != "cpu")
     crowd, runs = done[:len(cfg.seeds)], done[len(cfg.seeds):]
-    base.publish("figure7", build_results(runs) + crowd_results(crowd, pcfg), args, name=name, device=device,
-                 recipes=used,
-                 findings=findings(runs) + crowd_findings(crowd),
+    results = build_results(runs) + crowd_results(crowd, pcfg)
+    base.publish("figure7", results, args, name=name, device=device, recipes=used,
+                 findings=findings(results) + crowd_findings(results, crowd_structure(pcfg)),
                  title=f"Figure 7 (proxy): basis-scale shares of ACDA's coefficients on Figure 6's toy map "
                        f"({len(cfg.seeds)} seeds, {cfg.size}×{cfg.size} map, cap {cfg.max_steps} steps) and in "
                        f"Ad-ResNet-s trained on the crowd proxy ({len(crowd)} seeds, {pcfg.size}×{pcfg.size} "

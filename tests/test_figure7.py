@@ -31,7 +31,7 @@ def test_tiny_run_gives_per_seed_rows_and_pngs(tmp_path, capsys):
     df = read_results(tmp_path / "tiny.csv")
     assert (df.n == 2).all() and all(len(s.split(";")) == 2 for s in df.samples)
     toy, crowd, control = df[df.row == "ACDA"], df[df.row == "Ad-ResNet-s"], df[df.row == figure7.UNTRAINED_ROW]
-    assert len(toy) == 2 + 9 and len(crowd) == 2 + 9 + 1 + 2 + 1 and len(control) == 2
+    assert len(toy) == 2 + 9 + 3 and len(crowd) == 2 + 9 + 1 + 2 + 1 and len(control) == 2
     assert len(df) == len(toy) + len(crowd) + len(control) and (df.status == "proxy").all()
     for part in (toy, crowd):
         claims = part[part.metric.str.contains("minus") & ~part.metric.str.contains("layers")]
