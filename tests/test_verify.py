@@ -103,6 +103,13 @@ def test_a_figure6_claim_finding_edited_and_restamped(scratch):
     _caught_after_restamp(scratch, "figure6_quick", "is not what its rows give")
 
 
+def test_a_figure7_verdict_flipped_and_restamped(scratch):
+    results, _ = scratch
+    for suffix in (".json", ".md"):
+        _edit(results / f"figure7_quick{suffix}", "not significant at 0.05", "significant at 0.05")
+    _caught_after_restamp(scratch, "figure7_quick", "is not what its rows give")
+
+
 def _double_a_counted_row(results: Path) -> None:
     """Table 4's first counted GFLOPs/MP value, doubled in the CSV."""
     text = (results / "table4.csv").read_text(encoding="utf-8")
