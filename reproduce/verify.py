@@ -142,7 +142,11 @@ def verify(results: Path = RESULTS, published_dir: Path = PUBLISHED_DIR) -> list
             current = {label: recipe_record(rec) for label, rec in module.recipes(quick).items()}
             problems += [f"{name}: {p}" for p in recipe_problems(current, meta.get("recipes", {}))]
             if hasattr(module, "report_findings"):
-                problems += [f"{name}: {p}" for p in findings_problems(module.report_findings(df, quick), meta["findings"])]
+                try:
+                    found = findings_problems(module.report_findings(df, quick), meta["findings"])
+                except (KeyError, ValueError, IndexError) as e:  # a row a finding cites is missing or malformed
+                    found = [f"the findings cannot be recomputed from the rows ({type(e).__name__}: {e})"]
+                problems += [f"{name}: {p}" for p in found]
             if hasattr(module, "counted_rows"):
                 problems += [f"{name}: {p}" for p in counted_problems(_counted_rows(module.__name__), df)]
     return problems
