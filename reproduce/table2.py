@@ -320,6 +320,12 @@ def train_models(args: argparse.Namespace) -> dict[str, dict]:
     return out
 
 
+def build_results(generator: str, device: str = "cpu") -> tuple[list[Result], list[str]]:
+    """The counted rows and findings without the GFLOPs rows (2 min each), for ``python -m reproduce verify``."""
+    rows, findings, _ = parameter_results(generator, flops=False)
+    return rows, findings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base.parser(__doc__, "table2", {
         "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
@@ -334,14 +340,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", nargs="+", choices=sorted(ENTRIES), default=["adresnet_s"],
                         help="models to train with --data-root (default: adresnet_s)")
     recipe = ImageNet.full()
-    parser.add_argument("--epochs", type=int, default=recipe.epochs)
-    parser.add_argument("--batch-size", type=int, default=recipe.batch_size, help="global batch size")
-    parser.add_argument("--lr", type=float, default=recipe.lr)
-    parser.add_argument("--weight-decay", type=float, default=recipe.weight_decay)
-    parser.add_argument("--warmup-epochs", type=float, default=recipe.warmup_epochs)
-    parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
+    parser.add_argument("--epochs", type=base.positive_int, default=recipe.epochs, help="epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=base.positive_int, default=recipe.batch_size,
+                        help="global batch size (default %(default)s)")
+    parser.add_argument("--lr", type=base.positive_float, default=recipe.lr, help="peak learning rate (default %(default)s)")
+    parser.add_argument("--weight-decay", type=base.non_negative_float, default=recipe.weight_decay,
+                        help="weight decay (default %(default)s)")
+    parser.add_argument("--warmup-epochs", type=base.non_negative_float, default=recipe.warmup_epochs,
+                        help="linear warm-up epochs (default %(default)s)")
+    parser.add_argument("--label-smoothing", type=base.non_negative_float, default=recipe.label_smoothing,
+                        help="label smoothing (default %(default)s)")
     parser.add_argument("--amp", action="store_true", help="mixed precision")
-    parser.add_argument("--workers", type=int, default=8, help="DataLoader workers per process")
+    parser.add_argument("--workers", type=base.non_negative_int, default=8,
+                        help="DataLoader workers per process (default %(default)s)")
     args = parser.parse_args(argv)
     args.generators = ["paper", "official"] if args.generator == "both" else [args.generator]
     if args.data_root is not None and args.generator == "both":
