@@ -342,14 +342,9 @@ def command_line(table: RestorationTable) -> base.Parser:
         "data_root": {"help": table.data_root_help},
         "runs": {},
     })
-    parser.add_argument("--epochs", type=base.positive_int, default=RestorationReal.epochs,
-                        help="training epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=base.positive_int, default=RestorationReal.batch_size,
-                        help="crops per batch (default %(default)s)")
-    parser.add_argument("--crop-size", type=base.positive_int, default=table.crop,
-                        help="square training crop (default %(default)s)")
-    parser.add_argument("--lr", type=base.positive_float, default=RestorationReal.lr,
-                        help="Adam learning rate, constant (default %(default)s)")
+    base.recipe_options(parser, RestorationReal.full().with_(crop_size=table.crop), {
+        "epochs": "training epochs", "batch_size": "crops per batch", "crop_size": "square training crop",
+        "lr": "Adam learning rate, constant"})
     parser.add_argument("--channels", type=base.positive_int, default=None,
                         help="body channels C of the trained models (default: the model's, 256)")
     parser.add_argument("--width", type=base.positive_int, default=None,

@@ -340,16 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", nargs="+", choices=sorted(ENTRIES), default=["adresnet_s"],
                         help="models to train with --data-root (default: adresnet_s)")
     recipe = ImageNet.full()
-    parser.add_argument("--epochs", type=base.positive_int, default=recipe.epochs, help="epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=base.positive_int, default=recipe.batch_size,
-                        help="global batch size (default %(default)s)")
-    parser.add_argument("--lr", type=base.positive_float, default=recipe.lr, help="peak learning rate (default %(default)s)")
-    parser.add_argument("--weight-decay", type=base.non_negative_float, default=recipe.weight_decay,
-                        help="weight decay (default %(default)s)")
-    parser.add_argument("--warmup-epochs", type=base.non_negative_float, default=recipe.warmup_epochs,
-                        help="linear warm-up epochs (default %(default)s)")
-    parser.add_argument("--label-smoothing", type=base.non_negative_float, default=recipe.label_smoothing,
-                        help="label smoothing (default %(default)s)")
+    base.recipe_options(parser, recipe, {
+        "epochs": "epochs", "batch_size": "global batch size", "lr": "peak learning rate",
+        "weight_decay": "weight decay", "warmup_epochs": "linear warm-up epochs", "label_smoothing": "label smoothing"})
     parser.add_argument("--amp", action="store_true", help="mixed precision")
     parser.add_argument("--workers", type=base.non_negative_int, default=8,
                         help="DataLoader workers per process (default %(default)s)")

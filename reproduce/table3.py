@@ -490,11 +490,9 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
                         help="dataset(s) to train on (default: both, each one found under --data-root)")
     parser.add_argument("--train", nargs="+", choices=sorted(ROW_OF), default=list(DEFAULT_TRAIN),
                         help="models to train with --data-root (default: %(default)s)")
-    parser.add_argument("--epochs", type=base.positive_int, default=Crowd.epochs, help="training epochs (default %(default)s)")
-    parser.add_argument("--batch-size", type=base.positive_int, default=Crowd.batch_size, help="crops per batch (default %(default)s)")
-    parser.add_argument("--crop-size", type=base.positive_int, default=Crowd.crop_size, help="square training crop (default %(default)s)")
-    parser.add_argument("--lr", type=base.positive_float, default=Crowd.lr, help="Adam learning rate (default %(default)s)")
-    parser.add_argument("--weight-decay", type=base.non_negative_float, default=Crowd.weight_decay, help="L2 weight decay (default %(default)s)")
+    base.recipe_options(parser, Crowd.full(), {
+        "epochs": "training epochs", "batch_size": "crops per batch", "crop_size": "square training crop",
+        "lr": "Adam learning rate", "weight_decay": "L2 weight decay"})
     parser.add_argument("--width-mult", type=base.positive_float, default=1.0,
                         help="channel multiplier of the trained models (default 1: the paper's; Params rows are "
                              "always counted at full width)")

@@ -79,35 +79,18 @@ def _caught_after_restamp(scratch, name: str, says: str) -> None:
     assert not any("run id is not the hash" in p for p in problems)
 
 
-def test_a_finding_flipped_and_restamped(scratch):
+@pytest.mark.parametrize("name, old, new", [
+    ("table1_quick", "significant at 0.05", "NOT significant at 0.05"),
+    ("tableB_quick", "Proxy ×3 sweep", "Proxy ×3 sweep (edited)"),
+    ("figure6_quick", "The claim holds for both layers.", "The claim holds for both layers!"),
+    ("figure7_quick", "not significant at 0.05", "significant at 0.05"),
+])
+def test_a_finding_edited_and_restamped(scratch, name, old, new):
     """With the run id recomputed, the finding is still not what the per-seed values it cites give."""
     results, _ = scratch
     for suffix in (".json", ".md"):
-        _edit(results / f"table1_quick{suffix}", "significant at 0.05", "NOT significant at 0.05")
-    _caught_after_restamp(scratch, "table1_quick", "is not what its rows give")
-
-
-def test_a_restoration_finding_edited_and_restamped(scratch):
-    results, _ = scratch
-    findings = json.loads((results / "tableB_quick.json").read_text(encoding="utf-8"))["findings"]
-    first = next(f for f in findings if "Welch" in f or "p = " in f)
-    for suffix in (".json", ".md"):
-        _edit(results / f"tableB_quick{suffix}", first[:60], first[:60].replace("Proxy", "Proxy (edited)"))
-    _caught_after_restamp(scratch, "tableB_quick", "is not what its rows give")
-
-
-def test_a_figure6_claim_finding_edited_and_restamped(scratch):
-    results, _ = scratch
-    for suffix in (".json", ".md"):
-        _edit(results / f"figure6_quick{suffix}", "The claim holds for both layers.", "The claim holds for both layers!")
-    _caught_after_restamp(scratch, "figure6_quick", "is not what its rows give")
-
-
-def test_a_figure7_verdict_flipped_and_restamped(scratch):
-    results, _ = scratch
-    for suffix in (".json", ".md"):
-        _edit(results / f"figure7_quick{suffix}", "not significant at 0.05", "significant at 0.05")
-    _caught_after_restamp(scratch, "figure7_quick", "is not what its rows give")
+        _edit(results / f"{name}{suffix}", old, new)
+    _caught_after_restamp(scratch, name, "is not what its rows give")
 
 
 def _double_a_counted_row(results: Path) -> None:

@@ -32,7 +32,7 @@ from acda.utils import atomic_write
 
 from .report import Result, write_report
 
-__all__ = ["OPTIONS", "Parser", "parser", "positive_int", "non_negative_int", "positive_float", "non_negative_float", "resolve_device", "training_context", "is_main_process", "threads",
+__all__ = ["OPTIONS", "Parser", "parser", "recipe_options", "positive_int", "non_negative_int", "positive_float", "non_negative_float", "resolve_device", "training_context", "is_main_process", "threads",
            "usable_cpus", "run_jobs", "preset", "publish", "pyplot", "save_figure"]
 
 def _number(kind: type, text: str, minimum: float, strict: bool):
@@ -126,6 +126,21 @@ def parser(doc: str | None, prog: str, options: Iterable[str] | Mapping[str, Map
 
 
 # ---------------------------------------------------------------- devices and threads
+
+POSITIVE_FIELDS = ("lr", "density_scale")  # float recipe fields that must be > 0 (the others >= 0)
+
+
+def recipe_options(parser: argparse.ArgumentParser, recipe: Any, helps: Mapping[str, str]) -> None:
+    """One ``--option`` per field of ``recipe`` named in ``helps`` (field ``batch_size`` → ``--batch-size``), with
+    the recipe's value as default and its type checked by kind: integers ≥ 1, ``POSITIVE_FIELDS`` > 0, other
+    floats ≥ 0 (a bad value is refused by name)."""
+    for field, help_text in helps.items():
+        value = getattr(recipe, field)
+        kind = (positive_int if isinstance(value, int) else positive_float if field in POSITIVE_FIELDS
+                else non_negative_float)
+        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=value,
+                            help=f"{help_text} (default %(default)s)")
+
 
 def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` → ``cuda`` when available, else ``cpu``; ``cpu``, ``cuda``, ``cuda:i`` as given.
