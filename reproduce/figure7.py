@@ -268,7 +268,7 @@ def crowd_findings(rows: Iterable[Result] | pd.DataFrame, structure: dict) -> li
     """The crowd-proxy claims as measured statements, from the rows: mean ± std over seeds and one-sample t-tests,
     one Holm family over every test reported (the claims, each smaller layer group, the face correlations, the
     control). ``structure``: ``crowd_structure`` of the recipe."""
-    samples = {(row, metric): v for (row, setting, metric), v in samples_of(rows).items() if setting == CROWD_SETTING}
+    samples = samples_of(rows, CROWD_SETTING)
     s_top = _top_scales(structure)
     top_names = structure["top_layers"]
     claim_metrics = (f"{_k(s_top - 1)}-scale share: bottom minus top third", f"{_k(0)}-scale share: top minus bottom third")

@@ -103,26 +103,25 @@ def model_note(slug: str, kwargs: dict) -> str:
 
 def proxy_results(recipe: RestorationProxy, models: dict[str, tuple[str, dict]], setting: str, reference: str,
                   jobs: int = 1, device: str = "cpu", keep_state: tuple[str, ...] = (),
-                  log=print) -> tuple[list[Result], dict[str, dict[str, list[float]]], dict, object]:
+                  log=print) -> tuple[list[Result], dict, object]:
     """Seeded proxy rows of ``models`` (row → (registered model, kwargs)) trained with ``recipe``, and the
-    degraded-input reference row named ``reference``; also the per-row samples {row: {metric: [per seed]}},
-    the seed-0 state dicts of the rows in ``keep_state``, and the test set."""
+    degraded-input reference row named ``reference``; also the seed-0 state dicts of the rows in
+    ``keep_state``, and the test set."""
     _, test_set = recipe.datasets()
     trained, states = runners.seed_runs(recipe, models, jobs=jobs, device=device, keep_state=keep_state,
                                         desc=f"proxy {setting}", log=log)
-    runs = {row: {m: [x[key] for x in trained[row]] for m, (key, _) in METRICS.items()} for row in models}
     results = []
     for row, (slug, kwargs) in models.items():
-        for metric, (_, unit) in METRICS.items():
+        for metric, (key, unit) in METRICS.items():
             results.append(Result(row, setting, metric, None, "trained", status="proxy", unit=unit,
-                                  samples=runs[row][metric],
+                                  samples=[x[key] for x in trained[row]],
                                   note=f"PROXY, not the paper's data, never compared with the paper: "
                                        f"{model_note(slug, kwargs)}, bottleneck width W = {kwargs.get('width', recipe.width)}, "
                                        f"{recipe.parameters(slug, **kwargs):,} parameters; recipe "
                                        f"{recipe_label(recipe)} (Recipes); last epoch's model, mean over seeds"))
     results += reference_rows(reference, setting, input_scores(recipe.task(), test_set),
                               "PROXY reference: the degraded input itself, scored as the models are", status="proxy")
-    return results, runs, states, test_set
+    return results, states, test_set
 
 
 def recipe_label(recipe: RestorationProxy) -> str:
@@ -490,7 +489,7 @@ def proxy_results_of(table: RestorationTable, args: argparse.Namespace, used: di
     largest = max(r.scale for r in used.values())
     for recipe in used.values():
         show = plan.preview is not None and args.plots and recipe.scale == largest
-        rows, _, states, test_set = proxy_results(recipe, models, _proxy_setting(plan, recipe, args.quick),
+        rows, states, test_set = proxy_results(recipe, models, _proxy_setting(plan, recipe, args.quick),
                                                   plan.reference, jobs=args.jobs,
                                                   keep_state=plan.preview_rows if show else (), log=log)
         results += rows

@@ -128,13 +128,18 @@ def missing(rows: Iterable[str], settings: Iterable[str], metrics: Iterable[str]
 Key = tuple[str, str, str]
 
 
-def samples_of(rows: Iterable[Result] | pd.DataFrame) -> dict[Key, list[float]]:
+def samples_of(rows: Iterable[Result] | pd.DataFrame, setting: str | None = None) -> dict:
     """(row, setting, metric) → per-seed samples of each seeded row, from ``Result`` objects or a report read
-    back with ``read_results`` (its samples are written exactly, so both give the same floats)."""
+    back with ``read_results`` (its samples are written exactly, so both give the same floats); with
+    ``setting``, (row, metric) → samples of that setting's rows only."""
     if isinstance(rows, pd.DataFrame):
-        return {(r.row, r.setting, r.metric): [float(v) for v in r.samples.split(";")]
-                for r in rows.itertuples(index=False) if r.samples}
-    return {r.key: list(r.samples) for r in rows if r.samples is not None}
+        found = {(r.row, r.setting, r.metric): [float(v) for v in r.samples.split(";")]
+                 for r in rows.itertuples(index=False) if r.samples}
+    else:
+        found = {r.key: list(r.samples) for r in rows if r.samples is not None}
+    if setting is None:
+        return found
+    return {(row, metric): v for (row, where, metric), v in found.items() if where == setting}
 
 
 def values_of(rows: Iterable[Result] | pd.DataFrame) -> dict[Key, float]:

@@ -26,8 +26,7 @@ class Seeds:
     """The per-seed samples of Figure 6's rows (setting "all seeds"): ``seeds(row, metric)`` → list."""
 
     def __init__(self, rows: Iterable[Result] | pd.DataFrame) -> None:
-        self._samples = {(row, metric): v for (row, setting, metric), v in samples_of(rows).items()
-                         if setting == "all seeds"}
+        self._samples = samples_of(rows, "all seeds")
 
     def __call__(self, row: str, metric: str) -> list[float]:
         return self._samples[(row, metric)]
