@@ -340,6 +340,7 @@ def command_line(table: RestorationTable) -> base.Parser:
         "quick": {"help": f"the small proxy configuration CI checks (written to {table.name}_quick)"},
         "data_root": {"help": table.data_root_help},
         "runs": {},
+        "smoke": {},
     })
     base.recipe_options(parser, RestorationReal.full().with_(crop_size=table.crop), {
         "epochs": "training epochs", "batch_size": "crops per batch", "crop_size": "square training crop",
@@ -436,11 +437,13 @@ def real_results(table: RestorationTable, args: argparse.Namespace,
             continue
         recipe = real_recipe(args, table.problem, block.scale)
         recipes["real" + (f" ×{block.scale}" if len(table.scales) > 1 else "")] = recipe
-        train_set = _load(table.problem, args.data_root, "train", block.scale, args.crop_size)
-        test_set = _load(table.problem, args.data_root, "val" if table.problem == "denoise" else "test", block.scale)
+        train_set = runners.smoke_subset(_load(table.problem, args.data_root, "train", block.scale, args.crop_size),
+                                         args.smoke)
+        full_test = _load(table.problem, args.data_root, "val" if table.problem == "denoise" else "test", block.scale)
+        test_set = runners.smoke_subset(full_test, args.smoke)
         if table.reference is not None:
             results += reference_rows(table.reference, block.setting, input_scores(recipe.task(), test_set),
-                                      _reference_note(table.problem, test_set), task=recipe.task())
+                                      _reference_note(table.problem, full_test), task=recipe.task())
         parts = ([block.release] if table.releases else []) + ([f"x{block.scale}"] if len(table.scales) > 1 else [])
         results += real_rows(block, set(args.train), train_set, test_set, recipe, args, device,
                              Path(args.runs, *parts), log)

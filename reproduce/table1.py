@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": {"help": "small proxy config (the one CI checks) and 5 CIFAR epochs"},
         "data_root": {"help": "folder holding cifar-10-batches-py/ and/or cifar-100-python/"},
         "runs": {},
+        "smoke": {},
     })
     parser.add_argument("--dataset", choices=("cifar10", "cifar100", "both"), default="both")
     parser.add_argument("--epochs", type=base.positive_int,
@@ -193,7 +194,8 @@ def _run(args: argparse.Namespace) -> int:
             results += needs_data(setting, dataset, why)
             continue
         try:
-            train_set, val_set = cifar(args.data_root, dataset, True), cifar(args.data_root, dataset, False)
+            train_set, val_set = (runners.smoke_subset(cifar(args.data_root, dataset, train), args.smoke)
+                                  for train in (True, False))
         except DatasetLayoutError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

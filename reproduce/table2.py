@@ -311,7 +311,7 @@ def real_recipe(args: argparse.Namespace) -> ImageNet:
 def train_models(args: argparse.Namespace) -> dict[str, dict]:
     from acda.data.imagenet import imagenet
 
-    train_set, val_set = imagenet(args.data_root, "train"), imagenet(args.data_root, "val")
+    train_set, val_set = (runners.smoke_subset(imagenet(args.data_root, split), args.smoke) for split in ("train", "val"))
     recipe, out = real_recipe(args), {}
     for slug in args.train:
         config = recipe.train_config(0, args.device, num_workers=args.workers, progress=True)
@@ -331,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
         "data_root": {"help": f"ImageNet root: {LAYOUT}"},
         "runs": {},
+        "smoke": {},
     })
     parser.add_argument("--generator", choices=("paper", "official", "both"), default="both",
                         help="Ad-ResNet atom generator: A.3 ('paper'), the authors' code, or both (default; "

@@ -316,8 +316,8 @@ def count_rows(args: argparse.Namespace, log=print) -> tuple[list[Result], str]:
             for slug in ROW_OF:
                 results += needs_data(ds.setting, slug, layout_note(ds, why))
             continue
-        train_set = ds.load(root, "train", crop_size=args.crop_size)
-        test_set = ds.load(root, "test", augment=False)
+        train_set = runners.smoke_subset(ds.load(root, "train", crop_size=args.crop_size), args.smoke)
+        test_set = runners.smoke_subset(ds.load(root, "test", augment=False), args.smoke)
         runs: dict[str, list[dict]] = {}
         for slug in ROW_OF:
             if slug not in args.train:
@@ -485,6 +485,7 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
         "data_root": {"help": "folder holding part_A_final/ and/or UCF-QNRF_ECCV18/ (layouts in the 'needs data' "
                               "notes)"},
         "runs": {},
+        "smoke": {},
     })
     parser.add_argument("--dataset", choices=("shtech_a", "ucf_qnrf", "both"), default="both",
                         help="dataset(s) to train on (default: both, each one found under --data-root)")

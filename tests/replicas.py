@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["cifar_batch", "shanghaitech_release", "shanghaitech_mat", "qnrf_mat", "REALSR_SCENES", "IMAGENET_WNIDS", "SIDD_SCENES", "smooth_image", "realsr_release", "imagenet_release",
+__all__ = ["cifar_batch", "cifar_release", "qnrf_release", "shanghaitech_release", "shanghaitech_mat", "qnrf_mat", "REALSR_SCENES", "IMAGENET_WNIDS", "SIDD_SCENES", "smooth_image", "realsr_release", "imagenet_release",
            "sidd_release"]
 
 SIDD_SCENES = ("0001_001_S6_00100_00060_3200_L", "0052_002_S6_01600_01000_5500_N")
@@ -157,6 +157,36 @@ def cifar_batch(path: str | Path, n: int, label_key: str, num_classes: int, seed
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=2)
     return batch
+
+
+def cifar_release(root: str | Path, dataset: str, per_batch: int = 4, test: int = 7) -> Path:
+    """CIFAR-10 (``dataset`` "cifar10": five data batches and the test batch) or CIFAR-100 ("cifar100": train and
+    test) under ``root``, ``per_batch`` training images per file and ``test`` test images."""
+    root = Path(root)
+    if dataset == "cifar10":
+        folder, files, key, classes = root / "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "labels", 10
+        files.append("test_batch")
+    elif dataset == "cifar100":
+        folder, files, key, classes = root / "cifar-100-python", ["train", "test"], "fine_labels", 100
+    else:
+        raise ValueError(f"dataset must be 'cifar10' or 'cifar100', got {dataset!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(files):
+        cifar_batch(folder / name, test if name.startswith("test") else per_batch, key, classes, seed=i)
+    return root
+
+
+def qnrf_release(root: str | Path, images: int = 2, size: tuple[int, int] = (40, 56)) -> Path:
+    """UCF-QNRF_ECCV18 under ``root``: ``images`` per split of (H, W) ``size``, a few heads each."""
+    root = Path(root)
+    for split in ("Train", "Test"):
+        folder = root / "UCF-QNRF_ECCV18" / split
+        folder.mkdir(parents=True)
+        for n in range(1, images + 1):
+            h, w = size
+            Image.fromarray(smooth_image(h, w, seed=50 + n)).save(folder / f"img_{n:04d}.jpg", quality=95)
+            qnrf_mat(folder / f"img_{n:04d}_ann.mat", [[w / 3, h / 3], [w / 2, h / 2 + n], [w - 2.5, h - 2.5]][:n + 1])
+    return root
 
 
 def shanghaitech_release(root: str | Path, part: str, images: int = 2, size: tuple[int, int] = (48, 64)) -> Path:

@@ -174,7 +174,7 @@ def _evaluate(model: nn.Module, loader: DataLoader, task: Task, config: TrainCon
             loss = task.loss(out, y)
             b = y.shape[0]
             if not torch.isfinite(loss):
-                _non_finite_validation(loss, x, pos, b, ctx)
+                _non_finite_validation(loss, x, pos, b, ctx, model)
             index = torch.arange(pos, pos + b) * ctx.world_size + ctx.rank
             table[index] = task.eval_values(out, y).to("cpu", torch.float64)
             loss_n += torch.tensor([loss.item() * b, b], dtype=torch.float64)
@@ -187,12 +187,21 @@ def _evaluate(model: nn.Module, loader: DataLoader, task: Task, config: TrainCon
     return row
 
 
-def _non_finite_validation(loss: torch.Tensor, x: torch.Tensor, pos: int, b: int, ctx: DistContext) -> None:
-    """Refuse a non-finite validation loss (its metrics, and the choice of best.pt, would be NaN), saying where."""
+def _non_finite_validation(loss: torch.Tensor, x: torch.Tensor, pos: int, b: int, ctx: DistContext,
+                           model: nn.Module) -> None:
+    """Refuse a non-finite validation loss (its metrics, and the choice of best.pt, would be NaN), saying where
+    and, for a network whose BatchNorm statistics have seen few batches, the likely cause."""
     samples = [(pos + i) * ctx.world_size + ctx.rank for i in range(b)]
     bad = [s for s, row in zip(samples, x.reshape(b, -1), strict=True) if not torch.isfinite(row).all()]
     where = (f"validation samples {bad[:10]} contain NaN or inf" if bad else
              f"the validation inputs (samples {samples[0]}..{samples[-1]}) are finite but the model's outputs are not")
+    seen = [int(m.num_batches_tracked) for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.num_batches_tracked is not None]
+    if not bad and seen and min(seen) < 100:
+        where += (f". Its BatchNorm running statistics have seen only {min(seen)} training batch(es): in eval mode "
+                  "they do not yet normalise, and a network that is not scale-invariant (ACDA with the paper's "
+                  "generator is quadratic in its input, so a deep stack grows without bound) overflows. Train "
+                  "for more steps (e.g. a smaller batch) before evaluating")
     raise RuntimeError(f"non-finite validation loss {loss.item()}: {where}")
 
 

@@ -8,7 +8,7 @@ A reproducer is its data plus a few calls::
         results, findings = build_results(...)
     base.publish("table6", results, args, title=..., findings=findings)   # write, then print the Markdown
 
-Shared options (``OPTIONS``: device, threads, seeds, jobs, quick, data_root, runs) are added only where the
+Shared options (``OPTIONS``: device, threads, seeds, jobs, quick, data_root, runs, smoke) are added only where the
 reproducer names them, with per-reproducer argparse overrides; ``--out`` and ``--allow-dirty`` are on
 every reproducer that writes a report. Each option: docs/reproductions.md, section "reproduce.base".
 """
@@ -80,6 +80,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "quick": {"action": "store_true", "help": "the small configuration CI checks"},
     "data_root": {"default": None, "help": "root folder of the dataset"},
     "runs": {"default": None, "help": "checkpoints of the --data-root training, resumable (default: checkpoints/<table>)"},
+    "smoke": {"type": positive_int, "default": None, "metavar": "N",
+              "help": "check the whole real-data path in minutes: N evenly spaced training and N test samples, one "
+                      "epoch, checkpoints in <runs>/smoke, the report <table>_smoke in <runs>/smoke unless --out "
+                      "(a pipeline check, not a result)"},
 }
 
 
@@ -98,7 +102,26 @@ class Parser(argparse.ArgumentParser):
         seeds = getattr(parsed, "seeds", None)
         if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
             self.error(f"--seeds must be distinct non-negative integers, got {seeds}")
+        if getattr(parsed, "smoke", None) is not None:
+            self._smoke(parsed)
+        if hasattr(parsed, "out") and parsed.out is None:
+            parsed.out = "results"
         return parsed
+
+    def _smoke(self, parsed: argparse.Namespace) -> None:
+        """``--smoke N``: one epoch, batches of at most N, no proxy, checkpoints (and, by default, the report) in
+        ``<runs>/smoke``, apart from a real run's; ``runners.smoke_subset`` takes the N samples."""
+        if parsed.data_root is None:
+            self.error(f"--smoke {parsed.smoke} checks the real-data path: it needs --data-root")
+        if hasattr(parsed, "epochs"):
+            parsed.epochs = 1
+        if hasattr(parsed, "batch_size"):
+            parsed.batch_size = min(parsed.batch_size, parsed.smoke)
+        if hasattr(parsed, "proxy"):
+            parsed.proxy = False
+        parsed.runs = str(Path(parsed.runs, "smoke"))
+        if hasattr(parsed, "out") and parsed.out is None:
+            parsed.out = parsed.runs
 
 
 def parser(doc: str | None, prog: str, options: Iterable[str] | Mapping[str, Mapping[str, Any]] = (), *,
@@ -118,7 +141,8 @@ def parser(doc: str | None, prog: str, options: Iterable[str] | Mapping[str, Map
     if "runs" in overrides and "default" not in overrides["runs"]:
         p.set_defaults(runs=f"checkpoints/{prog}")
     if report:
-        p.add_argument("--out", default="results", help="output directory (default: results/)")
+        where = "results/" + ("; with --smoke, <runs>/smoke" if "smoke" in overrides else "")
+        p.add_argument("--out", default=None, help=f"output directory (default: {where})")
         p.add_argument("--allow-dirty", action="store_true",
                        help="write the repository's results/ from a tree with uncommitted changes (refused "
                             "otherwise; the commit column then says '<sha>-dirty')")
@@ -233,6 +257,9 @@ def publish(table: str, results: Iterable[Result], args: argparse.Namespace, *, 
     """``write_report`` into ``args.out`` (``args.allow_dirty``), with the ``recipes`` (label → recipe) that
     produced it, then print the Markdown it wrote. Returns the table as read back from the CSV."""
     name = name or table
+    if getattr(args, "smoke", None) is not None:
+        name += "_smoke"
+        title = f"{title or table} — SMOKE RUN: {args.smoke} samples, one epoch; a pipeline check, not a result"
     df = write_report(table, results, out_dir=args.out, name=name, title=title, device=device, findings=findings,
                       recipes=recipes, allow_dirty=args.allow_dirty)
     print(Path(args.out, f"{name}.md").read_text(encoding="utf-8"))

@@ -9,12 +9,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset, Subset
 
 from acda.train import TrainConfig, fit
 
 from . import base
 
-__all__ = ["train", "seed_runs", "train_real", "run_dir"]
+__all__ = ["train", "seed_runs", "train_real", "run_dir", "smoke_subset"]
 
 
 def train(recipe: Any, slug: str, kwargs: dict, seed: int, device: str = "cpu",
@@ -65,3 +66,11 @@ def train_real(build: Callable[[], nn.Module], train_set, test_set, config: Trai
     interrupted run resumes there, also under ``torchrun``); the last epoch's metrics."""
     torch.manual_seed(config.seed)
     return fit(build(), train_set, test_set, replace(config, out_dir=str(where), resume=True), task=task)
+
+
+def smoke_subset(dataset: Dataset, n: int | None) -> Dataset:
+    """``n`` evenly spaced samples of ``dataset`` (``--smoke N``: every class folder or scene has a chance to
+    appear); the dataset itself when ``n`` is None or not smaller."""
+    if n is None or n >= len(dataset):
+        return dataset
+    return Subset(dataset, [i * len(dataset) // n for i in range(n)])

@@ -1,7 +1,7 @@
 // Entry points of the native CPU extension (bound in bindings.cpp).
 #pragma once
 
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <optional>
 #include <tuple>

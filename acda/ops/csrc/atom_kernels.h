@@ -11,7 +11,7 @@
 // sum_c gz * 0, is NaN where gz is not finite): every backend propagates non-finite values the same way.
 #pragma once
 
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>

@@ -1,6 +1,8 @@
 // Python bindings of the native CPU extension (compiled on first use by acda/ops/native.py).
 #include "acda_ops.h"
 
+#include <torch/python.h>
+
 #include <ATen/cpu/vec/vec.h>
 
 #include <string>
