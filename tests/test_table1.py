@@ -8,7 +8,7 @@ from reproduce import table1
 from reproduce.engine.regression import compare_files
 from reproduce.engine.report import read_results
 from reproduce.recipes import ClassificationProxy
-from tests.replicas import cifar_batch
+from tests.replicas import cifar_release
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -32,16 +32,9 @@ def test_relative_reductions_of_the_paper():
     assert table1.relative_reduction(56.60, 49.53) == pytest.approx(12.491, abs=1e-3)
 
 
-def _cifar10_fixture(root: Path):
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for i, (name, n) in enumerate([*((f"data_batch_{i}", 4) for i in range(1, 6)), ("test_batch", 7)]):
-        cifar_batch(folder / name, n, "labels", 10, seed=i)
-
-
 @pytest.mark.slow
 def test_cifar_path_trains_both_models_and_resumes(tmp_path):
-    _cifar10_fixture(tmp_path / "data")
+    cifar_release(tmp_path / "data", "cifar10")
     args = ["--data-root", str(tmp_path / "data"), "--dataset", "cifar10", "--epochs", "1", "--no-proxy",
             "--num-workers", "0", "--device", "cpu", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path)]
     assert table1.main(args) == 0

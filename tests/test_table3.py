@@ -3,11 +3,9 @@ training path on tiny generated files in the ShanghaiTech A and UCF-QNRF formats
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from acda.data.crowd import SHANGHAITECH_A_LAYOUT, UCF_QNRF_LAYOUT
@@ -20,7 +18,7 @@ from reproduce.engine.report import load_published, read_results
 from reproduce.parameter_studies import table3_parameter_study
 from reproduce.recipes import CrowdProxy
 from reproduce.recipes.crowd import WholeImage
-from tests.replicas import qnrf_mat, shanghaitech_mat
+from tests.replicas import qnrf_release, shanghaitech_release
 
 # Table 3 as printed: method (Params in M or None), SHTech-A MAE, MSE, UCF-QNRF MAE, MSE ('-' = None)
 PRINTED = """
@@ -184,33 +182,10 @@ def test_backbone_from_an_imagenet_checkpoint(tmp_path):
 
 # ------------------------------------------------------------------ the data path on generated files
 
-def _jpeg(path, w, h, rng):
-    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path, quality=90)
-
-
-def _points(w, h, n, rng):
-    return np.column_stack([rng.uniform(0, w, n), rng.uniform(0, h, n)])
-
-
 def _write_datasets(root):
-    """ShanghaiTech A (``image_info`` cell of a ``location``/``number`` struct) and UCF-QNRF
-    (``annPoints``) files as the datasets ship them; sizes not multiples of 16."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train_data", 3), ("test_data", 2)):
-        images, gt = root / "part_A_final" / split / "images", root / "part_A_final" / split / "ground_truth"
-        images.mkdir(parents=True)
-        gt.mkdir()
-        for i in range(1, n + 1):
-            w, h = 40 + 8 * i, 36
-            _jpeg(images / f"IMG_{i}.jpg", w, h, rng)
-            shanghaitech_mat(gt / f"GT_IMG_{i}.mat", _points(w, h, 3 * i, rng))
-    for split, n in (("Train", 3), ("Test", 2)):
-        folder = root / "UCF-QNRF_ECCV18" / split
-        folder.mkdir(parents=True)
-        for i in range(1, n + 1):
-            w, h = 50, 30 + 4 * i
-            _jpeg(folder / f"img_{i:04d}.jpg", w, h, rng)
-            qnrf_mat(folder / f"img_{i:04d}_ann.mat", _points(w, h, 2 + i, rng))
+    """ShanghaiTech A and UCF-QNRF as released (tests.replicas), sides not multiples of 16."""
+    shanghaitech_release(root, "A", size=(36, 50))
+    qnrf_release(root, size=(38, 54))
 
 
 def test_data_path_trains_and_evaluates_on_generated_files(tmp_path, capsys, study, monkeypatch, one_thread):
