@@ -10,7 +10,8 @@ scikit-image's bundled photographs (``acda.data.proxy``, 10 classes), several se
 top-1 error. Proxy rows have status "proxy" and are never compared with the paper's numbers.
 
     python -m reproduce.table1 [--data-root DIR] [--dataset cifar10|cifar100|both] [--epochs N]
-                               [--seeds N] [--quick] [--no-proxy] [--generator paper|official]
+                               [--seeds N] [--quick] [--no-proxy] [--generator paper|official] [--amp]
+                               [--smoke N]
 """
 from __future__ import annotations
 
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", choices=("paper", "official"), default="paper",
                         help="atom generator of LeNet + ACDA (default: the paper's, Appendix A.3)")
     parser.add_argument("--num-workers", type=base.non_negative_int, default=2, help="DataLoader workers for CIFAR (default 2)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (CIFAR training)")
     parser.set_defaults(proxy=True)
     args = parser.parse_args(argv)
     with base.threads(args.threads):
@@ -186,7 +188,8 @@ def _run(args: argparse.Namespace) -> int:
     results: list[Result] = []
     used = {}
     datasets = ("cifar10", "cifar100") if args.dataset == "both" else (args.dataset,)
-    cifar_recipe = Cifar.of(args.quick).with_(generator=args.generator, **({"epochs": args.epochs} if args.epochs else {}))
+    cifar_recipe = Cifar.of(args.quick).with_(generator=args.generator, amp=args.amp,
+                                              **({"epochs": args.epochs} if args.epochs else {}))
     for dataset in ("cifar10", "cifar100"):
         setting = SETTINGS[dataset]
         if args.data_root is None or dataset not in datasets:

@@ -11,7 +11,7 @@ Top-1/top-5 error needs ImageNet: ``--data-root DIR`` with ``DIR/train/<wnid>/*.
 under ``torchrun --nproc_per_node=N -m reproduce.table2 ...``; checkpoints resume).
 
     python -m reproduce.table2 [--generator paper|official|both] [--out results/]
-    python -m reproduce.table2 --data-root DIR [--train adresnet_s ...] [--epochs 90] [--batch-size 256]
+    python -m reproduce.table2 --data-root DIR [--train adresnet_s ...] [--epochs 90] [--batch-size 256] [--smoke N]
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ The recipe and why (× 100 density maps, the authors' generator, pretraining), a
 configuration: docs/reproductions.md, section "reproduce.table3".
 
     python -m reproduce.table3 [--out results/]
-    python -m reproduce.table3 --data-root DIR [--dataset shtech_a|ucf_qnrf|both] [--train MODEL ...]
+    python -m reproduce.table3 --data-root DIR [--dataset shtech_a|ucf_qnrf|both] [--train MODEL ...] [--smoke N]
                                [--epochs N] [--seeds N] [--pretrained MODEL=CKPT ...] [--width-mult W]
     python -m reproduce.table3 --quick --threads 1 [--no-proxy] [--no-plots]
 """

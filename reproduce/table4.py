@@ -11,7 +11,7 @@ photographs under a spatially varying blur, several seeds, never compared with t
 Metrics, the two releases, the rows and the proxy: docs/reproductions.md, section "reproduce.table4".
 
     python -m reproduce.table4 [--out results/] [--jobs N]
-    python -m reproduce.table4 --data-root DIR [--scale 2 3 4] [--release final|2019] [--train ROW ...]
+    python -m reproduce.table4 --data-root DIR [--scale 2 3 4] [--release final|2019] [--train ROW ...] [--smoke N]
     python -m reproduce.table4 --quick [--no-plots]
 """
 from __future__ import annotations

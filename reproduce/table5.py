@@ -11,7 +11,7 @@ Poisson–Gaussian noise, several seeds, never compared with the paper; ``--quic
 Widths, scoring and the proxy: docs/reproductions.md, section "reproduce.table5".
 
     python -m reproduce.table5 [--out results/] [--jobs N]
-    python -m reproduce.table5 --data-root DIR [--seeds N] [--epochs N] ...
+    python -m reproduce.table5 --data-root DIR [--seeds N] [--epochs N] [--smoke N] ...
     python -m reproduce.table5 --quick [--no-plots]
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ inconsistencies are flagged in the notes. The proxy (on unless ``--no-proxy``): 
 Kernel sizes, metrics and the flagged entries: docs/reproductions.md, section "reproduce.tableB".
 
     python -m reproduce.tableB [--out results/] [--jobs N]
-    python -m reproduce.tableB --data-root DIR [--train m=3 S=2 ...]
+    python -m reproduce.tableB --data-root DIR [--train m=3 S=2 ...] [--smoke N]
     python -m reproduce.tableB --quick
 """
 from __future__ import annotations
