@@ -13,11 +13,54 @@
 #include "acda_ops.h"
 #include "atom_kernels.h"
 
+#include <ATen/Config.h>
+
 #include <map>
 #include <mutex>
+#include <type_traits>
+
+#if AT_MKLDNN_ENABLED()
+namespace at::native {  // exported by libtorch_cpu (aten/src/ATen/native/mkldnn/Matmul.h, not shipped)
+void mkldnn_matmul(const at::Tensor& mat1, const at::Tensor& mat2, const at::Tensor& result, float beta, float alpha);
+}  // namespace at::native
+#endif
 
 namespace acda {
 namespace {
+
+#if AT_MKLDNN_ENABLED()
+// Whether oneDNN's matmul runs here: it refuses CPUs (or ONEDNN_MAX_CPU_ISA) without AVX-512 BW/VL/DQ.
+bool onednn_matmul_runs() {
+  static const bool runs = [] {
+    try {
+      const at::Tensor a = at::full({2, 2}, 1.0f), c = at::empty({2, 2});
+      at::native::mkldnn_matmul(a, a, c, 0.0f, 1.0f);
+      return c.eq(2.0f).all().item<bool>();
+    } catch (const c10::Error&) {
+      return false;
+    }
+  }();
+  return runs;
+}
+#endif
+
+// c = a b, or c += a b with accumulate. fp32 goes to oneDNN's matmul where PyTorch has it, it is enabled
+// (torch.backends.mkldnn) and it runs on this CPU: on the per-tile shapes here it runs single-threaded 10-25%
+// faster than MKL's sgemm; fp64 and the rest go to ATen's mm. Both accumulate in the input precision.
+template <typename T>
+void gemm(const at::Tensor& c, const at::Tensor& a, const at::Tensor& b, bool accumulate) {
+#if AT_MKLDNN_ENABLED()
+  if (std::is_same_v<T, float> && at::globalContext().userEnabledMkldnn() && onednn_matmul_runs()) {
+    at::native::mkldnn_matmul(a, b, c, accumulate ? 1.0f : 0.0f, 1.0f);
+    return;
+  }
+#endif
+  if (accumulate) {
+    const_cast<at::Tensor&>(c).addmm_(a, b);
+  } else {
+    at::mm_out(const_cast<at::Tensor&>(c), a, b);
+  }
+}
 
 // Default tile: about 3 MiB of z (512 pixels at C*m = 1536 in fp32: fewer, larger GEMMs, each of which repacks
 // the coefficient matrix), at least 16 and at most 1024 pixels, and small enough to give every thread 4 tiles
@@ -132,10 +175,8 @@ void forward_kernel(const T* x, MakeSource&& make_source, const at::Tensor& w /*
       at::Tensor zt = matrix(z, np, cm, options);
       if (bias) {
         for (int64_t q = 0; q < np; ++q) std::copy(bias, bias + O, out + (p0 + q) * O);
-        o.addmm_(zt, wt);
-      } else {
-        at::mm_out(o, zt, wt);
       }
+      gemm<T>(o, zt, wt, bias != nullptr);
     }
   });
 }
@@ -165,12 +206,12 @@ void backward_kernel(const T* go, const T* x, MakeSource&& make_source, const at
             const Pixel px = pixel_of(g, p0 + q);
             forward_pixel(g, x, src.atoms(p0 + q), src.strides(), px.n, px.i, px.j, z + q * cm, s);
           }
-          acc.addmm_(gt.t(), matrix(z, np, cm, options));
+          gemm<T>(acc, gt.t(), matrix(z, np, cm, options), true);
         }
         if (gx || ga) {
           T* gz = gzbuf.data_ptr<T>();
           at::Tensor gzt = matrix(gz, np, cm, options);
-          at::mm_out(gzt, gt, w);
+          gemm<T>(gzt, gt, w, false);
           for (int64_t q = 0; q < np; ++q) {
             const Pixel px = pixel_of(g, p0 + q);
             if (ga)
