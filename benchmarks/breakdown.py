@@ -3,11 +3,11 @@
 For k = 3, 5, 7 at Table 6's shape (1×256×100×100, m = 6, fp32), timed in one run with
 ``torch.utils.benchmark`` (medians of blocked runs): ``nn.Conv2d`` k×k, the whole ``ACDAConv2d`` forward,
 its parts (the generator Φ → α; the fused α op on that α), and the op's coefficient GEMM alone at the op's
-total shape (O × C·m times C·m × H·W, ``torch.mm``: the contraction every tile runs). Limits measured the
-same way: a large square SGEMM (this machine's practical multiply-add peak) and a large copy (bandwidth).
-The floor of the layer is its GEMM's multiply-adds at a rate plus the generator as measured (everything
-else free), as a ratio to ``nn.Conv2d``: at MKL's SGEMM rate (the GEMM the op calls) and at the best rate
-any kernel of the run reached (oneDNN's convolution can beat MKL's SGEMM on some CPUs), next to the targets.
+total shape (O × C·m times C·m × H·W, in the library the op's tiles use: oneDNN's matmul in fp32 where it
+runs, else ATen's mm). Limits measured the same way: a large square GEMM in that library and with
+``torch.mm`` (MKL), and a large copy (bandwidth). The floor of the layer is its GEMM's multiply-adds at a
+rate plus the generator as measured (everything else free), as a ratio to ``nn.Conv2d``: at the op's
+GEMM rate and at the best rate any kernel of the run reached, next to the targets.
 
     python -m benchmarks.breakdown [--threads 2] [--seconds 1.0] [--out results/]
 """
@@ -24,6 +24,7 @@ import torch.utils.benchmark as tb
 from torch import nn
 
 from acda import ACDAConv2d, functional
+from acda.ops import native
 from acda.utils import atomic_write_many
 
 SHAPE = (1, 256, 100, 100)
@@ -37,14 +38,26 @@ def median_seconds(fn, seconds: float) -> float:
     return tb.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=seconds).median
 
 
+def tile_gemm():
+    """``(a, b) → a b`` in the library of the fused op's tiles, and that library's name."""
+    ext = native.load_extension()
+    if ext is None:
+        raise SystemExit("the native extension did not build: nothing to break down")
+    return ext.tile_matmul, "oneDNN matmul" if ext.onednn_tiles() else "ATen mm"
+
+
 def machine_limits(seconds: float) -> dict[str, float]:
-    """Multiply-adds per second of a 2048³ SGEMM and bytes per second of a 256 MiB copy (read + write)."""
+    """Multiply-adds per second of a 2048³ SGEMM (the op's tile GEMM, and ``torch.mm``) and bytes per second of a
+    256 MiB copy (read + write)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    gemm = median_seconds(lambda: torch.mm(a, b), seconds)
+    matmul, _ = tile_gemm()
+    gemm = median_seconds(lambda: matmul(a, b), seconds)
+    mm = median_seconds(lambda: torch.mm(a, b), seconds)
     src = torch.empty(64 * 2 ** 20)
     dst = torch.empty_like(src)
     copy = median_seconds(lambda: dst.copy_(src), seconds)
-    return {"peak_gmacs": 2048 ** 3 / gemm / 1e9, "bandwidth_gbs": 2 * src.numel() * 4 / copy / 1e9}
+    return {"peak_gmacs": 2048 ** 3 / gemm / 1e9, "mm_gmacs": 2048 ** 3 / mm / 1e9,
+            "bandwidth_gbs": 2 * src.numel() * 4 / copy / 1e9}
 
 
 def measure(k: int, seconds: float) -> dict[str, float]:
@@ -61,13 +74,14 @@ def measure(k: int, seconds: float) -> dict[str, float]:
         bases = layer.generator.bases.to(alpha.dtype)
         a = layer.coef.reshape(c, c * NUM_ATOMS).contiguous()
         z = torch.randn(c * NUM_ATOMS, h * w)
+        matmul, _ = tile_gemm()
         times = {
             "conv": median_seconds(lambda: conv(x), seconds),
             "layer": median_seconds(lambda: layer(x), seconds),
             "generator": median_seconds(lambda: layer.generator(xl, size, reconstruct=False), seconds),
             "fused_op": median_seconds(lambda: functional._run(plan, xl, layer.coef, layer.bias, alpha=alpha,
                                                                bases=bases), seconds),
-            "gemm": median_seconds(lambda: torch.mm(a, z), seconds),
+            "gemm": median_seconds(lambda: matmul(a, z), seconds),
         }
     macs = {"conv": c * c * k * k * h * w, "gemm": c * c * NUM_ATOMS * h * w,
             "atom_pass": c * NUM_ATOMS * k * k * h * w}
@@ -88,9 +102,9 @@ def rows(limits: dict[str, float], seconds: float) -> pd.DataFrame:
             "target × conv": TARGETS[k],
             "generator share": m["generator_ms"] / m["layer_ms"], "fused op share": m["fused_op_ms"] / m["layer_ms"],
             "GEMM alone ms": m["gemm_ms"], "GEMM share of the op": m["gemm_ms"] / m["fused_op_ms"],
-            "GEMM × SGEMM rate": m["gemm_macs"] / (m["gemm_ms"] / 1e3) / sgemm,
+            "GEMM × its 2048³ rate": m["gemm_macs"] / (m["gemm_ms"] / 1e3) / sgemm,
             "conv GMAC/s": m["conv_macs"] / (conv / 1e3) / 1e9,
-            "floor × conv (SGEMM rate)": (1e3 * m["gemm_macs"] / sgemm + m["generator_ms"]) / conv,
+            "floor × conv (GEMM rate)": (1e3 * m["gemm_macs"] / sgemm + m["generator_ms"]) / conv,
             "floor × conv (best rate)": (1e3 * m["gemm_macs"] / best + m["generator_ms"]) / conv,
             "rest of the op ms": rest,
             "atom pass GMAC/s (rest)": m["atom_pass_macs"] / rest / 1e6 if rest > 0 else math.nan,
@@ -100,24 +114,25 @@ def rows(limits: dict[str, float], seconds: float) -> pd.DataFrame:
 
 
 def render(df: pd.DataFrame, limits: dict[str, float], provenance: dict[str, str], threads: int) -> str:
-    best = df["best GMAC/s"].iloc[0]
+    best, library = df["best GMAC/s"].iloc[0], tile_gemm()[1]
     lines = [f"# Whole-layer CPU time against this machine's limits (Table 6 shape, fp32, {threads} threads)", "",
              f"Machine: {provenance['device']} · ISA {provenance['isa']} · torch {provenance['torch']} (MKL "
-             f"{provenance['mkl']}, oneDNN {provenance['onednn']}) · commit {provenance['commit']}. Measured: MKL "
-             f"SGEMM {limits['peak_gmacs']:.1f} GMAC/s (2048³ `torch.mm`), best multiply-add rate of the run "
+             f"{provenance['mkl']}, oneDNN {provenance['onednn']}) · commit {provenance['commit']}. The op's tile GEMMs: "
+             f"{library}. Measured (2048³ SGEMM): {library} {limits['peak_gmacs']:.1f} GMAC/s, `torch.mm` (MKL) "
+             f"{limits['mm_gmacs']:.1f} GMAC/s; best multiply-add rate of the run "
              f"{best:.1f} GMAC/s, copy {limits['bandwidth_gbs']:.1f} GB/s (256 MiB). Forward pass; times are "
              "medians (`torch.utils.benchmark`), ratios are to `nn.Conv2d` k×k in this run. 'GEMM alone' is the "
-             "op's coefficient contraction at its total shape (`torch.mm`); a floor is that GEMM at a rate plus "
+             f"op's coefficient contraction at its total shape ({library}); a floor is that GEMM at a rate plus "
              "the generator as measured, everything else free. Written by `python -m benchmarks.breakdown`.",
              "", df.drop(columns=[c for c in df.columns if c in provenance or c in limits or c == "best GMAC/s"])
              .to_markdown(index=False, floatfmt=".3g"), ""]
     for r in df.to_dict("records"):
-        target, mkl, fast = r["target × conv"], r["floor × conv (SGEMM rate)"], r["floor × conv (best rate)"]
+        target, mkl, fast = r["target × conv"], r["floor × conv (GEMM rate)"], r["floor × conv (best rate)"]
         reach = ("within reach with this GEMM" if mkl <= target else
                  "within reach only with a GEMM at the best rate" if fast <= target else "out of reach on this machine")
         lines.append(f"- k = {r['k']}: the layer runs at {r['layer × conv']:.3f}× `nn.Conv2d` (target {target:.2f}×); "
-                     f"floors {mkl:.3f}× (SGEMM rate) and {fast:.3f}× (best rate): {reach}. The GEMM alone runs at "
-                     f"{r['GEMM × SGEMM rate']:.0%} of MKL's SGEMM rate and is {r['GEMM share of the op']:.0%} of the "
+                     f"floors {mkl:.3f}× (GEMM rate) and {fast:.3f}× (best rate): {reach}. The GEMM alone runs at "
+                     f"{r['GEMM × its 2048³ rate']:.0%} of its 2048³ rate and is {r['GEMM share of the op']:.0%} of the "
                      f"op's time; the generator is {r['generator share']:.0%} of the layer's.")
     return "\n".join(lines) + "\n"
 

@@ -262,9 +262,6 @@ at::Tensor coefficient_gradient(at::Tensor gw, bool needs_coef, const Geometry& 
   return gw.view({O, g.m, g.C}).permute({0, 2, 1}).contiguous();
 }
 
-}  // namespace
-
-namespace {
 
 at::Tensor bias_or_undefined(const std::optional<at::Tensor>& bias, const at::Tensor& x, int64_t O) {
   if (!bias || !bias->defined()) return at::Tensor();
@@ -378,6 +375,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
   });
   if (needs_alpha) galpha = galpha.permute({0, 3, 4, 1, 2});  // (N, m, B, H', W'), stored pixel-major
   return {b.grad_x, galpha, coefficient_gradient(gw, needs_coef, g, O, w)};
+}
+
+at::Tensor tile_matmul(const at::Tensor& a, const at::Tensor& b) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "tile_matmul: expected (M, K) and (K, N), got ",
+              a.sizes(), " and ", b.sizes());
+  TORCH_CHECK(a.device().is_cpu() && b.device().is_cpu() && a.scalar_type() == b.scalar_type(),
+              "tile_matmul: expected two CPU tensors of one dtype");
+  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "tile_matmul", [&] { gemm<scalar_t>(c, a, b, false); });
+  return c;
+}
+
+bool onednn_tiles() {
+#if AT_MKLDNN_ENABLED()
+  return at::globalContext().userEnabledMkldnn() && onednn_matmul_runs();
+#else
+  return false;
+#endif
 }
 
 }  // namespace acda
