@@ -33,9 +33,11 @@ TARGETS = {3: 0.90, 5: 0.33, 7: 0.22}  # whole-layer forward targets, × nn.Conv
 
 
 def median_seconds(fn, seconds: float) -> float:
-    """Median time of ``fn()`` (``torch.utils.benchmark.Timer.blocked_autorange``, at least ``seconds``)."""
+    """Median time of ``fn()`` (``torch.utils.benchmark.Timer.blocked_autorange``, at least ``seconds``) at torch's
+    current thread count (``Timer`` would otherwise time one thread)."""
     fn()
-    return tb.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=seconds).median
+    timer = tb.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=seconds).median
 
 
 def tile_gemm():

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterable
 
+import pandas as pd
 import torch
 
 from acda.functional import acda_conv2d, per_pixel_conv2d, per_pixel_filters
 from acda.profile import peak_memory
 
 from .engine import base
-from .engine.report import Result, load_published
+from .engine.report import Result, load_published, values_of
 
 C_OUT = C_IN = HEIGHT = WIDTH = 100
 KERNEL = 3
@@ -40,6 +42,7 @@ DTYPES = {"fp16/bf16": torch.float16, "fp32": torch.float32, "fp64": torch.float
 CONTENTS = {"gradients only": 1, "filters + gradients": 2}
 BATCHES = range(1, 257)
 KEY = ("Per-pixel filter gradients", "c'=c=h=w=100, l=3", "Memory")
+MEASURED_ROW = "Per-pixel filters: forward+backward peak (measured)"
 
 
 def filter_elements(batch: int) -> int:
@@ -100,14 +103,14 @@ def measured_rows(device: torch.device, batch: int) -> tuple[list[Result], list[
     memory), and the two-layer implementation at both."""
     name = torch.cuda.get_device_name(device)
     fp32 = torch.empty((), dtype=torch.float32).element_size()
-    results, findings = [], []
+    results = []
     for n in sorted({1, batch}):
         setting = f"N={n}, fp32, {device.type}"
         k_bytes = filter_elements(n) * fp32
         need, free = 3 * k_bytes, torch.cuda.mem_get_info(device)[0]
         base_note = (f"MEASURED on {name}: torch.cuda.max_memory_allocated above the inputs during one forward+backward "
                      "of one layer (c'=c=h=w=100, l=3)")
-        row = "Per-pixel filters: forward+backward peak (measured)"
+        row = MEASURED_ROW
         peak, why = None, f"needs about {need / 2**30:.1f} GiB (K, its gradient and a copy), {free / 2**30:.1f} GiB free"
         if need <= 0.8 * free:
             try:
@@ -122,13 +125,32 @@ def measured_rows(device: torch.device, batch: int) -> tuple[list[Result], list[
             results.append(Result(row, setting, "Memory", peak / 2**30, "timed", status="reproduced here", unit="GiB",
                                   note=f"{base_note}, per_pixel_conv2d(x, per_pixel_filters(atoms, coef)); K alone "
                                        f"is {k_bytes / 2**30:.2f} GiB, K + its gradient {2 * k_bytes / 2**30:.2f} GiB"))
-            findings.append(f"Measured on {name} at N={n}: per-pixel filters peak at {peak / 2**30:.2f} GiB "
-                            f"against {2 * k_bytes / 2**30:.2f} GiB for K and its gradient from shapes.")
         peak = measure("two-layer", n, device)
         results.append(Result("ACDA two-layer: forward+backward peak (measured)", setting, "Memory", peak / 2**20,
                               "timed", status="reproduced here", unit="MiB",
                               note=f"{base_note}, acda_conv2d (backend auto) with the atoms given"))
-    return results, findings
+    return results, measured_findings(results)
+
+
+def measured_findings(rows: Iterable[Result] | pd.DataFrame) -> list[str]:
+    """One finding per measured per-pixel peak of ``rows`` (CUDA runs), against K and its gradient from shapes."""
+    out = []
+    for (row, setting, _), peak in values_of(rows).items():
+        if row == MEASURED_ROW and peak == peak:
+            n = int(setting.split(",")[0].removeprefix("N="))
+            out.append(f"Measured at {setting}: per-pixel filters peak at {peak:.2f} GiB against "
+                       f"{2 * filter_elements(n) * 4 / 2**30:.2f} GiB for K and its gradient from shapes.")
+    return out
+
+
+def counted_rows() -> list[Result]:
+    """The shape-derived rows, recomputed (``python -m reproduce verify``)."""
+    return build_results()[0]
+
+
+def report_findings(rows: pd.DataFrame, quick: bool = False) -> list[str]:
+    """Every finding of a committed report, recomputed: the shape-derived ones and those of its measured rows."""
+    return build_results()[1] + measured_findings(rows)
 
 
 def build_results() -> tuple[list[Result], list[str], int]:

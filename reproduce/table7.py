@@ -138,8 +138,7 @@ def build_results(device: torch.device, batch: int, image_size: int, iters: int,
     for kind in tqdm(("conv", "dfn", "acda"), desc="Table 7", unit="model"):
         row = ROWS[kind]
         model = build(kind, device, backend)
-        rows[kind] = [Result(row, SETTING, "Params", count_parameters(model) / 1e6, "counted",
-                             note=_params_note(kind))]
+        rows[kind] = [params_row(kind, model)]
         if kind == "dfn":
             need, have = dfn_filter_bytes(batch, image_size), available_bytes(device)
             if need > 0.8 * have:
@@ -201,6 +200,20 @@ def findings() -> list[str]:
         "not the per-thread tiles of other intra-op worker threads (about 3 MiB each) nor memory allocated "
         "outside PyTorch's allocator; on CUDA it is the allocator's peak.",
     ]
+
+
+def params_row(kind: str, model: nn.Module) -> Result:
+    return Result(ROWS[kind], SETTING, "Params", count_parameters(model) / 1e6, "counted", note=_params_note(kind))
+
+
+def counted_rows() -> list[Result]:
+    """The Params rows, recomputed on the CPU (``python -m reproduce verify``)."""
+    return [params_row(kind, build(kind, "cpu")) for kind in ("conv", "dfn", "acda")]
+
+
+def report_findings(rows, quick: bool = False) -> list[str]:
+    """The report's findings (they depend on the published numbers only)."""
+    return findings()
 
 
 def _params_note(kind: str) -> str:

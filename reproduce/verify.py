@@ -36,14 +36,16 @@ from .engine.report import (
     status_for,
 )
 
-__all__ = ["RECIPES", "CHECKSUMS", "verify", "checksums", "findings_problems", "counted_problems", "main"]
+__all__ = ["MODULES", "CHECKSUMS", "verify", "checksums", "findings_problems", "counted_problems", "main"]
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 CHECKSUMS = "SHA256SUMS"
-# the report names whose rows a recipe trained → the module whose recipes(quick) gives them now
-RECIPES = {"table1": "reproduce.table1", "a5": "reproduce.a5", "table3": "reproduce.table3",
+# report name (without _quick) → the module that recomputes what it can: recipes(quick) (the recipes its rows
+# were trained with), report_findings(rows, quick), counted_rows()
+MODULES = {"table1": "reproduce.table1", "a5": "reproduce.a5", "table3": "reproduce.table3",
            "table4": "reproduce.table4", "table5": "reproduce.table5", "tableB": "reproduce.tableB",
-           "figure6": "reproduce.figure6.cli", "figure7": "reproduce.figure7"}
+           "figure6": "reproduce.figure6.cli", "figure7": "reproduce.figure7", "sec32": "reproduce.sec32",
+           "table7": "reproduce.table7"}
 # counted reports recomputed in seconds: report name → (module, argument of its build_results)
 COUNTED = {"table6": ("reproduce.table6", "paper"), "table6_official": ("reproduce.table6", "official"),
            "table2": ("reproduce.table2", "paper"), "table2_official": ("reproduce.table2", "official")}
@@ -136,12 +138,13 @@ def verify(results: Path = RESULTS, published_dir: Path = PUBLISHED_DIR) -> list
             module, argument = COUNTED[name]
             rows, found = _counted_report(module, argument)
             problems += [f"{name}: {p}" for p in counted_problems(rows, df) + findings_problems(found, meta["findings"])]
-        module = RECIPES.get(name.removesuffix("_quick"))
+        module = MODULES.get(name.removesuffix("_quick"))
         if module is not None:
             module = importlib.import_module(module)
             quick = name.endswith("_quick")
-            current = {label: recipe_record(rec) for label, rec in module.recipes(quick).items()}
-            problems += [f"{name}: {p}" for p in recipe_problems(current, meta.get("recipes", {}))]
+            if hasattr(module, "recipes"):
+                current = {label: recipe_record(rec) for label, rec in module.recipes(quick).items()}
+                problems += [f"{name}: {p}" for p in recipe_problems(current, meta.get("recipes", {}))]
             if hasattr(module, "report_findings"):
                 try:
                     found = findings_problems(module.report_findings(df, quick), meta["findings"])

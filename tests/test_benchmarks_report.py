@@ -232,3 +232,19 @@ def test_bench_helpers():
     layer = bench_acda.whole_layer(16, 7, device="meta")
     assert layer.backend == "auto" and layer.generator.num_basis_elements == 18
     assert bench_acda.layer_macs(layer, 10, 10) > bench_acda.closed_form("acda_conv", 16, 16, 7, 10, 10)["flops"]
+
+
+def test_breakdown_times_at_torchs_thread_count(monkeypatch):
+    """``torch.utils.benchmark.Timer`` defaults to one thread; the breakdown times at the count it was asked for."""
+    import torch
+
+    from benchmarks import breakdown
+
+    seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        breakdown.median_seconds(lambda: seen.append(torch.get_num_threads()), 0.01)
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {2}

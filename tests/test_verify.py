@@ -2,6 +2,7 @@
 re-recipied: every mutation is applied to a scratch copy of results/ and reproduce/published/."""
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -84,6 +85,8 @@ def _caught_after_restamp(scratch, name: str, says: str) -> None:
     ("tableB_quick", "Proxy ×3 sweep", "Proxy ×3 sweep (edited)"),
     ("figure6_quick", "The claim holds for both layers.", "The claim holds for both layers!"),
     ("figure7_quick", "not significant at 0.05", "significant at 0.05"),
+    ("sec32", "254× less.", "354× less."),
+    ("table7", "(+1.57 M apart)", "(+1.75 M apart)"),
 ])
 def test_a_finding_edited_and_restamped(scratch, name, old, new):
     """With the run id recomputed, the finding is still not what the per-seed values it cites give."""
@@ -93,18 +96,20 @@ def test_a_finding_edited_and_restamped(scratch, name, old, new):
     _caught_after_restamp(scratch, name, "is not what its rows give")
 
 
-def _double_a_counted_row(results: Path) -> None:
-    """Table 4's first counted GFLOPs/MP value, doubled in the CSV."""
-    text = (results / "table4.csv").read_text(encoding="utf-8")
-    row = next(line for line in text.splitlines() if ",GFLOPs/MP," in line and ",counted," in line)
-    number = row.split(",")[6]
-    _edit(results / "table4.csv", row, row.replace(f",{number},", f",{float(number) * 2:.10g},", 1))
+def _double_a_counted_row(results: Path, name: str = "table4", metric: str = "GFLOPs/MP") -> None:
+    """The first counted (or analytic) ``metric`` value of report ``name``, doubled in the CSV."""
+    text = (results / f"{name}.csv").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines()
+               if f",{metric}," in line and (",counted," in line or ",analytic," in line))
+    number = next(csv.DictReader([text.splitlines()[0], row]))["reproduced"]
+    _edit(results / f"{name}.csv", row, row.replace(f",{number},", f",{float(number) * 2:.10g},", 1))
 
 
-def test_a_counted_row_edited_and_restamped(scratch):
+@pytest.mark.parametrize("name, metric", [("table4", "GFLOPs/MP"), ("table7", "Params"), ("sec32", "Memory")])
+def test_a_counted_row_edited_and_restamped(scratch, name, metric):
     results, _ = scratch
-    _double_a_counted_row(results)
-    _caught_after_restamp(scratch, "table4", "counted now")
+    _double_a_counted_row(results, name, metric)
+    _caught_after_restamp(scratch, name, "counted now")
 
 
 def test_a_counted_row_of_a_full_report_edited(scratch):
