@@ -3,9 +3,8 @@
 For k = 3, 5, 7 at Table 6's shape (1×256×100×100, m = 6, fp32), timed in one run with
 ``torch.utils.benchmark`` (medians of blocked runs): ``nn.Conv2d`` k×k, the whole ``ACDAConv2d`` forward,
 its parts (the generator Φ → α; the fused α op on that α), and the op's coefficient GEMM alone at the op's
-total shape (O × C·m times C·m × H·W, in the library the op's tiles use: oneDNN's matmul in fp32 where it
-runs, else ATen's mm). Limits measured the same way: a large square GEMM in that library and with
-``torch.mm`` (MKL), and a large copy (bandwidth). The floor of the layer is its GEMM's multiply-adds at a
+total shape (O × C·m times C·m × H·W, by the op's own tile GEMM, ``tile_matmul``). Limits measured the same
+way: a large square SGEMM (that GEMM, and oneDNN's convolution as the best rate) and a large copy (bandwidth). The floor of the layer is its GEMM's multiply-adds at a
 rate plus the generator as measured (everything else free), as a ratio to ``nn.Conv2d``: at the op's
 GEMM rate and at the best rate any kernel of the run reached, next to the targets.
 
@@ -41,25 +40,23 @@ def median_seconds(fn, seconds: float) -> float:
 
 
 def tile_gemm():
-    """``(a, b) → a b`` in the library of the fused op's tiles, and that library's name."""
+    """``(a, b) → a b`` as the fused op's tiles multiply."""
     ext = native.load_extension()
     if ext is None:
         raise SystemExit("the native extension did not build: nothing to break down")
-    return ext.tile_matmul, "oneDNN matmul" if ext.onednn_tiles() else "ATen mm"
+    return ext.tile_matmul
 
 
 def machine_limits(seconds: float) -> dict[str, float]:
-    """Multiply-adds per second of a 2048³ SGEMM (the op's tile GEMM, and ``torch.mm``) and bytes per second of a
-    256 MiB copy (read + write)."""
+    """Multiply-adds per second of a 2048³ SGEMM (the op's tile GEMM) and bytes per second of a 256 MiB copy
+    (read + write)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    matmul, _ = tile_gemm()
+    matmul = tile_gemm()
     gemm = median_seconds(lambda: matmul(a, b), seconds)
-    mm = median_seconds(lambda: torch.mm(a, b), seconds)
     src = torch.empty(64 * 2 ** 20)
     dst = torch.empty_like(src)
     copy = median_seconds(lambda: dst.copy_(src), seconds)
-    return {"peak_gmacs": 2048 ** 3 / gemm / 1e9, "mm_gmacs": 2048 ** 3 / mm / 1e9,
-            "bandwidth_gbs": 2 * src.numel() * 4 / copy / 1e9}
+    return {"peak_gmacs": 2048 ** 3 / gemm / 1e9, "bandwidth_gbs": 2 * src.numel() * 4 / copy / 1e9}
 
 
 def measure(k: int, seconds: float) -> dict[str, float]:
@@ -76,7 +73,7 @@ def measure(k: int, seconds: float) -> dict[str, float]:
         bases = layer.generator.bases.to(alpha.dtype)
         a = layer.coef.reshape(c, c * NUM_ATOMS).contiguous()
         z = torch.randn(c * NUM_ATOMS, h * w)
-        matmul, _ = tile_gemm()
+        matmul = tile_gemm()
         times = {
             "conv": median_seconds(lambda: conv(x), seconds),
             "layer": median_seconds(lambda: layer(x), seconds),
@@ -116,15 +113,14 @@ def rows(limits: dict[str, float], seconds: float) -> pd.DataFrame:
 
 
 def render(df: pd.DataFrame, limits: dict[str, float], provenance: dict[str, str], threads: int) -> str:
-    best, library = df["best GMAC/s"].iloc[0], tile_gemm()[1]
+    best = df["best GMAC/s"].iloc[0]
     lines = [f"# Whole-layer CPU time against this machine's limits (Table 6 shape, fp32, {threads} threads)", "",
              f"Machine: {provenance['device']} · ISA {provenance['isa']} · torch {provenance['torch']} (MKL "
-             f"{provenance['mkl']}, oneDNN {provenance['onednn']}) · commit {provenance['commit']}. The op's tile GEMMs: "
-             f"{library}. Measured (2048³ SGEMM): {library} {limits['peak_gmacs']:.1f} GMAC/s, `torch.mm` (MKL) "
-             f"{limits['mm_gmacs']:.1f} GMAC/s; best multiply-add rate of the run "
+             f"{provenance['mkl']}, oneDNN {provenance['onednn']}) · commit {provenance['commit']}. Measured: the op's "
+             f"tile GEMM (ATen's mm, MKL) {limits['peak_gmacs']:.1f} GMAC/s at 2048³, best multiply-add rate of the run "
              f"{best:.1f} GMAC/s, copy {limits['bandwidth_gbs']:.1f} GB/s (256 MiB). Forward pass; times are "
              "medians (`torch.utils.benchmark`), ratios are to `nn.Conv2d` k×k in this run. 'GEMM alone' is the "
-             f"op's coefficient contraction at its total shape ({library}); a floor is that GEMM at a rate plus "
+             "op's coefficient contraction at its total shape (its tile GEMM); a floor is that GEMM at a rate plus "
              "the generator as measured, everything else free. Written by `python -m benchmarks.breakdown`.",
              "", df.drop(columns=[c for c in df.columns if c in provenance or c in limits or c == "best GMAC/s"])
              .to_markdown(index=False, floatfmt=".3g"), ""]

@@ -53,26 +53,6 @@ def test_fused_backend_equals_reference(n, c, o, size, m, k, stride, padding, di
         torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda s, name=name: f"grad {name}: {s}")
 
 
-@pytest.mark.parametrize("mkldnn", [True, False], ids=["onednn-gemm", "aten-gemm"])
-def test_fp32_tiles_multiply_in_either_library(mkldnn):
-    """fp32 tiles are multiplied by oneDNN's matmul where it runs (torch.backends.mkldnn enabled, AVX-512 or
-    newer) and by ATen's mm otherwise: both give the reference, forward and every gradient, with and without bias."""
-    for case in (CASES[2], CASES[4], CASES[7]):
-        x, atoms, coef, bias = _inputs(*case, torch.float32)
-        geometry = case[6:]
-        before, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, mkldnn
-        try:
-            for b in (bias, None):
-                torch.testing.assert_close(native.fused_forward(x, atoms, coef, b, *geometry, 7),
-                                           reference.fused_forward(x, atoms, coef, b, *geometry), rtol=2e-4, atol=2e-4)
-            grad = torch.randn(x.shape[0], coef.shape[0], *atoms.shape[-2:])
-            got = native.fused_backward(grad, x, atoms, coef, *geometry, *ALL, 7)
-        finally:
-            torch.backends.mkldnn.enabled = before
-        for a, b in zip(got, reference.fused_backward(grad, x, atoms, coef, *geometry, *ALL), strict=True):
-            torch.testing.assert_close(a, b, rtol=2e-4, atol=2e-4)
-
-
 @pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True),
                                    (False, True, True), (True, False, True)])
 @pytest.mark.parametrize("impl", [native, shift], ids=["native", "shift"])

@@ -13,48 +13,15 @@
 #include "acda_ops.h"
 #include "atom_kernels.h"
 
-#include <ATen/Config.h>
-
 #include <map>
 #include <mutex>
-#include <type_traits>
-
-#if AT_MKLDNN_ENABLED()
-namespace at::native {  // exported by libtorch_cpu (aten/src/ATen/native/mkldnn/Matmul.h, not shipped)
-void mkldnn_matmul(const at::Tensor& mat1, const at::Tensor& mat2, const at::Tensor& result, float beta, float alpha);
-}  // namespace at::native
-#endif
 
 namespace acda {
 namespace {
 
-#if AT_MKLDNN_ENABLED()
-// Whether oneDNN's matmul runs here: it refuses CPUs (or ONEDNN_MAX_CPU_ISA) without AVX-512 BW/VL/DQ.
-bool onednn_matmul_runs() {
-  static const bool runs = [] {
-    try {
-      const at::Tensor a = at::full({2, 2}, 1.0f), c = at::empty({2, 2});
-      at::native::mkldnn_matmul(a, a, c, 0.0f, 1.0f);
-      return c.eq(2.0f).all().item<bool>();
-    } catch (const c10::Error&) {
-      return false;
-    }
-  }();
-  return runs;
-}
-#endif
-
-// c = a b, or c += a b with accumulate. fp32 goes to oneDNN's matmul where PyTorch has it, it is enabled
-// (torch.backends.mkldnn) and it runs on this CPU: on the per-tile shapes here it runs single-threaded 10-25%
-// faster than MKL's sgemm; fp64 and the rest go to ATen's mm. Both accumulate in the input precision.
-template <typename T>
+// c = a b, or c += a b with accumulate, by ATen's mm (MKL). Not at::native::mkldnn_matmul: faster on these tiles,
+// but it corrupts the heap for a one-row product accumulated into its output (docs/performance.md).
 void gemm(const at::Tensor& c, const at::Tensor& a, const at::Tensor& b, bool accumulate) {
-#if AT_MKLDNN_ENABLED()
-  if (std::is_same_v<T, float> && at::globalContext().userEnabledMkldnn() && onednn_matmul_runs()) {
-    at::native::mkldnn_matmul(a, b, c, accumulate ? 1.0f : 0.0f, 1.0f);
-    return;
-  }
-#endif
   if (accumulate) {
     const_cast<at::Tensor&>(c).addmm_(a, b);
   } else {
@@ -176,7 +143,7 @@ void forward_kernel(const T* x, MakeSource&& make_source, const at::Tensor& w /*
       if (bias) {
         for (int64_t q = 0; q < np; ++q) std::copy(bias, bias + O, out + (p0 + q) * O);
       }
-      gemm<T>(o, zt, wt, bias != nullptr);
+      gemm(o, zt, wt, bias != nullptr);
     }
   });
 }
@@ -206,12 +173,12 @@ void backward_kernel(const T* go, const T* x, MakeSource&& make_source, const at
             const Pixel px = pixel_of(g, p0 + q);
             forward_pixel(g, x, src.atoms(p0 + q), src.strides(), px.n, px.i, px.j, z + q * cm, s);
           }
-          gemm<T>(acc, gt.t(), matrix(z, np, cm, options), true);
+          gemm(acc, gt.t(), matrix(z, np, cm, options), true);
         }
         if (gx || ga) {
           T* gz = gzbuf.data_ptr<T>();
           at::Tensor gzt = matrix(gz, np, cm, options);
-          gemm<T>(gzt, gt, w, false);
+          gemm(gzt, gt, w, false);
           for (int64_t q = 0; q < np; ++q) {
             const Pixel px = pixel_of(g, p0 + q);
             if (ga)
@@ -383,16 +350,8 @@ at::Tensor tile_matmul(const at::Tensor& a, const at::Tensor& b) {
   TORCH_CHECK(a.device().is_cpu() && b.device().is_cpu() && a.scalar_type() == b.scalar_type(),
               "tile_matmul: expected two CPU tensors of one dtype");
   at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "tile_matmul", [&] { gemm<scalar_t>(c, a, b, false); });
+  gemm(c, a, b, false);
   return c;
-}
-
-bool onednn_tiles() {
-#if AT_MKLDNN_ENABLED()
-  return at::globalContext().userEnabledMkldnn() && onednn_matmul_runs();
-#else
-  return false;
-#endif
 }
 
 }  // namespace acda

@@ -44,10 +44,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
                                                               bool needs_x, bool needs_alpha, bool needs_coef,
                                                               int64_t tile);
 
-// a (M, K) x b (K, N) with the fused op's tile GEMM (oneDNN's matmul in fp32 where it runs, else ATen's mm), in
-// the calling thread's threading; and whether fp32 goes to oneDNN. For benchmarks/breakdown.py.
+// a (M, K) x b (K, N) with the fused op's tile GEMM, in the calling thread's threading (benchmarks/breakdown.py).
 at::Tensor tile_matmul(const at::Tensor& a, const at::Tensor& b);
-bool onednn_tiles();
 
 // t (N, C, H, W) in the contiguous (channels-first) layout: a blocked transpose when t is stored channels-last,
 // else t.contiguous().
