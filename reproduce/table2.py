@@ -16,9 +16,9 @@ under ``torchrun --nproc_per_node=N -m reproduce.table2 ...``; checkpoints resum
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -227,15 +227,28 @@ def parameter_note(c: Count) -> tuple[str, str | None]:
     return c.plain, None
 
 
-def parameter_results(generator: str, flops: bool) -> tuple[list[Result], list[str], dict[str, float]]:
+def parameter_results(generator: str, flops: bool) -> tuple[list[Result], list[str]]:
+    """The Params rows of every entry with ``generator`` (and with ``flops`` its GFLOPs rows), and the findings;
+    without GFLOPs counted once per process (they depend on the code only)."""
+    if flops:
+        return _count(generator, flops=True)
+    rows, findings = _parameter_rows(generator)
+    return list(rows), list(findings)
+
+
+@functools.cache
+def _parameter_rows(generator: str) -> tuple[tuple[Result, ...], tuple[str, ...]]:
+    rows, findings = _count(generator, flops=False)
+    return tuple(rows), tuple(findings)
+
+
+def _count(generator: str, flops: bool) -> tuple[list[Result], list[str]]:
     published = load_published("table2").set_index(["row", "setting", "metric"])
     results: list[Result] = []
     counts: dict[str, float] = {}
-    timings: dict[str, float] = {}
     implied: dict[str, float] = {}
     x = torch.randn(1, 3, 224, 224)
     for entry in ENTRIES.values():
-        t0 = time.perf_counter()
         torch.manual_seed(0)
         model = entry.build(generator).eval()
         total = count_parameters(model)
@@ -247,7 +260,6 @@ def parameter_results(generator: str, flops: bool) -> tuple[list[Result], list[s
         results.append(Result(entry.row, SETTING, "Params", total / 1e6, "counted", note=note, status=status))
         if flops:
             results.append(gflops_result(entry, model, x))
-        timings[entry.row] = time.perf_counter() - t0
         if _acda_layers(model):
             implied[entry.row] = _implied_per_layer(model, total, count.published)
         del model, count
@@ -260,7 +272,7 @@ def parameter_results(generator: str, flops: bool) -> tuple[list[Result], list[s
         "double from -s to -m, whereas both generator variants (A.3 and the authors') grow with the input width. "
         "The closest choices of the grid (generator × shortcut × FC × BatchNorm) are in each row's note.",
     ]
-    return results, findings, timings
+    return results, findings
 
 
 def gflops_result(entry: Entry, model: nn.Module, x: torch.Tensor) -> Result:
@@ -322,7 +334,7 @@ def train_models(args: argparse.Namespace) -> dict[str, dict]:
 
 def build_results(generator: str, device: str = "cpu") -> tuple[list[Result], list[str]]:
     """The counted rows and findings without the GFLOPs rows (2 min each), for ``python -m reproduce verify``."""
-    rows, findings, _ = parameter_results(generator, flops=False)
+    rows, findings = parameter_results(generator, flops=False)
     return rows, findings
 
 
@@ -355,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     if not base.is_main_process():  # torchrun: only rank 0 writes the report
         return 0
     for generator in args.generators:
-        results, findings, _ = parameter_results(generator, args.flops)
+        results, findings = parameter_results(generator, args.flops)
         base.publish("table2", results + accuracy, args, name="table2" if generator == "paper" else f"table2_{generator}",
                      title=f"Table 2: ImageNet parameters and error (Ad-ResNet with the {generator} generator)",
                      findings=findings, recipes={"real": real_recipe(args)} if args.data_root else None)

@@ -31,7 +31,7 @@ def test_table2_matches_committed_results(tmp_path, generator, name, capsys):
 
 
 def test_counts_are_computed_from_the_models():
-    results, findings, _ = table2.parameter_results("paper", flops=False)
+    results, findings = table2.parameter_results("paper", flops=False)
     by_row = {r.row: r.value for r in results}
     from torchvision.models import resnet34
 

@@ -199,9 +199,9 @@ def _non_finite_validation(loss: torch.Tensor, x: torch.Tensor, pos: int, b: int
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.num_batches_tracked is not None]
     if not bad and seen and min(seen) < 100:
         where += (f". Its BatchNorm running statistics have seen only {min(seen)} training batch(es): in eval mode "
-                  "they do not yet normalise, and a network that is not scale-invariant (ACDA with the paper's "
-                  "generator is quadratic in its input, so a deep stack grows without bound) overflows. Train "
-                  "for more steps (e.g. a smaller batch) before evaluating")
+                  "they do not yet describe its activations, and a network that is not scale-invariant (ACDA "
+                  "with the paper's generator is quadratic in its input: a deep stack amplifies any mismatch "
+                  "without bound) overflows. Train for more steps (e.g. a smaller batch) before evaluating")
     raise RuntimeError(f"non-finite validation loss {loss.item()}: {where}")
 
 
