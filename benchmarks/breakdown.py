@@ -3,8 +3,8 @@
 For k = 3, 5, 7 at Table 6's shape (1×256×100×100, m = 6, fp32), timed in one run with
 ``torch.utils.benchmark`` (medians of blocked runs): ``nn.Conv2d`` k×k, the whole ``ACDAConv2d`` forward,
 its parts (the generator Φ → α; the fused α op on that α), and the op's coefficient GEMM alone at the op's
-total shape (O × C·m times C·m × H·W, by the op's own tile GEMM, ``tile_matmul``). Limits measured the same
-way: a large square SGEMM (that GEMM, and oneDNN's convolution as the best rate) and a large copy (bandwidth). The floor of the layer is its GEMM's multiply-adds at a
+total shape (O × C·m times C·m × H·W, ``torch.mm``: ATen's mm, the GEMM every tile calls). Limits measured the
+same way: a large square SGEMM (oneDNN's convolution gives the best rate of the run) and a large copy (bandwidth). The floor of the layer is its GEMM's multiply-adds at a
 rate plus the generator as measured (everything else free), as a ratio to ``nn.Conv2d``: at the op's
 GEMM rate and at the best rate any kernel of the run reached, next to the targets.
 
@@ -23,7 +23,6 @@ import torch.utils.benchmark as tb
 from torch import nn
 
 from acda import ACDAConv2d, functional
-from acda.ops import native
 from acda.utils import atomic_write_many
 
 SHAPE = (1, 256, 100, 100)
@@ -39,20 +38,11 @@ def median_seconds(fn, seconds: float) -> float:
     return timer.blocked_autorange(min_run_time=seconds).median
 
 
-def tile_gemm():
-    """``(a, b) → a b`` as the fused op's tiles multiply."""
-    ext = native.load_extension()
-    if ext is None:
-        raise SystemExit("the native extension did not build: nothing to break down")
-    return ext.tile_matmul
-
-
 def machine_limits(seconds: float) -> dict[str, float]:
-    """Multiply-adds per second of a 2048³ SGEMM (the op's tile GEMM) and bytes per second of a 256 MiB copy
-    (read + write)."""
+    """Multiply-adds per second of a 2048³ SGEMM (``torch.mm``, the op's tile GEMM) and bytes per second of a
+    256 MiB copy (read + write)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    matmul = tile_gemm()
-    gemm = median_seconds(lambda: matmul(a, b), seconds)
+    gemm = median_seconds(lambda: torch.mm(a, b), seconds)
     src = torch.empty(64 * 2 ** 20)
     dst = torch.empty_like(src)
     copy = median_seconds(lambda: dst.copy_(src), seconds)
@@ -73,14 +63,13 @@ def measure(k: int, seconds: float) -> dict[str, float]:
         bases = layer.generator.bases.to(alpha.dtype)
         a = layer.coef.reshape(c, c * NUM_ATOMS).contiguous()
         z = torch.randn(c * NUM_ATOMS, h * w)
-        matmul = tile_gemm()
         times = {
             "conv": median_seconds(lambda: conv(x), seconds),
             "layer": median_seconds(lambda: layer(x), seconds),
             "generator": median_seconds(lambda: layer.generator(xl, size, reconstruct=False), seconds),
             "fused_op": median_seconds(lambda: functional._run(plan, xl, layer.coef, layer.bias, alpha=alpha,
                                                                bases=bases), seconds),
-            "gemm": median_seconds(lambda: matmul(a, z), seconds),
+            "gemm": median_seconds(lambda: torch.mm(a, z), seconds),
         }
     macs = {"conv": c * c * k * k * h * w, "gemm": c * c * NUM_ATOMS * h * w,
             "atom_pass": c * NUM_ATOMS * k * k * h * w}
@@ -120,7 +109,7 @@ def render(df: pd.DataFrame, limits: dict[str, float], provenance: dict[str, str
              f"tile GEMM (ATen's mm, MKL) {limits['peak_gmacs']:.1f} GMAC/s at 2048³, best multiply-add rate of the run "
              f"{best:.1f} GMAC/s, copy {limits['bandwidth_gbs']:.1f} GB/s (256 MiB). Forward pass; times are "
              "medians (`torch.utils.benchmark`), ratios are to `nn.Conv2d` k×k in this run. 'GEMM alone' is the "
-             "op's coefficient contraction at its total shape (its tile GEMM); a floor is that GEMM at a rate plus "
+             "op's coefficient contraction at its total shape (`torch.mm`); a floor is that GEMM at a rate plus "
              "the generator as measured, everything else free. Written by `python -m benchmarks.breakdown`.",
              "", df.drop(columns=[c for c in df.columns if c in provenance or c in limits or c == "best GMAC/s"])
              .to_markdown(index=False, floatfmt=".3g"), ""]

@@ -161,15 +161,3 @@ def test_build_folder_is_keyed_on_the_python_and_torch_it_is_built_for(monkeypat
     monkeypatch.undo()
     assert native.build_dir() == here
 
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_tile_matmul_is_a_matrix_product(dtype):
-    """The fused op's tile GEMM, as the breakdown times it, multiplies matrices, transposed views included; bad shapes
-    are refused by name."""
-    ext = native.load_extension()
-    if ext is None:
-        pytest.skip("no native extension")
-    a, b = torch.randn(37, 70, dtype=dtype), torch.randn(19, 70, dtype=dtype).t()
-    torch.testing.assert_close(ext.tile_matmul(a, b), a @ b)
-    with pytest.raises(RuntimeError, match="tile_matmul: expected"):
-        ext.tile_matmul(a, a)

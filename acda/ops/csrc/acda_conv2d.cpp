@@ -344,14 +344,4 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
   return {b.grad_x, galpha, coefficient_gradient(gw, needs_coef, g, O, w)};
 }
 
-at::Tensor tile_matmul(const at::Tensor& a, const at::Tensor& b) {
-  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "tile_matmul: expected (M, K) and (K, N), got ",
-              a.sizes(), " and ", b.sizes());
-  TORCH_CHECK(a.device().is_cpu() && b.device().is_cpu() && a.scalar_type() == b.scalar_type(),
-              "tile_matmul: expected two CPU tensors of one dtype");
-  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
-  gemm(c, a, b, false);
-  return c;
-}
-
 }  // namespace acda

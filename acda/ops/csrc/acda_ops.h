@@ -44,9 +44,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
                                                               bool needs_x, bool needs_alpha, bool needs_coef,
                                                               int64_t tile);
 
-// a (M, K) x b (K, N) with the fused op's tile GEMM, in the calling thread's threading (benchmarks/breakdown.py).
-at::Tensor tile_matmul(const at::Tensor& a, const at::Tensor& b);
-
 // t (N, C, H, W) in the contiguous (channels-first) layout: a blocked transpose when t is stored channels-last,
 // else t.contiguous().
 at::Tensor channels_first(const at::Tensor& t);
