@@ -18,6 +18,7 @@ and trained on the real-image proxy of Table 1 (status "proxy", never compared w
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 from collections.abc import Iterable
@@ -37,6 +38,7 @@ from acda.train import fit
 
 from .engine import base
 from .engine.report import Result, missing, samples_of
+from .engine.reproducer import Report, Reproducer
 from .engine.stats import welch
 from .recipes import ClassificationProxy
 
@@ -182,15 +184,7 @@ DEFINITION = ("Definition: per ACDA layer, image, atom and scale, the mean of 1 
               "of the paper's phrase. Cosine distance lies in [0, 2]; 1 is orthogonal on average.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base.parser(__doc__, "a5", {
-        "device": {"help": "auto (default), cpu, cuda or cuda:i (paper protocol)"},
-        "threads": {"help": "torch CPU threads (default: torch's)"},
-        "jobs": {"help": "proxy seeds in this many worker processes, one CPU thread each (default: the CPU count); "
-                         "the numbers do not depend on it"},
-        "quick": {"help": "small proxy config (the one CI checks)"},
-        "data_root": {"help": "ImageNet root (val/ in class folders, or flat with the devkit or LOC_val_solution.csv)"},
-    })
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="trained Ad-ResNet checkpoint (acda.train's or a plain state dict)")
     parser.add_argument("--model", default="adresnet_s", help="registered model of the checkpoint")
     parser.add_argument("--generator", choices=("paper", "official"), default="paper")
@@ -198,27 +192,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=base.positive_int, default=32, help="images per batch (default %(default)s)")
     parser.add_argument("--num-workers", type=base.non_negative_int, default=4,
                         help="DataLoader workers (default %(default)s)")
-    args = parser.parse_args(argv)
+
+
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Report]:
+    """The paper's protocol on a checkpoint and ImageNet (``a5_imagenet``), or the proxy (``a5[_quick]``)."""
     if (args.checkpoint is None) != (args.data_root is None):
         parser.error("the paper's protocol needs both --checkpoint and --data-root (or neither, for the proxy)")
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
-    with base.threads(args.threads):
-        used = {}
-        if args.checkpoint:
-            results, findings = paper_protocol(args)
-            name = "a5_imagenet"
-        else:
-            used = recipes(args.quick, args.generator)
-            results, findings = proxy_protocol(args, used["proxy"])
-            results += needs_imagenet()
-            name = "a5_quick" if args.quick else "a5"
-        findings.append(DEFINITION)
-        title = "Appendix A.5: intra-image cosine distance of α" + (" — quick config" if args.quick else "")
-        device = "cuda" if args.checkpoint and base.resolve_device(args.device).type == "cuda" else "cpu"
-        base.publish("a5", results, args, name=name, title=title, findings=findings, device=device,
-                     recipes=used)
-    return 0
+    used = {}
+    if args.checkpoint:
+        results, findings = paper_protocol(args)
+        name = "a5_imagenet"
+    else:
+        used = recipes(args.quick, args.generator)
+        results, findings = proxy_protocol(args, used["proxy"])
+        results += needs_imagenet()
+        name = "a5_quick" if args.quick else "a5"
+    findings.append(DEFINITION)
+    title = "Appendix A.5: intra-image cosine distance of α" + (" — quick config" if args.quick else "")
+    device = "cuda" if args.checkpoint and base.resolve_device(args.device).type == "cuda" else "cpu"
+    return [Report(name, title, results, findings, used, device)]
+
+
+REPRODUCER = Reproducer(
+    "a5", [("A.5", "Intra-image cosine distance of the basis coefficients (Appendix A.5)")], __doc__, {
+        "device": {"help": "auto (default), cpu, cuda or cuda:i (paper protocol)"},
+        "threads": {"help": "torch CPU threads (default: torch's)"},
+        "jobs": {"help": "proxy seeds in this many worker processes, one CPU thread each (default: the CPU count); "
+                         "the numbers do not depend on it"},
+        "quick": {"help": "small proxy config (the one CI checks)"},
+        "data_root": {"help": "ImageNet root (val/ in class folders, or flat with the devkit or LOC_val_solution.csv)"},
+    },
+    build_reports, _arguments, recipes=recipes, report_findings=report_findings)
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

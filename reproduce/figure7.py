@@ -35,6 +35,7 @@ from acda.generator import GENERATORS
 from . import scalemaps
 from .engine import base
 from .engine.report import Result, load_published, samples_of
+from .engine.reproducer import Report, Reproducer
 from .engine.stats import holm, mean_std, welch
 from .recipes.crowd import GENERATOR, CrowdProxy
 from .recipes.toymap import KERNEL, ToyMap
@@ -388,7 +389,8 @@ def image_results(maps: dict[str, tuple[torch.Tensor, int]], slug: str, image_na
     return results, findings_
 
 
-def _image_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _image_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Report:
+    """``--checkpoint``/``--image``: one image of a trained crowd model, its rows and its two PNG figures."""
     name = args.name or "figure7_image"
     for option in ("quick", "seeds", "steps"):
         if getattr(args, option) not in (None, False):
@@ -410,23 +412,21 @@ def _image_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     layer = args.layer or scalemaps.default_layer(scalemaps.multiscale_layers(model))
     if layer not in layers:
         parser.error(f"--layer {layer!r} is not a multi-scale ACDA layer of {args.model}; choose from {layers}")
-    with base.threads(args.threads):
-        maps = scalemaps.image_shares(model, image, device)
-    image_name = Path(args.image).name
-    results, found = image_results(maps, args.model, image_name)
-    base.publish("figure7", results, args, name=name, device=device, findings=found,
-                 title=f"Figure 7 on one image: basis-scale shares of {args.model} ({Path(args.checkpoint).name}, "
-                       f"width ×{args.width_mult:g}, {args.generator} generator) on {image_name}")
+    maps = scalemaps.image_shares(model, image, device)
+    norms, norm_stride = scalemaps.image_shares(model, image, device, alpha=True)[layer]
     share, stride = maps[layer]
-    scalemaps.plot_shares(raw.numpy(), share.numpy(), stride, Path(args.out, f"{name}.png"),
-                          f"{args.model} ({Path(args.checkpoint).name}) on {image_name}: per-pixel share of each "
-                          f"basis scale in {layer}")
-    with base.threads(args.threads):
-        norms, stride = scalemaps.image_shares(model, image, device, alpha=True)[layer]
-    scalemaps.plot_shares(raw.numpy(), norms.numpy(), stride, Path(args.out, f"{name}_alpha.png"),
-                          f"{args.model} ({Path(args.checkpoint).name}) on {image_name}: basis coefficient α heatmaps "
-                          f"per scale in {layer} (as Figure 7 draws them)", alpha=True)
-    return 0
+    image_name, ckpt = Path(args.image).name, Path(args.checkpoint).name
+    results, found = image_results(maps, args.model, image_name)
+    figures = [
+        lambda out: scalemaps.plot_shares(raw.numpy(), share.numpy(), stride, Path(out, f"{name}.png"),
+                                          f"{args.model} ({ckpt}) on {image_name}: per-pixel share of each basis "
+                                          f"scale in {layer}"),
+        lambda out: scalemaps.plot_shares(raw.numpy(), norms.numpy(), norm_stride, Path(out, f"{name}_alpha.png"),
+                                          f"{args.model} ({ckpt}) on {image_name}: basis coefficient α heatmaps per "
+                                          f"scale in {layer} (as Figure 7 draws them)", alpha=True)]
+    return Report(name, f"Figure 7 on one image: basis-scale shares of {args.model} ({ckpt}, width "
+                        f"×{args.width_mult:g}, {args.generator} generator) on {image_name}", results, found,
+                  device=device, figures=figures)
 
 
 # ---------------------------------------------------------------- command line
@@ -438,19 +438,7 @@ def recipes(quick: bool, toy_overrides: dict | None = None, **proxy_overrides) -
     return {"toy map": toy, "crowd proxy": CrowdProxy.of(quick).with_(seeds=len(toy.seeds), **proxy_overrides)}
 
 
-def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
-    """The command line; ``proxy_overrides`` (tests) changes settings of the crowd-proxy configuration."""
-    parser = base.parser(__doc__, "figure7", {
-        "device": {"default": "cpu", "help": "device (default: cpu)"},
-        "threads": {"help": "torch CPU threads for --checkpoint/--image (default: torch's)"},
-        "seeds": {"nargs": "+", "default": None, "type": base.non_negative_int,
-                  "help": f"seeds of both parts (default {' '.join(map(str, FULL.seeds))}; quick: "
-                          f"{' '.join(map(str, QUICK7.seeds))})"},
-        "jobs": {},
-        "quick": {"help": f"Figure 6's quick configuration ({QUICK7.size}×{QUICK7.size} map, step cap "
-                          f"{QUICK7.max_steps}) and the quick crowd proxy on {len(QUICK7.seeds)} seeds, written as "
-                          "figure7_quick.* (CI)"},
-    })
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help=f"toy map: step cap per layer (default {FULL.max_steps}; quick: {QUICK7.max_steps})")
     parser.add_argument("--name", default=None,
@@ -464,9 +452,14 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
                        help="its atom generator (default %(default)s, as Table 3 trains)")
     image.add_argument("--layer", default=None,
                        help="multi-scale ACDA layer drawn in the PNG (default: the last with the most scales)")
-    args = parser.parse_args(argv)
+
+
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                  proxy_overrides: dict | None = None) -> list[Report]:
+    """The toy map and the crowd proxy over seeds (``proxy_overrides``, tests: settings of the crowd proxy), or
+    one image of a trained model (``--checkpoint``/``--image``)."""
     if args.checkpoint or args.image:
-        return _image_run(args, parser)
+        return [_image_report(args, parser)]
     overrides = {}
     if args.seeds is not None:
         overrides["seeds"] = tuple(args.seeds)
@@ -484,22 +477,37 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     done = base.run_jobs(scalemaps.run_task, tasks, args.jobs, desc="runs", in_process=device != "cpu")
     crowd, runs = done[:len(cfg.seeds)], done[len(cfg.seeds):]
     results = build_results(runs) + crowd_results(crowd, pcfg)
-    base.publish("figure7", results, args, name=name, device=device, recipes=used,
-                 findings=findings(results) + crowd_findings(results, crowd_structure(pcfg)),
-                 title=f"Figure 7 (proxy): basis-scale shares of ACDA's coefficients on Figure 6's toy map "
-                       f"({len(cfg.seeds)} seeds, {cfg.size}×{cfg.size} map, cap {cfg.max_steps} steps) and in "
-                       f"Ad-ResNet-s trained on the crowd proxy ({len(crowd)} seeds, {pcfg.size}×{pcfg.size} "
-                       f"images, {pcfg.train}/{pcfg.test} train/test, {pcfg.epochs} epochs); one CPU "
-                       "thread per run")
-    plot_scales(runs[0], Path(args.out, f"{name}.png"))
     example = crowd[0]["example"]
     layer = [layer["name"] for layer in crowd[0]["layers"] if layer["name"] in crowd[0]["top_layers"]][-1]
     share, stride = example["maps"][layer]
-    scalemaps.plot_shares(example["image"], share, stride, Path(args.out, f"{name}_crowd.png"),
-                          f"PROXY: Ad-ResNet-s on crowd-proxy test image {example['index']} (seed {crowd[0]['seed']}): "
-                          f"per-pixel share of each basis scale in {layer}; circles: annotated faces",
-                          example["points"], example["sizes"])
-    return 0
+    figures = [
+        lambda out: plot_scales(runs[0], Path(out, f"{name}.png")),
+        lambda out: scalemaps.plot_shares(
+            example["image"], share, stride, Path(out, f"{name}_crowd.png"),
+            f"PROXY: Ad-ResNet-s on crowd-proxy test image {example['index']} (seed {crowd[0]['seed']}): per-pixel "
+            f"share of each basis scale in {layer}; circles: annotated faces", example["points"], example["sizes"])]
+    return [Report(name, f"Figure 7 (proxy): basis-scale shares of ACDA's coefficients on Figure 6's toy map "
+                         f"({len(cfg.seeds)} seeds, {cfg.size}×{cfg.size} map, cap {cfg.max_steps} steps) and in "
+                         f"Ad-ResNet-s trained on the crowd proxy ({len(crowd)} seeds, {pcfg.size}×{pcfg.size} "
+                         f"images, {pcfg.train}/{pcfg.test} train/test, {pcfg.epochs} epochs); one CPU "
+                         "thread per run", results, findings(results) + crowd_findings(results, crowd_structure(pcfg)),
+                   used, device, figures)]
+
+
+REPRODUCER = Reproducer(
+    "figure7", [("Fig 7", "Scale-preference heatmaps of the basis coefficients (§4.2)")], __doc__, {
+        "device": {"default": "cpu", "help": "device (default: cpu)"},
+        "threads": {"help": "torch CPU threads for --checkpoint/--image (default: torch's)"},
+        "seeds": {"nargs": "+", "default": None, "type": base.non_negative_int,
+                  "help": f"seeds of both parts (default {' '.join(map(str, FULL.seeds))}; quick: "
+                          f"{' '.join(map(str, QUICK7.seeds))})"},
+        "jobs": {},
+        "quick": {"help": f"Figure 6's quick configuration ({QUICK7.size}×{QUICK7.size} map, step cap "
+                          f"{QUICK7.max_steps}) and the quick crowd proxy on {len(QUICK7.seeds)} seeds, written as "
+                          "figure7_quick.* (CI)"},
+    },
+    build_reports, _arguments, recipes=recipes, report_findings=report_findings)
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

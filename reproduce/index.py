@@ -1,6 +1,6 @@
 """The results index: ``results/README.md``, generated from the committed reports (CSV and JSON).
 
-Per paper item (``reproduce.__main__.ENTRIES``) and report: how many rows carry each status, how many
+Per paper item (``reproduce.catalogue``) and report: how many rows carry each status, how many
 printed numbers the report compares, the commit it was written at, and the findings that state a
 statistic (a p-value or a mean ± std) — each quoted from the report's JSON, never typed. A test fails
 when the committed index differs from what this module generates.
@@ -19,7 +19,7 @@ import pandas as pd
 
 from acda.utils import atomic_write
 
-from .__main__ import ENTRIES
+from .catalogue import entries
 from .engine import base
 
 __all__ = ["STATUS_ORDER", "reports_of", "build_index", "main"]
@@ -48,9 +48,9 @@ def _cell(count: int) -> str:
 
 
 def _items() -> dict[str, tuple[str, str]]:
-    """module → (its paper items, e.g. "T2, TA", and what the first of them reports), in ``ENTRIES`` order."""
+    """module → (its paper items, e.g. "T2, TA", and what the first of them reports), in catalogue order."""
     items: dict[str, tuple[list[str], str]] = {}
-    for ident, what, module in ENTRIES:
+    for ident, what, module in entries():
         items.setdefault(module, ([], what))[0].append(ident)
     return {module: (", ".join(idents), what) for module, (idents, what) in items.items()}
 

@@ -1,6 +1,6 @@
-"""The runner of Tables 4, 5 and B (paper §4.3, A.6): each table is a ``RestorationTable`` declaration (its
-real-data blocks, reference row, counted and not-implemented rows, proxy plan) and ``run`` turns one into a
-report. Recipes: ``reproduce.recipes.restoration``.
+"""What Tables 4, 5 and B share (paper §4.3, A.6): each table is a ``RestorationTable`` declaration (its
+real-data blocks, reference row, counted and not-implemented rows, proxy plan) and ``reproducer`` turns one into
+the ``Reproducer`` the one runner consumes. Recipes: ``reproduce.recipes.restoration``.
 
 - Metrics: super-resolution on Y, denoising on 8-bit sRGB, each in the convention of the source of the
   published numbers (``CONVENTION_NOTE``).
@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from acda.data import DatasetLayoutError
 from acda.data.layout import one_line
 from acda.data.restoration import REALSR_LAYOUT, SIDD_LAYOUT, realsr, sidd
 from acda.models import get_model
@@ -32,13 +29,14 @@ from acda.train import Restoration
 
 from .engine import base, runners
 from .engine.report import Result, missing, samples_of, values_of
+from .engine.reproducer import Report, Reproducer
 from .engine.stats import mean_std, seed_comparisons
 from .recipes.restoration import RestorationProxy, RestorationReal, budget_text, matched_budgets
 
 __all__ = ["METRICS", "MODEL_NOTE", "RealBlock", "ProxyPlan", "RestorationTable", "model_note", "proxy_results",
            "recipe_label", "input_scores", "reference_rows", "comparisons", "sweep_comparisons", "findings",
            "report_findings", "counted_results",
-           "preview", "command_line", "run", "layout_note", "needs_data_rows", "train_real", "real_recipe",
+           "preview", "command_line", "build_reports", "reproducer", "layout_note", "needs_data_rows", "train_real", "real_recipe",
            "trained_rows", "real_rows", "count_rows"]
 
 Model = tuple[str, dict]  # (registered model, kwargs)
@@ -328,10 +326,8 @@ def layout_note(problem: str, why: str = "") -> str:
     return f"needs data{': ' + why if why else ''}. Pass --data-root DIR with {layout}"
 
 
-def command_line(table: RestorationTable) -> base.Parser:
-    """The command line of ``reproduce.<table>``: the shared options, the real-data training options, and
-    ``--scale``/``--release`` where the table has several, ``--train``."""
-    parser = base.parser(table.doc, table.name, {
+def _options(table: RestorationTable) -> dict[str, dict]:
+    return {
         "device": {"help": "auto (default), cpu or cuda[:i] (training on --data-root only)"},
         "threads": {},
         "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each (default: the CPU count); "
@@ -341,7 +337,11 @@ def command_line(table: RestorationTable) -> base.Parser:
         "data_root": {"help": table.data_root_help},
         "runs": {},
         "smoke": {},
-    })
+    }
+
+
+def _arguments(table: RestorationTable, parser: argparse.ArgumentParser) -> None:
+    """The real-data training options, and ``--scale``/``--release`` where the table has several, ``--train``."""
     base.recipe_options(parser, RestorationReal.full().with_(crop_size=table.crop), {
         "epochs": "training epochs", "batch_size": "crops per batch", "crop_size": "square training crop",
         "lr": "Adam learning rate, constant"})
@@ -364,33 +364,38 @@ def command_line(table: RestorationTable) -> base.Parser:
                         metavar="NAME", help=f"{table.what}s to train with --data-root (default: all): "
                                              + ", ".join(map(repr, table.train_names)))
     parser.set_defaults(proxy=True, plots=True)
-    return parser
 
 
-def run(table: RestorationTable, argv: list[str] | None, proxy_overrides: dict | None = None) -> int:
-    """Parse ``argv`` and write ``results/<table>[_quick]``: the real-data rows (a layout error exits 2, naming
-    the layout), the table's own counted rows, not-implemented and counted rows, the proxy's rows unless
-    ``--no-proxy`` (``proxy_overrides``, tests: fields of its recipes), and the findings. Under ``torchrun``
-    only rank 0 writes."""
-    args = command_line(table).parse_args(argv)
+def command_line(table: RestorationTable) -> base.Parser:
+    """The command line of ``reproduce.<table>``."""
+    return reproducer(table, ()).parser()
+
+
+def build_reports(table: RestorationTable, args: argparse.Namespace, parser: argparse.ArgumentParser,
+                  proxy_overrides: dict | None = None) -> list[Report]:
+    """``results/<table>[_quick]``: the real-data rows, the table's own counted rows, not-implemented and counted
+    rows, the proxy's rows unless ``--no-proxy`` (``proxy_overrides``, tests: fields of its recipes), and the
+    findings."""
     name = f"{table.name}_quick" if args.quick else table.name
-    with base.threads(args.threads):
-        try:
-            results, device, recipes = real_results(table, args)
-        except DatasetLayoutError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if not base.is_main_process():  # torchrun: only rank 0 writes the report
-            return 0
-        extra, notes = table.extra() if table.extra is not None else ([], [])
-        results += extra + counted_results(table)
-        used = table.recipes(args.quick, **(proxy_overrides or {})) if args.proxy else {}
-        if used:
-            results += proxy_results_of(table, args, used, name)
-        found = [*notes, *table.notes, *findings(table, results, used, args.quick)]
-    base.publish(table.name, results, args, name=name, title=table.title + (" — quick config" if args.quick else ""),
-                 device=device, findings=found, recipes={**recipes, **used})
-    return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1
+    results, device, recipes = real_results(table, args)
+    if not base.is_main_process():
+        return []
+    extra, notes = table.extra() if table.extra is not None else ([], [])
+    results += extra + counted_results(table)
+    used = table.recipes(args.quick, **(proxy_overrides or {})) if args.proxy else {}
+    if used:
+        results += proxy_results_of(table, args, used, name)
+    found = [*notes, *table.notes, *findings(table, results, used, args.quick)]
+    return [Report(name, table.title + (" — quick config" if args.quick else ""), results, found,
+                   {**recipes, **used}, device)]
+
+
+def reproducer(table: RestorationTable, items: Sequence[tuple[str, str]]) -> Reproducer:
+    """The declaration ``reproduce.<table>`` runs, for the paper ``items`` it covers."""
+    return Reproducer(table.name, items, table.doc, _options(table), functools.partial(build_reports, table),
+                      functools.partial(_arguments, table), recipes=table.recipes,
+                      report_findings=functools.partial(report_findings, table),
+                      counted_rows=functools.partial(counted_results, table, extra=True))
 
 
 def counted_results(table: RestorationTable, extra: bool = False) -> list[Result]:

@@ -21,6 +21,7 @@ with the paper); the CPU default writes only the shape-derived rows.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from acda.profile import peak_memory
 
 from .engine import base
 from .engine.report import Result, load_published, values_of
+from .engine.reproducer import Report, Reproducer
 
 C_OUT = C_IN = HEIGHT = WIDTH = 100
 KERNEL = 3
@@ -209,16 +211,20 @@ def build_results() -> tuple[list[Result], list[str], int]:
     return results, findings, batch
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = base.parser(__doc__, "sec32", {"device": {"default": "cpu"}}).parse_args(argv)
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Report]:
     device = base.resolve_device(args.device)
     results, findings, batch = build_results()
     if device.type == "cuda":
         measured, more = measured_rows(device, batch)
         results, findings = results + measured, findings + more
-    base.publish("sec32", results, args, title="§3.2: memory of per-pixel filter gradients (26.8GB claim)",
-                 findings=findings, device=str(device))
-    return 0
+    return [Report("sec32", "§3.2: memory of per-pixel filter gradients (26.8GB claim)", results, findings,
+                   device=str(device))]
+
+
+REPRODUCER = Reproducer(
+    "sec32", [("§3.2", "Memory of storing per-pixel filter gradients (26.8GB claim)")], __doc__,
+    {"device": {"default": "cpu"}}, build_reports, report_findings=report_findings, counted_rows=counted_rows)
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

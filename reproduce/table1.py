@@ -16,20 +16,19 @@ top-1 error. Proxy rows have status "proxy" and are never compared with the pape
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 from collections.abc import Iterable
 
 import pandas as pd
 
-from acda.data import DatasetLayoutError
 from acda.data.cifar import CIFAR_SPECS, cifar, expected_layout
 from acda.data.proxy import PROXY_IMAGES
 from acda.models import get_model
 
 from .engine import base, runners
 from .engine.report import Result, load_published, missing, samples_of
+from .engine.reproducer import Report, Reproducer
 from .engine.stats import mean_std, seed_comparison
 from .recipes import Cifar, ClassificationProxy
 
@@ -155,18 +154,7 @@ def report_findings(rows: pd.DataFrame, quick: bool) -> list[str]:
     return table_findings(rows, proxy, quick)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base.parser(__doc__, "table1", {
-        "device": {},
-        "threads": {},
-        "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each, always on the CPU (default: "
-                         "the CPU count); the numbers do not depend on it"},
-        "seeds": {"help": "CIFAR seeds per model (default 1)"},
-        "quick": {"help": "small proxy config (the one CI checks) and 5 CIFAR epochs"},
-        "data_root": {"help": "folder holding cifar-10-batches-py/ and/or cifar-100-python/"},
-        "runs": {},
-        "smoke": {},
-    })
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=("cifar10", "cifar100", "both"), default="both")
     parser.add_argument("--epochs", type=base.positive_int,
                         help=f"CIFAR epochs (default {Cifar.full().epochs}; --quick: {Cifar.quick().epochs})")
@@ -177,14 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-workers", type=base.non_negative_int, default=2, help="DataLoader workers for CIFAR (default 2)")
     parser.add_argument("--amp", action="store_true", help="mixed precision (CIFAR training)")
     parser.set_defaults(proxy=True)
-    args = parser.parse_args(argv)
-    with base.threads(args.threads):
-        return _run(args)
 
 
-def _run(args: argparse.Namespace) -> int:
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Report]:
+    """The report: CIFAR rows (trained with ``--data-root``, else "needs data") and the proxy's."""
     device, log = base.training_context(args.device)
-
     results: list[Result] = []
     used = {}
     datasets = ("cifar10", "cifar100") if args.dataset == "both" else (args.dataset,)
@@ -196,17 +181,12 @@ def _run(args: argparse.Namespace) -> int:
             why = "" if args.data_root is None else f"not requested (--dataset {args.dataset})"
             results += needs_data(setting, dataset, why)
             continue
-        try:
-            train_set, val_set = (runners.smoke_subset(cifar(args.data_root, dataset, train), args.smoke)
-                                  for train in (True, False))
-        except DatasetLayoutError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        train_set, val_set = (runners.smoke_subset(cifar(args.data_root, dataset, train), args.smoke)
+                              for train in (True, False))
         errors = cifar_errors(cifar_recipe, train_set, val_set, dataset, args.seeds, device, args, log)
         used["CIFAR"] = cifar_recipe
         results += cifar_results(errors, setting, "recipe CIFAR (Recipes), crop + flip")
 
-    name = "table1_quick" if args.quick else "table1"
     if args.proxy:
         recipe = used["proxy"] = recipes(args.quick, args.generator)["proxy"]
         runs, _ = runners.seed_runs(recipe, {row: (slug, {}) for row, slug in MODELS.items()}, jobs=args.jobs,
@@ -214,13 +194,26 @@ def _run(args: argparse.Namespace) -> int:
         errors = {row: [m["val_top1_err"] for m in runs[row]] for row in MODELS}
         results += proxy_results(errors, recipe.setting(), "recipe proxy (Recipes: Table 1's with a smaller batch "
                                                             "and fewer epochs)")
-    if not base.is_main_process():  # torchrun: only rank 0 writes the report
-        return 0
-    findings = table_findings(results, used.get("proxy"), args.quick)
+    if not base.is_main_process():
+        return []
     title = "Table 1: LeNet vs LeNet + ACDA, top-1 error (%)" + (" — quick config" if args.quick else "")
-    base.publish("table1", results, args, name=name, title=title, device=device, findings=findings,
-                 recipes=used)
-    return 0 if not any(math.isnan(r.value) for r in results if r.value is not None) else 1
+    return [Report("table1_quick" if args.quick else "table1", title, results, device=device, recipes=used,
+                   findings=table_findings(results, used.get("proxy"), args.quick))]
+
+
+REPRODUCER = Reproducer(
+    "table1", [("T1", "LeNet vs LeNet + ACDA top-1 error, CIFAR-10/100 (§4.1)")], __doc__, {
+        "device": {},
+        "threads": {},
+        "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each, always on the CPU (default: "
+                         "the CPU count); the numbers do not depend on it"},
+        "seeds": {"help": "CIFAR seeds per model (default 1)"},
+        "quick": {"help": "small proxy config (the one CI checks) and 5 CIFAR epochs"},
+        "data_root": {"help": "folder holding cifar-10-batches-py/ and/or cifar-100-python/"},
+        "runs": {},
+        "smoke": {},
+    }, build_reports, _arguments, recipes=recipes, report_findings=report_findings)
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

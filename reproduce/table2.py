@@ -36,6 +36,7 @@ from acda.profile import count_flops, count_parameters
 
 from .engine import base, runners
 from .engine.report import Result, load_published
+from .engine.reproducer import Report, Reproducer
 from .recipes.classification import ImageNet
 
 SETTING = "ImageNet"
@@ -332,19 +333,7 @@ def train_models(args: argparse.Namespace) -> dict[str, dict]:
     return out
 
 
-def build_results(generator: str, device: str = "cpu") -> tuple[list[Result], list[str]]:
-    """The counted rows and findings without the GFLOPs rows (2 min each), for ``python -m reproduce verify``."""
-    rows, findings = parameter_results(generator, flops=False)
-    return rows, findings
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = base.parser(__doc__, "table2", {
-        "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
-        "data_root": {"help": f"ImageNet root: {LAYOUT}"},
-        "runs": {},
-        "smoke": {},
-    })
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generator", choices=("paper", "official", "both"), default="both",
                         help="Ad-ResNet atom generator: A.3 ('paper'), the authors' code, or both (default; "
                              "writes table2.* and table2_official.*)")
@@ -359,19 +348,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amp", action="store_true", help="mixed precision")
     parser.add_argument("--workers", type=base.non_negative_int, default=8,
                         help="DataLoader workers per process (default %(default)s)")
-    args = parser.parse_args(argv)
+
+
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Report]:
+    """One report per generator: the counted rows (GFLOPs with ``--flops``) and the accuracy rows (trained with
+    ``--data-root``, else "needs data")."""
     args.generators = ["paper", "official"] if args.generator == "both" else [args.generator]
     if args.data_root is not None and args.generator == "both":
         args.generators = ["paper"]  # one training run per model; pick 'official' explicitly
     accuracy = accuracy_results(args)
-    if not base.is_main_process():  # torchrun: only rank 0 writes the report
-        return 0
+    if not base.is_main_process():
+        return []
+    reports = []
     for generator in args.generators:
         results, findings = parameter_results(generator, args.flops)
-        base.publish("table2", results + accuracy, args, name="table2" if generator == "paper" else f"table2_{generator}",
-                     title=f"Table 2: ImageNet parameters and error (Ad-ResNet with the {generator} generator)",
-                     findings=findings, recipes={"real": real_recipe(args)} if args.data_root else None)
-    return 0
+        reports.append(Report(
+            "table2" if generator == "paper" else f"table2_{generator}",
+            f"Table 2: ImageNet parameters and error (Ad-ResNet with the {generator} generator)",
+            results + accuracy, findings, {"real": real_recipe(args)} if args.data_root else None))
+    return reports
+
+
+REPRODUCER = Reproducer(
+    "table2", [("T2", "ImageNet params and top-1/top-5, Ad-ResNet vs baselines (§4.1)"),
+               ("TA", "Ad-ResNet architectures (Appendix A.4)")], __doc__, {
+        "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
+        "data_root": {"help": f"ImageNet root: {LAYOUT}"},
+        "runs": {},
+        "smoke": {},
+    }, build_reports, _arguments,
+    counted_reports={"table2": functools.partial(parameter_results, "paper", flops=False),
+                     "table2_official": functools.partial(parameter_results, "official", flops=False)})
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from acda.train import load_checkpoint
 
 from .engine import base, runners
 from .engine.report import Result, load_published, missing, samples_of
+from .engine.reproducer import Report, Reproducer
 from .engine.stats import mean_std, seed_comparisons
 from .parameter_studies import table3_parameter_study
 from .recipes.crowd import ACDA_MODELS, Crowd, CrowdProxy, build
@@ -472,21 +473,7 @@ def _pretrained(items: list[str], parser: argparse.ArgumentParser) -> dict[str, 
     return out
 
 
-def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
-    """The command line; ``proxy_overrides`` (tests) changes settings of the proxy configuration."""
-    parser = base.parser(__doc__, "table3", {
-        "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
-        "threads": {},
-        "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each (default: the CPU count); "
-                         "the numbers do not depend on it"},
-        "seeds": {"help": "seeds per model trained with --data-root (default %(default)s; the proxy's are fixed by "
-                          "its configuration)"},
-        "quick": {"help": "the small proxy configuration CI checks (written to table3_quick)"},
-        "data_root": {"help": "folder holding part_A_final/ and/or UCF-QNRF_ECCV18/ (layouts in the 'needs data' "
-                              "notes)"},
-        "runs": {},
-        "smoke": {},
-    })
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=("shtech_a", "ucf_qnrf", "both"), default="both",
                         help="dataset(s) to train on (default: both, each one found under --data-root)")
     parser.add_argument("--train", nargs="+", choices=sorted(ROW_OF), default=list(DEFAULT_TRAIN),
@@ -510,36 +497,48 @@ def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> 
     parser.add_argument("--proxy", dest="proxy", action="store_true", help="run the proxy (default)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="no proxy preview PNG")
     parser.set_defaults(proxy=True, plots=True)
-    args = parser.parse_args(argv)
+
+
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser,
+          proxy_overrides: dict | None = None) -> list[Report]:
+    """The report: Params rows, MAE/MSE rows (trained with ``--data-root``, else "needs data"), not-implemented
+    rows and the proxy's (``proxy_overrides``, tests: its settings), with the proxy's preview figure."""
     args.pretrained = _pretrained(args.pretrained, parser)
-    with base.threads(args.threads):
-        try:
-            return _run(args, proxy_overrides)
-        except DatasetLayoutError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-
-
-def _run(args: argparse.Namespace, proxy_overrides: dict | None = None) -> int:
     counts, device = count_rows(args)
-    if not base.is_main_process():  # torchrun: only rank 0 writes the report
-        return 0
+    if not base.is_main_process():
+        return []
     params, _ = parameter_results()
     results = params + counts + other_results()
     name = "table3_quick" if args.quick else "table3"
-    test_set, used = None, {}
+    figures, used = [], {}
     if args.data_root is not None and any(r.samples for r in counts):
         used["real"] = real_recipe(args)
     if args.proxy:
         recipe = used["proxy"] = recipes(args.quick, **(proxy_overrides or {}))["proxy"]
         rows, test_set = proxy_rows(recipe, "cpu" if args.device == "auto" else args.device, args.jobs)
         results += rows
+        if args.plots:
+            figures.append(lambda out: proxy_preview(test_set, Path(out, f"{name}_proxy.png")))
     title = "Table 3: crowd counting (MAE/MSE) and parameters" + (" — quick config" if args.quick else "")
-    base.publish("table3", results, args, name=name, title=title, device=device,
-                 findings=table_findings(results, used.get("proxy"), args.quick), recipes=used)
-    if test_set is not None and args.plots:
-        proxy_preview(test_set, Path(args.out, f"{name}_proxy.png"))
-    return 0 if not any(r.value is not None and math.isnan(r.value) for r in results) else 1
+    return [Report(name, title, results, table_findings(results, used.get("proxy"), args.quick), used, device,
+                   figures)]
+
+
+REPRODUCER = Reproducer(
+    "table3", [("T3", "Crowd counting MAE/MSE, ShanghaiTech-A and UCF-QNRF (§4.2)")], __doc__, {
+        "device": {"help": "auto (default), cpu or cuda[:i] (training only)"},
+        "threads": {},
+        "jobs": {"help": "proxy runs in this many worker processes, one CPU thread each (default: the CPU count); "
+                         "the numbers do not depend on it"},
+        "seeds": {"help": "seeds per model trained with --data-root (default %(default)s; the proxy's are fixed by "
+                          "its configuration)"},
+        "quick": {"help": "the small proxy configuration CI checks (written to table3_quick)"},
+        "data_root": {"help": "folder holding part_A_final/ and/or UCF-QNRF_ECCV18/ (layouts in the 'needs data' "
+                              "notes)"},
+        "runs": {},
+        "smoke": {},
+    }, build_reports, _arguments, recipes=recipes, report_findings=report_findings, counted_rows=counted_rows)
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

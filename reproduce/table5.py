@@ -116,18 +116,8 @@ TABLE = rst.RestorationTable(
 )
 
 
-def report_findings(rows, quick: bool) -> list[str]:
-    """Every finding of the report, recomputed from its rows (``python -m reproduce verify``)."""
-    return rst.report_findings(TABLE, rows, quick)
-
-
-def counted_rows() -> list[Result]:
-    """The rows obtained without data, recomputed (``python -m reproduce verify``)."""
-    return rst.counted_results(TABLE, extra=True)
-
-
-def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
-    return rst.run(TABLE, argv, proxy_overrides)
+REPRODUCER = rst.reproducer(TABLE, [("T5", "SIDD denoising PSNR/SSIM (§4.3)")])
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

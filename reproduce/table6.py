@@ -8,6 +8,8 @@ from real modules (``acda.profile.count_flops``: fvcore with our handles; ``coun
 """
 from __future__ import annotations
 
+import argparse
+import functools
 import itertools
 import sys
 
@@ -20,6 +22,7 @@ from acda.profile import count_flops, count_parameters
 
 from .engine import base
 from .engine.report import Result, load_published
+from .engine.reproducer import Report, Reproducer
 
 CHANNELS, SIZE, KERNELS = 256, 100, (3, 5, 7)
 # the table's rows
@@ -192,18 +195,25 @@ def build_results(generator: str, device: str) -> tuple[list[Result], list[str]]
     return results, findings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base.parser(__doc__, "table6", {"device": {"default": "cpu",
-                                                        "help": "device to build the layers on (default: cpu)"}})
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generator", choices=("paper", "official"), default="paper",
                         help="atom generation network Φ: Appendix A.3 ('paper') or the authors' code")
-    args = parser.parse_args(argv)
+
+
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Report]:
     device = str(base.resolve_device(args.device))
     results, findings = build_results(args.generator, device)
-    name = "table6" if args.generator == "paper" else f"table6_{args.generator}"
-    df = base.publish("table6", results, args, name=name, device=device, findings=findings,
-                      title=f"Table 6: FLOPs and parameters of one layer ({args.generator} generator)")
-    return 0 if len(df) else 1
+    return [Report("table6" if args.generator == "paper" else f"table6_{args.generator}",
+                   f"Table 6: FLOPs and parameters of one layer ({args.generator} generator)", results, findings,
+                   device=device)]
+
+
+REPRODUCER = Reproducer(
+    "table6", [("T6", "FLOPs and parameters of one layer, Conv vs ACDA (§4.4)")], __doc__,
+    {"device": {"default": "cpu", "help": "device to build the layers on (default: cpu)"}}, build_reports, _arguments,
+    counted_reports={"table6": functools.partial(build_results, "paper", "cpu"),
+                     "table6_official": functools.partial(build_results, "official", "cpu")})
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

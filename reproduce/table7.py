@@ -16,6 +16,7 @@ if they exceed the memory available, the row reports OOM with both numbers, as t
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -33,6 +34,7 @@ from acda.profile import count_parameters, executed_macs, peak_memory
 
 from .engine import base
 from .engine.report import Result, load_published
+from .engine.reproducer import Report, Reproducer
 
 ROWS = {"conv": "Conv", "dfn": "DFN", "acda": "ACDA (two-layer implementation)"}
 SETTING = "Ad-ResNet-s"
@@ -224,24 +226,30 @@ def _params_note(kind: str) -> str:
     }[kind]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base.parser(__doc__, "table7", {"device": {}})
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=base.positive_int, default=None,
                         help="images per iteration (default: 64 on CUDA, as ImageNet's 256 over 4 GPUs; 2 on CPU)")
     parser.add_argument("--image-size", type=base.positive_int, default=224)
     parser.add_argument("--iters", type=base.positive_int, default=5, help="timed iterations after the warm-up (median)")
     parser.add_argument("--backend", default="auto", help="ACDA atom-convolution backend (default: auto)")
     parser.add_argument("--name", default="table7", help="output file name (default: table7)")
-    args = parser.parse_args(argv)
+
+
+def build_reports(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Report]:
     device = base.resolve_device(args.device)
     if args.image_size < 32:
         parser.error(f"--image-size must be >= 32 (five stride-2 stages), got {args.image_size}")
     batch = args.batch or (64 if device.type == "cuda" else 2)
     torch.manual_seed(0)
     results = build_results(device, batch, args.image_size, args.iters, args.backend)
-    base.publish("table7", results, args, name=args.name, device=str(device), findings=findings(),
-                 title="Table 7: training memory and time, Ad-ResNet-s with Conv / DFN / ACDA")
-    return 0
+    return [Report(args.name, "Table 7: training memory and time, Ad-ResNet-s with Conv / DFN / ACDA", results,
+                   findings(), device=str(device))]
+
+
+REPRODUCER = Reproducer(
+    "table7", [("T7", "Training memory and time, Conv vs DFN vs ACDA (§4.4)")], __doc__, {"device": {}},
+    build_reports, _arguments, report_findings=report_findings, counted_rows=counted_rows)
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 
 from . import restoration as rst
-from .engine.report import Result
 from .recipes.restoration import RestorationProxy
 
 SCALE = 3
@@ -60,18 +59,8 @@ TABLE = rst.RestorationTable(
 )
 
 
-def report_findings(rows, quick: bool) -> list[str]:
-    """Every finding of the report, recomputed from its rows (``python -m reproduce verify``)."""
-    return rst.report_findings(TABLE, rows, quick)
-
-
-def counted_rows() -> list[Result]:
-    """The rows obtained without data, recomputed (``python -m reproduce verify``)."""
-    return rst.counted_results(TABLE, extra=True)
-
-
-def main(argv: list[str] | None = None, proxy_overrides: dict | None = None) -> int:
-    return rst.run(TABLE, argv, proxy_overrides)
+REPRODUCER = rst.reproducer(TABLE, [("TB", "Ablation on the number of atoms m and scales S (Appendix A.6)")])
+main = REPRODUCER.main
 
 
 if __name__ == "__main__":

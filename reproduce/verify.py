@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
 import math
 import statistics
 import sys
 from pathlib import Path
 
+from .catalogue import reproducers
 from .engine import base
 from .engine.regression import recipe_problems, run_id_problems
 from .engine.report import (
@@ -35,20 +35,12 @@ from .engine.report import (
     run_id,
     status_for,
 )
+from .engine.reproducer import Reproducer
 
-__all__ = ["MODULES", "CHECKSUMS", "verify", "checksums", "findings_problems", "counted_problems", "main"]
+__all__ = ["CHECKSUMS", "verify", "checksums", "findings_problems", "counted_problems", "main"]
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 CHECKSUMS = "SHA256SUMS"
-# report name (without _quick) → the module that recomputes what it can: recipes(quick) (the recipes its rows
-# were trained with), report_findings(rows, quick), counted_rows()
-MODULES = {"table1": "reproduce.table1", "a5": "reproduce.a5", "table3": "reproduce.table3",
-           "table4": "reproduce.table4", "table5": "reproduce.table5", "tableB": "reproduce.tableB",
-           "figure6": "reproduce.figure6.cli", "figure7": "reproduce.figure7", "sec32": "reproduce.sec32",
-           "table7": "reproduce.table7"}
-# counted reports recomputed in seconds: report name → (module, argument of its build_results)
-COUNTED = {"table6": ("reproduce.table6", "paper"), "table6_official": ("reproduce.table6", "official"),
-           "table2": ("reproduce.table2", "paper"), "table2_official": ("reproduce.table2", "official")}
 
 
 def checksums(published: Path = PUBLISHED_DIR) -> str:
@@ -134,37 +126,43 @@ def verify(results: Path = RESULTS, published_dir: Path = PUBLISHED_DIR) -> list
         for r in df.itertuples(index=False):
             problems += [f"{name}: {p}" for p in _row_problems(r, published)]
         meta = json.loads(json_path.read_text(encoding="utf-8"))
-        if name in COUNTED:
-            module, argument = COUNTED[name]
-            rows, found = _counted_report(module, argument)
-            problems += [f"{name}: {p}" for p in counted_problems(rows, df) + findings_problems(found, meta["findings"])]
-        module = MODULES.get(name.removesuffix("_quick"))
-        if module is not None:
-            module = importlib.import_module(module)
-            quick = name.endswith("_quick")
-            if hasattr(module, "recipes"):
-                current = {label: recipe_record(rec) for label, rec in module.recipes(quick).items()}
-                problems += [f"{name}: {p}" for p in recipe_problems(current, meta.get("recipes", {}))]
-            if hasattr(module, "report_findings"):
-                try:
-                    found = findings_problems(module.report_findings(df, quick), meta["findings"])
-                except (KeyError, ValueError, IndexError) as e:  # a row a finding cites is missing or malformed
-                    found = [f"the findings cannot be recomputed from the rows ({type(e).__name__}: {e})"]
-                problems += [f"{name}: {p}" for p in found]
-            if hasattr(module, "counted_rows"):
-                problems += [f"{name}: {p}" for p in counted_problems(_counted_rows(module.__name__), df)]
+        reproducer = reproducers().get(name.removesuffix("_quick")) or reproducers().get(table)
+        if reproducer is not None:
+            problems += [f"{name}: {p}" for p in _declared_problems(reproducer, name, df, meta)]
     return problems
 
 
+def _declared_problems(reproducer: Reproducer, name: str, df, meta: dict) -> list[str]:
+    """What the reproducer's declaration recomputes for report ``name``: the whole counted report, the recipes'
+    fingerprints, the findings, the counted rows."""
+    out, quick = [], name.endswith("_quick")
+    if name in reproducer.counted_reports:
+        rows, found = _counted_report(reproducer.table, name)
+        out += counted_problems(rows, df) + findings_problems(found, meta["findings"])
+    if name.removesuffix("_quick") != reproducer.table:  # a variant (a5_imagenet, …) has no recipes or findings to recompute
+        return out
+    if reproducer.recipes is not None:
+        current = {label: recipe_record(rec) for label, rec in reproducer.recipes(quick).items()}
+        out += recipe_problems(current, meta.get("recipes", {}))
+    if reproducer.report_findings is not None:
+        try:
+            out += findings_problems(reproducer.report_findings(df, quick), meta["findings"])
+        except (KeyError, ValueError, IndexError) as e:  # a row a finding cites is missing or malformed
+            out.append(f"the findings cannot be recomputed from the rows ({type(e).__name__}: {e})")
+    if reproducer.counted_rows is not None:
+        out += counted_problems(_counted_rows(reproducer.table), df)
+    return out
+
+
 @functools.cache
-def _counted_report(module: str, argument: str) -> tuple[list, list[str]]:
+def _counted_report(table: str, name: str) -> tuple[list, list[str]]:
     """A counted report's rows and findings, computed once per process (they depend on the code only)."""
-    return importlib.import_module(module).build_results(argument, "cpu")
+    return reproducers()[table].counted_reports[name]()
 
 
 @functools.cache
-def _counted_rows(module: str) -> list:
-    return importlib.import_module(module).counted_rows()
+def _counted_rows(table: str) -> list:
+    return reproducers()[table].counted_rows()
 
 
 def findings_problems(want: list[str], have: list[str]) -> list[str]:

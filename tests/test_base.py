@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reproduce.__main__ import ENTRIES
+from reproduce.catalogue import MODULES
 from reproduce.engine import base, report
 from reproduce.engine.report import Result
 
@@ -115,7 +115,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_reproducers_never_import_each_other():
-    reproducers = {m for _, _, m in ENTRIES}
+    reproducers = set(MODULES)
     for path in sorted(REPRODUCE.rglob("*.py")):
         own = path.relative_to(REPRODUCE).parts[0].removesuffix(".py")
         imported = {n.split(".")[1] for n in _imports(path) if n.startswith("reproduce.") and n.count(".") >= 1}

@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 
-from reproduce.__main__ import ENTRIES, available
+from reproduce.catalogue import MODULES as REPRODUCERS
 
-MODULES = ["reproduce"] + sorted({f"reproduce.{m}" for _, _, m in ENTRIES if available(m)})
+MODULES = ["reproduce"] + sorted(f"reproduce.{m}" for m in REPRODUCERS)
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -1,12 +1,7 @@
 """What every reproducer shares: its command line, devices and threads, publishing, worker processes, plots.
 
-A reproducer is its data plus a few calls::
-
-    parser = base.parser(__doc__, "table6", {"device": {"default": "cpu"}})
-    args = parser.parse_args(argv)          # --device and --threads validated here, once
-    with base.threads(args.threads):
-        results, findings = build_results(...)
-    base.publish("table6", results, args, title=..., findings=findings)   # write, then print the Markdown
+A reproducer module declares its command line and reports (``reproducer.Reproducer``); ``reproducer.run`` calls
+``parser``, ``threads`` and ``publish`` from here for every one of them.
 
 Shared options (``OPTIONS``: device, threads, seeds, jobs, quick, data_root, runs, smoke) are added only where the
 reproducer names them, with per-reproducer argparse overrides; ``--out`` and ``--allow-dirty`` are on

@@ -14,6 +14,6 @@ Data, layers, training, metrics and modules in detail: docs/reproductions.md, se
 """
 from __future__ import annotations
 
-from .cli import main
+from .cli import REPRODUCER, main
 
-__all__ = ["main"]
+__all__ = ["REPRODUCER", "main"]
