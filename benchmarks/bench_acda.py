@@ -89,6 +89,15 @@ def layer_macs(layer: ACDAConv2d, height: int, width: int) -> int:
     return conv + gen
 
 
+def forward_macs(impl: str, shape: tuple[int, int, int, int], k: int) -> int:
+    """Forward multiply-adds of one call of ``impl`` on a batch of ``shape`` (N, C, H, W), all N images."""
+    n, c, h, w = shape
+    if impl == LAYER:
+        return n * layer_macs(whole_layer(c, k, device="meta"), h, w)
+    kind = "conv" if impl in ("conv", "dfn") else "acda_conv"
+    return n * closed_form(kind, c, c, k, h, w, num_atoms=NUM_ATOMS, bias=impl != "dfn")["flops"]
+
+
 def _build(impl: str, shape, k: int, requires_grad: bool):
     torch.manual_seed(0)
     n, c, h, w = shape
@@ -166,11 +175,7 @@ def test_acda_time(benchmark, shape_name, k, mode, impl):
     run = _runner(impl, shape, k, backward)
 
     n, c, h, w = shape
-    if impl == LAYER:
-        macs = n * layer_macs(whole_layer(c, k, device="meta"), h, w)
-    else:
-        kind = "conv" if impl in ("conv", "dfn") else "acda_conv"
-        macs = closed_form(kind, c, c, k, h, w, num_atoms=NUM_ATOMS, bias=impl != "dfn")["flops"]
+    macs = forward_macs(impl, shape, k)
     run()  # warm-up (and first-use compile of the native kernel)
     t0 = time.perf_counter()
     out = run()

@@ -248,3 +248,18 @@ def test_breakdown_times_at_torchs_thread_count(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert seen and set(seen) == {2}
+
+
+@pytest.mark.parametrize("impl", ["conv", "acda_native", bench_acda.LAYER])
+def test_forward_macs_count_every_image_of_the_batch(impl):
+    """The GFLOP/s column divides these counts: a batch of N images is N times one image, and the whole-layer and
+    convolution counts equal fvcore's count of the modules (acda.profile.count_flops)."""
+    one, two = (bench_acda.forward_macs(impl, (n, 8, 6, 5), 3) for n in (1, 2))
+    assert two == 2 * one > 0
+    from acda.profile import count_flops
+
+    x = torch.randn(2, 8, 6, 5)
+    if impl == "conv":
+        assert two == count_flops(torch.nn.Conv2d(8, 8, 3, padding=1), (x,)).total
+    elif impl == bench_acda.LAYER:
+        assert two == count_flops(bench_acda.whole_layer(8, 3), (x,)).total
