@@ -98,7 +98,7 @@ def test_core_dependencies_are_torch_and_scipy_with_compatible_ranges():
     extras = project["optional-dependencies"]
     suite = {_name(r) for r in extras["repro"]}
     assert {"torchvision", "fvcore", "pandas", "tabulate", "scikit-image", "tqdm", "matplotlib"} <= suite
-    assert {"pytest", "pytest-benchmark"} <= {_name(r) for r in extras["test"]}
+    assert {"pytest", "pytest-benchmark", "pytest-xdist"} <= {_name(r) for r in extras["test"]}
     assert {_name(r) for r in extras["lint"]} == {"ruff"}
 
 
@@ -164,7 +164,7 @@ def test_run_sh_installs_with_the_constraints_and_fails_when_no_test_ran(tmp_pat
 
     assert _run_sh(tmp_path, "test", "-q").returncode == 0
     assert log.read_text().splitlines()[-3:] == ["-m ruff check acda reproduce tests benchmarks", "-m reproduce verify",
-                                                 "-m pytest -q"]
+                                                 "-m pytest -n 2 -q"]
     assert _run_sh(tmp_path, "test", "-q", ruff_rc=1).returncode == 1
     assert log.read_text().splitlines()[-1].startswith("-m ruff")
     assert _run_sh(tmp_path, "test", "-q", verify_rc=1).returncode == 1  # an edited result fails before pytest
