@@ -383,11 +383,13 @@ def build_reports(table: RestorationTable, args: argparse.Namespace, parser: arg
     extra, notes = table.extra() if table.extra is not None else ([], [])
     results += extra + counted_results(table)
     used = table.recipes(args.quick, **(proxy_overrides or {})) if args.proxy else {}
+    figures = []
     if used:
-        results += proxy_results_of(table, args, used, name)
+        rows, figures = proxy_results_of(table, args, used, name)
+        results += rows
     found = [*notes, *table.notes, *findings(table, results, used, args.quick)]
     return [Report(name, table.title + (" — quick config" if args.quick else ""), results, found,
-                   {**recipes, **used}, device)]
+                   {**recipes, **used}, device, figures)]
 
 
 def reproducer(table: RestorationTable, items: Sequence[tuple[str, str]]) -> Reproducer:
@@ -489,10 +491,10 @@ def _proxy_setting(plan: ProxyPlan, recipe: RestorationProxy, quick: bool) -> st
 
 
 def proxy_results_of(table: RestorationTable, args: argparse.Namespace, used: dict[str, RestorationProxy],
-                     name: str, log: Callable[[str], None] = print) -> list[Result]:
-    """The proxy's seeded rows for each recipe of ``used`` (and, unless ``--no-plots``, the PNG of seed-0 crops
-    at the largest scale)."""
-    plan, results = table.proxy, []
+                     name: str, log: Callable[[str], None] = print) -> tuple[list[Result], list[Callable[[Path], None]]]:
+    """The proxy's seeded rows for each recipe of ``used`` and (unless ``--no-plots``) the figure of seed-0 crops
+    at the largest scale, ``<out>/<name>_proxy.png``."""
+    plan, results, figures = table.proxy, [], []
     models = proxy_models(table, next(iter(used.values())), args.quick)
     largest = max(r.scale for r in used.values())
     for recipe in used.values():
@@ -502,9 +504,10 @@ def proxy_results_of(table: RestorationTable, args: argparse.Namespace, used: di
                                                   keep_state=plan.preview_rows if show else (), log=log)
         results += rows
         if show:
-            preview(test_set, models, states, recipe, Path(args.out) / f"{name}_proxy.png",
-                    plan.preview.format(scale=recipe.scale))
-    return results
+            figures.append(lambda out, test_set=test_set, states=states, recipe=recipe: preview(
+                test_set, models, states, recipe, Path(out) / f"{name}_proxy.png",
+                plan.preview.format(scale=recipe.scale)))
+    return results, figures
 
 
 def findings(table: RestorationTable, rows: Iterable[Result] | pd.DataFrame, used: dict[str, RestorationProxy],

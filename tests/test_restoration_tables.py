@@ -219,3 +219,13 @@ def test_every_needs_data_row_has_a_block_that_fills_it(module):
         argv += ["--scale", str(block.scale)] if len(table.scales) > 1 else []
         args = parser.parse_args(argv)
         assert set(args.train) == set(block.rows) and getattr(args, "release", "") == block.release
+
+
+def test_proxy_preview_is_drawn_next_to_the_report(tmp_path):
+    """The proxy's preview PNG is one of the report's figures: written beside the report, not without --plots."""
+    tiny = {"train": 16, "test": 4, "epochs": 1, "seeds": 2}
+    argv = ["--quick", "--threads", "1", "--jobs", "1", "--out", str(tmp_path), "--allow-dirty"]
+    assert table5.main(argv, proxy_overrides=tiny) == 0
+    assert (tmp_path / "table5_quick.csv").is_file() and (tmp_path / "table5_quick_proxy.png").stat().st_size > 0
+    assert table5.main([*argv, "--no-plots", "--out", str(tmp_path / "none")], proxy_overrides=tiny) == 0
+    assert not list((tmp_path / "none").glob("*.png"))
