@@ -20,9 +20,6 @@ from tests.replicas import (
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 COMMON = ["--smoke", "2", "--device", "cpu"]
 TINY_RESTORATION = ["--channels", "16", "--width", "4", "--crop-size", "16", "--num-workers", "0", "--threads", "1"]
-# Ad-ResNet-l with the paper's generator overflows in eval mode until BatchNorm's running statistics have seen its
-# activations (test_ad_resnet_l_smoke_names_the_cause): a one-step smoke run cannot evaluate it
-ONE_STEP_UNEVALUABLE = {("Ad-ResNet-l", "ImageNet")}
 
 
 def _table1(root: Path) -> list[list[str]]:
@@ -33,8 +30,7 @@ def _table1(root: Path) -> list[list[str]]:
 
 def _table2(root: Path) -> list[list[str]]:
     imagenet_release(root, "devkit")
-    models = [slug for slug, e in table2.ENTRIES.items() if (e.row, "ImageNet") not in ONE_STEP_UNEVALUABLE]
-    return [["--train", *models, "--workers", "0"]]
+    return [["--train", *table2.ENTRIES, "--workers", "0"]]
 
 
 def _table3(root: Path) -> list[list[str]]:
@@ -84,7 +80,7 @@ def test_every_needs_data_row_is_filled_by_a_smoke_run(name, tmp_path, monkeypat
         filled |= {(r.row, r.setting, r.metric) for r in df.itertuples() if r.status != "needs data"
                    and r.reproduced == r.reproduced}
     left = {(r.row, r.setting, r.metric) for r in waiting.itertuples()} - filled
-    assert {(row, setting) for row, setting, _ in left} <= ONE_STEP_UNEVALUABLE, sorted(left)
+    assert not left, sorted(left)
 
 
 def test_smoke_keeps_apart_from_a_real_run_and_resumes(tmp_path, monkeypatch):
@@ -110,8 +106,15 @@ def test_smoke_needs_a_data_root(capsys):
     assert "--smoke 2 checks the real-data path: it needs --data-root" in capsys.readouterr().err
 
 
-def test_ad_resnet_l_smoke_names_the_cause(tmp_path, monkeypatch):
+def test_smoke_scales_the_learning_rate_with_the_batch(tmp_path, monkeypatch):
+    """Ad-ResNet-l (paper generator, quadratic layers) after one step at ImageNet's lr 0.1 on a batch of 2 overflows
+    in eval mode, and the error names the cause; --smoke scales the lr with the batch (0.1 · 2/256), which evaluates."""
     monkeypatch.chdir(tmp_path)
     root = imagenet_release(tmp_path / "data", "folders")
-    with pytest.raises(RuntimeError, match="BatchNorm running statistics have seen only 1 training batch"):
-        table2.main(["--data-root", str(root), "--train", "adresnet_l", "--workers", "0", *COMMON])
+    argv = ["--data-root", str(root), "--train", "adresnet_l", "--workers", "0", *COMMON]
+    with pytest.raises(RuntimeError, match=r"trained for only 1 step\(s\).*learning rate meant for a larger batch"):
+        table2.main([*argv, "--batch-size", "2", "--runs", "unscaled"])
+    assert table2.main(argv) == 0
+    df = read_results(Path("checkpoints/table2/smoke/table2_smoke.csv")).set_index(["row", "setting", "metric"])
+    assert df.loc[("Ad-ResNet-l", "ImageNet", "Top-1"), "status"] != "needs data"
+    assert table2.REPRODUCER.parser().parse_args([*argv]).lr == pytest.approx(0.1 * 2 / 256)

@@ -190,7 +190,7 @@ def _evaluate(model: nn.Module, loader: DataLoader, task: Task, config: TrainCon
 def _non_finite_validation(loss: torch.Tensor, x: torch.Tensor, pos: int, b: int, ctx: DistContext,
                            model: nn.Module) -> None:
     """Refuse a non-finite validation loss (its metrics, and the choice of best.pt, would be NaN), saying where
-    and, for a network whose BatchNorm statistics have seen few batches, the likely cause."""
+    and, for a network trained for few steps, the likely causes."""
     samples = [(pos + i) * ctx.world_size + ctx.rank for i in range(b)]
     bad = [s for s, row in zip(samples, x.reshape(b, -1), strict=True) if not torch.isfinite(row).all()]
     where = (f"validation samples {bad[:10]} contain NaN or inf" if bad else
@@ -198,10 +198,11 @@ def _non_finite_validation(loss: torch.Tensor, x: torch.Tensor, pos: int, b: int
     seen = [int(m.num_batches_tracked) for m in model.modules()
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.num_batches_tracked is not None]
     if not bad and seen and min(seen) < 100:
-        where += (f". Its BatchNorm running statistics have seen only {min(seen)} training batch(es): in eval mode "
-                  "they do not yet describe its activations, and a network that is not scale-invariant (ACDA "
-                  "with the paper's generator is quadratic in its input: a deep stack amplifies any mismatch "
-                  "without bound) overflows. Train for more steps (e.g. a smaller batch) before evaluating")
+        where += (f". It has trained for only {min(seen)} step(s): its BatchNorm running statistics may not yet "
+                  "describe its activations, or a step at a learning rate meant for a larger batch moved its "
+                  "weights too far; a network that is not scale-invariant (ACDA with the paper's generator is "
+                  "quadratic in its input) amplifies either without bound. Scale the learning rate with the batch "
+                  "(linear scaling) or train more steps before evaluating")
     raise RuntimeError(f"non-finite validation loss {loss.item()}: {where}")
 
 

@@ -77,7 +77,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "runs": {"default": None, "help": "checkpoints of the --data-root training, resumable (default: checkpoints/<table>)"},
     "smoke": {"type": positive_int, "default": None, "metavar": "N",
               "help": "check the whole real-data path in minutes: N evenly spaced training and N test samples, one "
-                      "epoch, checkpoints in <runs>/smoke, the report <table>_smoke in <runs>/smoke unless --out "
+                      "epoch, batches of at most N with the learning rate scaled linearly, checkpoints in <runs>/smoke, the report <table>_smoke in <runs>/smoke unless --out "
                       "(a pipeline check, not a result)"},
 }
 
@@ -104,14 +104,18 @@ class Parser(argparse.ArgumentParser):
         return parsed
 
     def _smoke(self, parsed: argparse.Namespace) -> None:
-        """``--smoke N``: one epoch, batches of at most N, no proxy, checkpoints (and, by default, the report) in
-        ``<runs>/smoke``, apart from a real run's; ``runners.smoke_subset`` takes the N samples."""
+        """``--smoke N``: one epoch, batches of at most N (the learning rate scaled with the batch), no proxy,
+        checkpoints (and, by default, the report) in ``<runs>/smoke``, apart from a real run's;
+        ``runners.smoke_subset`` takes the N samples."""
         if parsed.data_root is None:
             self.error(f"--smoke {parsed.smoke} checks the real-data path: it needs --data-root")
         if hasattr(parsed, "epochs"):
             parsed.epochs = 1
         if hasattr(parsed, "batch_size"):
-            parsed.batch_size = min(parsed.batch_size, parsed.smoke)
+            batch = min(parsed.batch_size, parsed.smoke)
+            if hasattr(parsed, "lr"):  # linear scaling: the recipe's learning rate is for its batch
+                parsed.lr *= batch / parsed.batch_size
+            parsed.batch_size = batch
         if hasattr(parsed, "proxy"):
             parsed.proxy = False
         parsed.runs = str(Path(parsed.runs, "smoke"))
