@@ -36,7 +36,7 @@ from .recipes.restoration import RestorationProxy, RestorationReal, budget_text,
 __all__ = ["METRICS", "MODEL_NOTE", "RealBlock", "ProxyPlan", "RestorationTable", "model_note", "proxy_results",
            "recipe_label", "input_scores", "reference_rows", "comparisons", "sweep_comparisons", "findings",
            "report_findings", "counted_results",
-           "preview", "command_line", "build_reports", "reproducer", "layout_note", "needs_data_rows", "train_real", "real_recipe",
+           "preview", "build_reports", "reproducer", "layout_note", "needs_data_rows", "train_real", "real_recipe",
            "trained_rows", "real_rows", "count_rows"]
 
 Model = tuple[str, dict]  # (registered model, kwargs)
@@ -364,11 +364,6 @@ def _arguments(table: RestorationTable, parser: argparse.ArgumentParser) -> None
                         metavar="NAME", help=f"{table.what}s to train with --data-root (default: all): "
                                              + ", ".join(map(repr, table.train_names)))
     parser.set_defaults(proxy=True, plots=True)
-
-
-def command_line(table: RestorationTable) -> base.Parser:
-    """The command line of ``reproduce.<table>``."""
-    return reproducer(table, ()).parser()
 
 
 def build_reports(table: RestorationTable, args: argparse.Namespace, parser: argparse.ArgumentParser,

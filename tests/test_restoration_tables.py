@@ -212,7 +212,7 @@ def test_every_needs_data_row_has_a_block_that_fills_it(module):
     fills = {(row, block.setting) for block in table.blocks for row, _ in block.rows.values()}
     fills |= {(table.reference, block.setting) for block in table.blocks if table.reference_published}
     assert {(r.row, r.setting) for r in waiting.itertuples(index=False)} <= fills
-    parser = rst.command_line(table)
+    parser = module.REPRODUCER.parser()
     for block in table.blocks:  # every block is reachable from the command line
         argv = ["--train", *block.rows]
         argv += ["--release", block.release] if table.releases else []
