@@ -60,10 +60,13 @@ def test_breakdown_writes_its_report(tmp_path, monkeypatch):
     from benchmarks import breakdown
 
     monkeypatch.setattr(breakdown, "SHAPE", (1, 8, 12, 12))
-    monkeypatch.setattr(breakdown, "machine_limits", lambda seconds: {"peak_gmacs": 1.0, "bandwidth_gbs": 1.0})
-    assert breakdown.main(["--threads", "1", "--seconds", "0.001", "--out", str(tmp_path),
+    monkeypatch.setattr(breakdown, "machine_limits",
+                        lambda seconds: {"onednn GMAC/s": 1.0, "mkl GMAC/s": 1.0, "bandwidth GB/s": 1.0})
+    assert breakdown.main(["--threads", "1", "--seconds", "0.001", "--rounds", "3", "--out", str(tmp_path),
                            "--allow-dirty"]) == 0
     df = pd.read_csv(tmp_path / "benchmarks-breakdown-cpu.csv")
     assert list(df["k"]) == [3, 5, 7] and (df["layer ms"] > 0).all() and df["fingerprint"].notna().all()
     text = (tmp_path / "benchmarks-breakdown-cpu.md").read_text(encoding="utf-8")
     assert text.count("- k = ") == 3 and "floors" in text and "best multiply-add rate" in text
+    assert "oneDNN against MKL, paired" in text and set(df["onednn wins forward"].str.split("/").str[1]) == {"3"}
+    assert df["p Holm forward+backward"].between(0, 1).all()

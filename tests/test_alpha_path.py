@@ -40,10 +40,17 @@ def _geometry(case):
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-11), (torch.float32, 3e-4)])
+@pytest.mark.parametrize("dtype,tol,library", [(torch.float64, 1e-11, "onednn"), (torch.float32, 3e-4, "onednn"),
+                                               (torch.float32, 3e-4, "mkl")])
 @pytest.mark.parametrize("tile", [0, 1, 5])
-def test_native_alpha_path_equals_reference(case, dtype, tol, tile):
-    """Every tile size (1: a GEMM per pixel; 5: tiles straddling rows, stripes and, for small images, images)."""
+def test_native_alpha_path_equals_reference(case, dtype, tol, library, tile):
+    """Every tile size (1: a GEMM per pixel; 5: tiles straddling rows, stripes and, for small images, images), with
+    either tile GEMM library (fp32; fp64 always multiplies with ATen's mm)."""
+    with native.tile_gemm(library):
+        _check_alpha_path(case, dtype, tol, tile)
+
+
+def _check_alpha_path(case, dtype, tol, tile):
     x, alpha, bases, coef, bias = _inputs(*case, dtype)
     geometry = _geometry(case)
     ref = reference.alpha_forward(x, alpha, bases, coef, bias, *geometry)

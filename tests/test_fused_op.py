@@ -1,5 +1,7 @@
 """Fused two-layer ACDA (Eq. 5 + Eq. 6), ``torch.ops.acda.acda_conv2d``: equals the reference composition."""
 
+import contextlib
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -32,12 +34,23 @@ def _inputs(n, c, o, size, m, k, stride, padding, dilation, dtype, seed=0):
     return x, atoms, coef, bias
 
 
+FUSED = [("native", tile, dtype, tol, library) for tile in (0, 1, 7)
+         for dtype, tol, library in ((torch.float64, 1e-11, "onednn"), (torch.float32, 2e-4, "onednn"),
+                                     (torch.float32, 2e-4, "mkl"))]
+FUSED += [("shift", None, dtype, tol, None) for dtype, tol in ((torch.float64, 1e-11), (torch.float32, 2e-4))]
+
+
 @pytest.mark.parametrize("n,c,o,size,m,k,stride,padding,dilation", CASES)
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-11), (torch.float32, 2e-4)])
-@pytest.mark.parametrize("impl,tile", [("native", 0), ("native", 1), ("native", 7), ("shift", None)])
-def test_fused_backend_equals_reference(n, c, o, size, m, k, stride, padding, dilation, dtype, tol, impl, tile):
-    """Every native tile size (1: a GEMM per pixel; 7: tiles that straddle rows and stripes), and the
-    pure-PyTorch fallback, give the reference."""
+@pytest.mark.parametrize("impl,tile,dtype,tol,library", FUSED)
+def test_fused_backend_equals_reference(n, c, o, size, m, k, stride, padding, dilation, impl, tile, dtype, tol,
+                                        library):
+    """Every native tile size (1: a GEMM per pixel; 7: tiles that straddle rows and stripes) with either tile GEMM
+    library (fp32; fp64 always multiplies with ATen's mm), and the pure-PyTorch fallback, give the reference."""
+    with contextlib.nullcontext() if library is None else native.tile_gemm(library):
+        _check_fused_backend(n, c, o, size, m, k, stride, padding, dilation, dtype, tol, impl, tile)
+
+
+def _check_fused_backend(n, c, o, size, m, k, stride, padding, dilation, dtype, tol, impl, tile):
     x, atoms, coef, bias = _inputs(n, c, o, size, m, k, stride, padding, dilation, dtype)
     geometry = (stride, padding, dilation)
     backend = {"native": native, "shift": shift}[impl]

@@ -161,3 +161,38 @@ def test_build_folder_is_keyed_on_the_python_and_torch_it_is_built_for(monkeypat
     monkeypatch.undo()
     assert native.build_dir() == here
 
+
+
+@pytest.mark.parametrize("library,enabled,op", [("onednn", True, "mkldnn::_linear_pointwise"),
+                                                ("mkl", True, "aten::mm"), ("onednn", False, "aten::mm")])
+def test_fp32_tiles_are_multiplied_by_the_chosen_library(library, enabled, op, one_thread, monkeypatch):
+    """fp32 tiles go to oneDNN by default (faster on the CPUs measured: docs/performance.md), to ATen's mm under
+    ``tile_gemm("mkl")`` or where the user disabled oneDNN (``torch.backends.mkldnn.enabled = False``); fp64
+    tiles always to ATen's mm. Seen by the profiler (one thread: the tiles run in the calling thread)."""
+    if library == "onednn" and not torch.backends.mkldnn.is_available():
+        pytest.skip("torch is built without oneDNN")
+    x, atoms = _inputs(1, 8, (6, 6), 3, 3, (1, 1), (1, 1), (1, 1), torch.float32)
+    coef = torch.randn(4, 8, 3)
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", enabled)
+
+    def ops(dtype):
+        with native.tile_gemm(library), torch.profiler.profile() as prof:
+            out = native.fused_forward(x.to(dtype), atoms.to(dtype), coef.to(dtype), None, (1, 1), (1, 1), (1, 1))
+            native.fused_backward(torch.ones_like(out), x.to(dtype), atoms.to(dtype), coef.to(dtype), (1, 1), (1, 1),
+                                  (1, 1), True, True, True)
+        return {e.key for e in prof.key_averages()}
+
+    fp32 = ops(torch.float32)
+    assert op in fp32 and ("mkldnn::_linear_pointwise" in fp32) == (op == "mkldnn::_linear_pointwise")
+    assert "mkldnn::_linear_pointwise" not in ops(torch.float64)
+
+
+def test_tile_gemm_is_restored_and_checked():
+    ext = native.load_extension()
+    with native.tile_gemm("mkl"):
+        with native.tile_gemm("onednn"):
+            assert ext.set_tile_gemm("onednn") == "onednn"
+        assert ext.set_tile_gemm("mkl") == "mkl"
+    with pytest.raises(ValueError, match=r"name must be one of \('onednn', 'mkl'\), got 'blas'"):
+        with native.tile_gemm("blas"):
+            pass

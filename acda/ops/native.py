@@ -14,28 +14,31 @@ Ops (channels-last ``x``, no unfolded tensor, deterministic):
   ``alpha`` (N, m, B, H', W') and ``bases`` (B, k_h, k_w); neither the atoms nor their gradient
   exists at full size.
 
-fp32/fp64 natively, bf16/fp16 computed in fp32. Without a compiler every entry point falls back to
+The fused ops multiply their fp32 tiles with oneDNN where torch has it (``tile_gemm``: ``"onednn"`` or
+``"mkl"``, ATen's mm), fp64 tiles with ATen's mm. fp32/fp64 natively, bf16/fp16 computed in fp32. Without a compiler every entry point falls back to
 ``acda.ops.shift``, with one warning. See docs/backends.md for the build cache, the kernels and the
 numerics.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import sysconfig
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import torch
 
-from ..utils import atomic_write
+from ..utils import atomic_write, check_choice
 from . import reference, shift
 
 __all__ = ["forward", "backward", "fused_forward", "fused_backward", "alpha_forward", "alpha_backward",
-           "channels_first", "load_extension", "extension_dir", "build_dir", "is_built", "is_compiled",
+           "channels_first", "tile_gemm", "TILE_GEMMS", "load_extension", "extension_dir", "build_dir", "is_built", "is_compiled",
            "compile_flags", "sanitizer"]
 
 _CSRC = Path(__file__).with_name("csrc")
@@ -253,6 +256,24 @@ def channels_first(t: torch.Tensor) -> torch.Tensor:
     copy is several times slower in that direction), else ``t.contiguous()``. A new tensor or ``t`` itself."""
     ext = load_extension()
     return t.contiguous() if ext is None else ext.channels_first(t)
+
+
+TILE_GEMMS = ("onednn", "mkl")
+
+
+@contextlib.contextmanager
+def tile_gemm(name: str) -> Iterator[None]:
+    """Within the block, the fused ops multiply their fp32 tiles with ``name``: ``"onednn"`` (the default, where
+    torch is built with it) or ``"mkl"`` (ATen's mm). Process-wide; for benchmarks and tests. No-op without the
+    compiled extension."""
+    check_choice("name", name, TILE_GEMMS)
+    ext = load_extension()
+    previous = None if ext is None else ext.set_tile_gemm(name)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            ext.set_tile_gemm(previous)
 
 
 def _compute(dtype: torch.dtype) -> torch.dtype:

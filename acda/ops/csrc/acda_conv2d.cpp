@@ -13,21 +13,75 @@
 #include "acda_ops.h"
 #include "atom_kernels.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <atomic>
 #include <map>
 #include <mutex>
 
 namespace acda {
 namespace {
 
-// c = a b, or c += a b with accumulate, by ATen's mm (MKL). Not at::native::mkldnn_matmul: faster on these tiles,
-// but it corrupts the heap for a one-row product accumulated into its output (docs/performance.md).
-void gemm(const at::Tensor& c, const at::Tensor& a, const at::Tensor& b, bool accumulate) {
-  if (accumulate) {
-    const_cast<at::Tensor&>(c).addmm_(a, b);
-  } else {
-    at::mm_out(const_cast<at::Tensor&>(c), a, b);
-  }
+// Which library multiplies the tiles (set_tile_gemm). fp32 tiles go to oneDNN by default: on the AMD EPYC this was
+// written on its GEMMs ran 8-15% faster than MKL's sgemm (docs/performance.md); not where the user disabled oneDNN
+// (torch.backends.mkldnn.enabled = False). It is reached through the registered
+// mkldnn::_linear_pointwise op (not at::native::mkldnn_matmul, which corrupts the heap for a one-row product
+// accumulated into its output); float64, and builds of torch without it, use ATen's mm (MKL).
+std::atomic<bool> g_onednn{true};
+
+using LinearFn = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, std::string_view,
+                            c10::List<std::optional<at::Scalar>>, std::optional<std::string_view>);
+
+const std::optional<c10::TypedOperatorHandle<LinearFn>>& onednn_op() {
+  static const std::optional<c10::TypedOperatorHandle<LinearFn>> op = [] {
+    const auto handle = c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
+    return handle && at::hasMKLDNN() ? std::optional(handle->typed<LinearFn>()) : std::nullopt;
+  }();
+  return op;
 }
+
+// The three products of a tile of np pixels, z (np, m*C), with the coefficients w (O, m*C); g: grad out (np, O).
+class TileGemm {
+ public:
+  // grad_z: whether grad_z will be asked for (oneDNN then needs w^T in rows, made once here)
+  TileGemm(const at::Tensor& w, bool grad_z)
+      : w_(w), onednn_(g_onednn.load() && w.scalar_type() == at::kFloat && onednn_op().has_value() &&
+                       at::globalContext().userEnabledMkldnn()),
+        wt_(onednn_ && grad_z ? w.t().contiguous() : at::Tensor()) {}
+
+  // out = z w^T + bias
+  void forward(const at::Tensor& out, const at::Tensor& z, const std::optional<at::Tensor>& bias) const {
+    at::Tensor& o = const_cast<at::Tensor&>(out);
+    if (onednn_) {
+      o.copy_(linear(z, w_, bias));
+    } else if (bias) {
+      o.copy_(bias->expand_as(o));
+      o.addmm_(z, w_.t());
+    } else {
+      at::mm_out(o, z, w_.t());
+    }
+  }
+  // grad z = g w: into buffer, or a new tensor it returns (oneDNN writes its own)
+  at::Tensor grad_z(const at::Tensor& g, const at::Tensor& buffer) const {
+    if (onednn_) return linear(g, wt_, std::nullopt);
+    at::mm_out(const_cast<at::Tensor&>(buffer), g, w_);
+    return buffer;
+  }
+  // acc += g^T z
+  void accumulate_grad_w(const at::Tensor& acc, const at::Tensor& g, const at::Tensor& z) const {
+    if (onednn_) const_cast<at::Tensor&>(acc).add_(linear(g.t().contiguous(), z.t(), std::nullopt));
+    else const_cast<at::Tensor&>(acc).addmm_(g.t(), z);
+  }
+
+ private:
+  static at::Tensor linear(const at::Tensor& a, const at::Tensor& rows_w, const std::optional<at::Tensor>& bias) {
+    return onednn_op()->call(a, rows_w, bias, "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
+  }
+
+  at::Tensor w_;
+  bool onednn_;
+  at::Tensor wt_;
+};
 
 // Default tile: about 3 MiB of z (512 pixels at C*m = 1536 in fp32: fewer, larger GEMMs, each of which repacks
 // the coefficient matrix), at least 16 and at most 1024 pixels, and small enough to give every thread 4 tiles
@@ -125,7 +179,9 @@ void forward_kernel(const T* x, MakeSource&& make_source, const at::Tensor& w /*
   const int64_t cm = g.C * g.m, O = w.size(0);
   const int64_t tiles = (g.pixels() + tile - 1) / tile;
   const at::TensorOptions options = w.options();
-  const at::Tensor wt = w.t();
+  const TileGemm gemm(w, false);
+  const std::optional<at::Tensor> bias_t =
+      bias ? std::optional<at::Tensor>(at::from_blob(const_cast<T*>(bias), {O}, options)) : std::nullopt;
   at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
     Taps s(g);
     auto src = make_source();
@@ -138,12 +194,7 @@ void forward_kernel(const T* x, MakeSource&& make_source, const at::Tensor& w /*
         const Pixel px = pixel_of(g, p0 + q);
         forward_pixel(g, x, src.atoms(p0 + q), src.strides(), px.n, px.i, px.j, z + q * cm, s);
       }
-      at::Tensor o = matrix(out + p0 * O, np, O, options);
-      at::Tensor zt = matrix(z, np, cm, options);
-      if (bias) {
-        for (int64_t q = 0; q < np; ++q) std::copy(bias, bias + O, out + (p0 + q) * O);
-      }
-      gemm(o, zt, wt, bias != nullptr);
+      gemm.forward(matrix(out + p0 * O, np, O, options), matrix(z, np, cm, options), bias_t);
     }
   });
 }
@@ -153,6 +204,7 @@ void backward_kernel(const T* go, const T* x, MakeSource&& make_source, const at
                      at::Tensor* gw, const Geometry& g, int64_t tile) {
   const int64_t cm = g.C * g.m, O = w.size(0);
   const at::TensorOptions options = w.options();
+  const TileGemm gemm(w, gx || ga);
   std::mutex lock;
   std::map<int64_t, at::Tensor> partial;  // grad coef of each chunk, by chunk key
   for_each_stripe(g, [&](int64_t key, const std::vector<Rows>& stripes) {
@@ -173,12 +225,11 @@ void backward_kernel(const T* go, const T* x, MakeSource&& make_source, const at
             const Pixel px = pixel_of(g, p0 + q);
             forward_pixel(g, x, src.atoms(p0 + q), src.strides(), px.n, px.i, px.j, z + q * cm, s);
           }
-          gemm(acc, gt.t(), matrix(z, np, cm, options), true);
+          gemm.accumulate_grad_w(acc, gt, matrix(z, np, cm, options));
         }
         if (gx || ga) {
-          T* gz = gzbuf.data_ptr<T>();
-          at::Tensor gzt = matrix(gz, np, cm, options);
-          gemm(gzt, gt, w, false);
+          const at::Tensor gzt = gemm.grad_z(gt, matrix(gzbuf.data_ptr<T>(), np, cm, options));
+          const T* gz = gzt.data_ptr<T>();
           for (int64_t q = 0; q < np; ++q) {
             const Pixel px = pixel_of(g, p0 + q);
             if (ga)
@@ -255,6 +306,11 @@ Geometry alpha_geometry(const at::Tensor& x, const at::Tensor& alpha, const at::
 at::Tensor pixel_major(const at::Tensor& alpha) { return alpha.detach().permute({0, 3, 4, 1, 2}).contiguous(); }
 
 }  // namespace
+
+std::string set_tile_gemm(const std::string& name) {
+  TORCH_CHECK(name == "onednn" || name == "mkl", "tile GEMM must be 'onednn' or 'mkl', got '", name, "'");
+  return g_onednn.exchange(name == "onednn") ? "onednn" : "mkl";
+}
 
 at::Tensor acda_forward(const at::Tensor& x, const at::Tensor& atoms, const at::Tensor& coef,
                         const std::optional<at::Tensor>& bias, at::IntArrayRef stride, at::IntArrayRef padding,

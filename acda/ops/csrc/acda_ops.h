@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <string>
 #include <tuple>
 
 namespace acda {
@@ -47,5 +48,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
 // t (N, C, H, W) in the contiguous (channels-first) layout: a blocked transpose when t is stored channels-last,
 // else t.contiguous().
 at::Tensor channels_first(const at::Tensor& t);
+
+// Which library multiplies the fused ops' fp32 tiles: "onednn" (default, where torch has it) or "mkl" (ATen's mm).
+// Returns the previous choice.
+std::string set_tile_gemm(const std::string& name);
 
 }  // namespace acda
