@@ -83,10 +83,12 @@ class TileGemm {
   at::Tensor wt_;
 };
 
-// Default tile: about 3 MiB of z (512 pixels at C*m = 1536 in fp32: fewer, larger GEMMs, each of which repacks
-// the coefficient matrix), at least 16 and at most 1024 pixels, and small enough to give every thread 4 tiles
-// (see tile_or_default).
-constexpr int64_t kTileBytes = int64_t{3} << 20;
+// Default tiles: about 1.5 MiB of z in the forward (256 pixels at C*m = 1536 in fp32) and 3 MiB in the backward
+// (512 pixels: fewer, larger GEMMs, of which there are three per tile), the sizes measured fastest with oneDNN's
+// tile GEMM on the machine this was written on; at least 16 and at most 1024 pixels, and small enough to give every
+// thread 4 tiles (see tile_or_default).
+constexpr int64_t kForwardTileBytes = int64_t{3} << 19;
+constexpr int64_t kBackwardTileBytes = int64_t{3} << 20;
 
 // Row-major matrix view of a buffer (no copy).
 template <typename T>
@@ -255,10 +257,10 @@ void backward_kernel(const T* go, const T* x, MakeSource&& make_source, const at
   });
 }
 
-int64_t tile_or_default(int64_t tile, const Geometry& g, int64_t element_size) {
+int64_t tile_or_default(int64_t tile, const Geometry& g, int64_t element_size, int64_t bytes) {
   TORCH_CHECK(tile >= 0, "tile must be >= 0 (0: default)");
   if (tile > 0) return tile;
-  const int64_t fit = kTileBytes / std::max<int64_t>(1, g.C * g.m * element_size);
+  const int64_t fit = bytes / std::max<int64_t>(1, g.C * g.m * element_size);
   // 4 tiles per thread where that leaves tiles of >= 128 pixels (a smaller GEMM would not repay repacking
   // the coefficient matrix)
   const int64_t share = std::max<int64_t>(128, g.pixels() / (4 * std::max<int64_t>(1, at::get_num_threads())));
@@ -325,7 +327,7 @@ at::Tensor acda_forward(const at::Tensor& x, const at::Tensor& atoms, const at::
     const scalar_t* a = atoms.data_ptr<scalar_t>();
     forward_kernel<scalar_t>(xc.data_ptr<scalar_t>(), [&] { return GivenAtoms<scalar_t>(g, a, nullptr); }, w,
                              b.defined() ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(), g,
-                             tile_or_default(tile, g, x.element_size()));
+                             tile_or_default(tile, g, x.element_size(), kForwardTileBytes));
   });
   return out;
 }
@@ -341,7 +343,7 @@ at::Tensor alpha_forward(const at::Tensor& x, const at::Tensor& alpha, const at:
   const at::Tensor ac = pixel_major(alpha);
   const at::Tensor psi = bases.detach().reshape({bases.size(0), g.taps()}).contiguous();
   at::Tensor out = empty_channels_last({g.N, w.size(0), g.OH, g.OW}, x);
-  const int64_t t = tile_or_default(tile, g, x.element_size());
+  const int64_t t = tile_or_default(tile, g, x.element_size(), kForwardTileBytes);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_alpha_conv2d_forward", [&] {
     const scalar_t* a = ac.data_ptr<scalar_t>();
     forward_kernel<scalar_t>(xc.data_ptr<scalar_t>(), [&] { return AlphaAtoms<scalar_t>(g, a, psi, nullptr, t); }, w,
@@ -367,7 +369,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> acda_backward(const at::Tensor& g
     backward_kernel<scalar_t>(b.grad_out.data_ptr<scalar_t>(), b.x.data_ptr<scalar_t>(),
                               [&] { return GivenAtoms<scalar_t>(g, a, ga); }, w,
                               needs_x ? b.grad_x.data_ptr<scalar_t>() : nullptr, needs_atoms,
-                              needs_coef ? &gw : nullptr, g, tile_or_default(tile, g, x.element_size()));
+                              needs_coef ? &gw : nullptr, g,
+                              tile_or_default(tile, g, x.element_size(), kBackwardTileBytes));
   });
   return {b.grad_x, b.grad_atoms, coefficient_gradient(gw, needs_coef, g, O, w)};
 }
@@ -387,7 +390,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> alpha_backward(const at::Tensor& 
   const at::Tensor psi = bases.detach().reshape({bases.size(0), g.taps()}).contiguous();
   at::Tensor galpha = needs_alpha ? at::empty(ac.sizes(), x.options()) : at::Tensor();  // pixel-major too
   at::Tensor gw;
-  const int64_t t = tile_or_default(tile, g, x.element_size());
+  const int64_t t = tile_or_default(tile, g, x.element_size(), kBackwardTileBytes);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "acda_alpha_conv2d_backward", [&] {
     const scalar_t* a = ac.data_ptr<scalar_t>();
     scalar_t* ga = needs_alpha ? galpha.data_ptr<scalar_t>() : nullptr;

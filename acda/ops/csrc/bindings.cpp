@@ -29,7 +29,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("alpha_forward", &acda::alpha_forward, "fused two-layer ACDA forward from alpha and bases (atoms in cache)");
   m.def("alpha_backward", &acda::alpha_backward, "fused ACDA backward from alpha: (grad_x, grad_alpha, grad_coef)");
   m.def("channels_first", &acda::channels_first, "(N, C, H, W) stored channels-last -> contiguous (blocked transpose)");
-  m.def("set_tile_gemm", &acda::set_tile_gemm, "library of the fused ops' fp32 tile GEMMs: onednn | mkl; returns the previous");
+  m.def("set_tile_gemm", &acda::set_tile_gemm, "fp32 tile GEMMs of the fused ops: onednn | mkl; returns the previous");
   m.def("capability", &capability, "at::vec instruction set compiled in");
   m.def("vector_width", [] { return static_cast<int64_t>(at::vec::Vectorized<float>::size()); });
 }
