@@ -189,7 +189,9 @@ def render(df: pd.DataFrame, limits: dict[str, float], provenance: dict[str, str
         lines.append(f"- k = {r['k']}: the layer runs at {r['layer × conv']:.3f}× `nn.Conv2d` (target {target:.2f}×); "
                      f"floors {tile:.3f}× (GEMM rate) and {fast:.3f}× (best rate): {reach}. The GEMM alone runs at "
                      f"{r['GEMM × its 2048³ rate']:.0%} of its 2048³ rate and is {r['GEMM share of the op']:.0%} of the "
-                     f"op's time; the generator is {r['generator share']:.0%} of the layer's.")
+                     f"op's time; the generator is {r['generator share']:.0%} of the layer's; the rest of the op (atom "
+                     f"convolution, per-tile GEMM overheads, α·ψ) takes {r['rest of the op ms']:.1f} ms = "
+                     f"{r['rest of the op ms'] / r['conv ms']:.3f}× `nn.Conv2d`.")
     lines += ["", "## Tile library: oneDNN against MKL, paired", "",
               "Whole layer, time with oneDNN tiles ÷ time with MKL tiles, both in each round (order alternating); "
               "median over rounds, rounds oneDNN was faster, two-sided sign test Holm-corrected over the six rows.",
