@@ -1,7 +1,7 @@
 """Where the whole layer's CPU time goes, against this machine's measured limits (paper §3.2, Table 6 shape).
 
 For k = 3, 5, 7 at Table 6's shape (1×256×100×100, m = 6, fp32), timed in one run with
-``torch.utils.benchmark`` (medians of blocked runs): ``nn.Conv2d`` k×k, the whole ``ACDAConv2d`` forward,
+``torch.utils.benchmark`` (medians of blocked runs, in five passes over the parts; the median pass): ``nn.Conv2d`` k×k, the whole ``ACDAConv2d`` forward,
 its parts (the generator Φ → α; the fused α op on that α), and the op's coefficient GEMM alone at the op's
 total shape (H·W × C·m times C·m × O) with each library the op can multiply its tiles with
 (``acda.ops.native.tile_gemm``: oneDNN, the default, and MKL through ATen's mm). Limits measured the same way:
@@ -49,6 +49,17 @@ def median_seconds(fn, seconds: float) -> float:
     return timer.blocked_autorange(min_run_time=seconds).median
 
 
+def interleaved_medians(fns: dict[str, object], seconds: float, rounds: int = 5) -> dict[str, float]:
+    """``median_seconds`` of each of ``fns``, measured in ``rounds`` round-robin passes of ``seconds / rounds`` each;
+    per function the median over passes, so that a slow phase of the machine spoils at most one pass of every
+    function rather than the whole measurement of one."""
+    passes = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            passes[name].append(median_seconds(fn, seconds / rounds))
+    return {name: statistics.median(values) for name, values in passes.items()}
+
+
 def product(library: str, rows: torch.Tensor, w: torch.Tensor):
     """``rows @ w.T`` by ``library`` as the op's tiles call it: oneDNN's linear or ATen's mm (MKL)."""
     if library == "onednn":
@@ -60,8 +71,8 @@ def machine_limits(seconds: float) -> dict[str, float]:
     """Multiply-adds per second of a 2048³ SGEMM with each tile library and bytes per second of a 256 MiB copy
     (read + write)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    rates = {f"{lib} GMAC/s": 2048 ** 3 / median_seconds(product(lib, a, b), seconds) / 1e9
-             for lib in native.TILE_GEMMS}
+    times = interleaved_medians({lib: product(lib, a, b) for lib in native.TILE_GEMMS}, seconds)
+    rates = {f"{lib} GMAC/s": 2048 ** 3 / t / 1e9 for lib, t in times.items()}
     src = torch.empty(64 * 2 ** 20)
     dst = torch.empty_like(src)
     copy = median_seconds(lambda: dst.copy_(src), seconds)
@@ -88,14 +99,13 @@ def measure(k: int, seconds: float) -> dict[str, float]:
         bases = layer.generator.bases.to(alpha.dtype)
         a = layer.coef.reshape(c, c * NUM_ATOMS).contiguous()
         z = torch.randn(h * w, c * NUM_ATOMS)
-        times = {
-            "conv": median_seconds(lambda: conv(x), seconds),
-            "layer": median_seconds(lambda: layer(x), seconds),
-            "generator": median_seconds(lambda: layer.generator(xl, size, reconstruct=False), seconds),
-            "fused_op": median_seconds(lambda: functional._run(plan, xl, layer.coef, layer.bias, alpha=alpha,
-                                                               bases=bases), seconds),
-            **{f"gemm_{lib}": median_seconds(product(lib, z, a), seconds) for lib in native.TILE_GEMMS},
-        }
+        times = interleaved_medians({
+            "conv": lambda: conv(x),
+            "layer": lambda: layer(x),
+            "generator": lambda: layer.generator(xl, size, reconstruct=False),
+            "fused_op": lambda: functional._run(plan, xl, layer.coef, layer.bias, alpha=alpha, bases=bases),
+            **{f"gemm_{lib}": product(lib, z, a) for lib in native.TILE_GEMMS},
+        }, seconds)
     macs = {"conv": c * c * k * k * h * w, "gemm": c * c * NUM_ATOMS * h * w,
             "atom_pass": c * NUM_ATOMS * k * k * h * w}
     return {**{f"{key}_ms": 1e3 * v for key, v in times.items()}, **{f"{key}_macs": v for key, v in macs.items()}}
